@@ -1,0 +1,1 @@
+//! The api Lambda (not built yet: see the open issue for it).

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("api: not implemented yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,1 @@
+//! The poller Lambda (not built yet: see the open issue for it).

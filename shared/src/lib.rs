@@ -1,0 +1,16 @@
+//! ctguard core library, shared by the poller and API Lambdas.
+//!
+//! One concern per module:
+//! - [`hash`]: the SHA-256 value type used for every certificate hash.
+//! - [`der`]: a strict, minimal DER reader/writer (just what TBS reconstruction needs).
+//! - [`cert`]: certificate identity (TBS / public-key / certificate hashes, names, validity).
+//! - [`domain`]: watch-list entries, normalised and validated.
+//! - [`matcher`]: matching certificate names against the watch list.
+//! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
+
+pub mod cert;
+pub mod certspotter;
+pub mod der;
+pub mod domain;
+pub mod hash;
+pub mod matcher;
