@@ -1,1 +1,1 @@
-//! TODO
+//! TODO (helper "cert"): strict minimal DER reader/writer for TBS reconstruction.

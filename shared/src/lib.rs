@@ -7,6 +7,7 @@
 //! - [`domain`]: watch-list entries, normalised and validated.
 //! - [`matcher`]: matching certificate names against the watch list.
 //! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
+//! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
 
 pub mod cert;
 pub mod certspotter;
@@ -14,3 +15,5 @@ pub mod der;
 pub mod domain;
 pub mod hash;
 pub mod matcher;
+pub mod model;
+pub mod store;

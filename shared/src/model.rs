@@ -1,0 +1,229 @@
+//! The records ctguard keeps: watch entries, the inventory (authorized certificates and keys),
+//! and alerts. Plain data; storage lives in [`crate::store`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::WatchDomain;
+use crate::hash::Sha256Hash;
+use crate::matcher::EntryMatch;
+
+/// How the first poll of a new watch entry reports the issuances that already exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackfillMode {
+    /// One summary message (counts, unauthorized ones listed).
+    #[default]
+    Summary,
+    /// One alert per certificate, as for new issuances.
+    Alert,
+}
+
+/// A watched domain with its Cert Spotter cursor and poll status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchEntry {
+    pub domain: WatchDomain,
+    pub note: Option<String>,
+    pub backfill: BackfillMode,
+    pub created_at: DateTime<Utc>,
+    /// Id of the last Cert Spotter issuance whose alert (if any) is stored. Opaque.
+    pub cursor: Option<String>,
+    pub cursor_updated_at: Option<DateTime<Utc>>,
+    /// Set once the first (baseline) poll has caught up with the API.
+    pub baseline_completed_at: Option<DateTime<Utc>>,
+    pub last_polled_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub rate_limited_until: Option<DateTime<Utc>>,
+}
+
+impl WatchEntry {
+    pub fn new(
+        domain: WatchDomain,
+        note: Option<String>,
+        backfill: BackfillMode,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            domain,
+            note,
+            backfill,
+            created_at: now,
+            cursor: None,
+            cursor_updated_at: None,
+            baseline_completed_at: None,
+            last_polled_at: None,
+            last_success_at: None,
+            last_error: None,
+            rate_limited_until: None,
+        }
+    }
+}
+
+/// A certificate a load balancer deployed (or an operator declared): authorizes its TBS hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryCert {
+    pub tbs_sha256: Sha256Hash,
+    pub pubkey_sha256: Option<Sha256Hash>,
+    pub cert_sha256: Option<Sha256Hash>,
+    pub dns_names: Vec<String>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub not_after: Option<DateTime<Utc>>,
+    pub serial: Option<String>,
+    pub issuer: Option<String>,
+    /// Who pushed it (the push token's label, e.g. `lb:host-1`).
+    pub source: String,
+    pub added_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When the record may be deleted (DynamoDB TTL); `None` keeps it.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A public key authorized on its own: every certificate for it is authorized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizedKey {
+    pub pubkey_sha256: Sha256Hash,
+    pub note: Option<String>,
+    pub source: String,
+    pub added_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Alert severity. `Pending` is an unauthorized issuance still inside the grace period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Pending,
+    Suspicious,
+}
+
+impl Severity {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Pending => "pending",
+            Severity::Suspicious => "suspicious",
+        }
+    }
+}
+
+/// Which inventory hash authorized an issuance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorizedBy {
+    TbsSha256,
+    PubkeySha256,
+}
+
+/// The issuing CA as Cert Spotter describes it (display only: a malicious CA controls it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IssuerInfo {
+    pub friendly_name: Option<String>,
+    pub name: Option<String>,
+    pub pubkey_sha256: Option<Sha256Hash>,
+    #[serde(default)]
+    pub caa_domains: Vec<String>,
+}
+
+/// A delivery channel for alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Sns,
+    Email,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting to be sent (or to be retried).
+    Queued,
+    Sent,
+    /// Gave up after the bounded number of attempts.
+    Failed,
+    /// Not sent by design (channel not configured, pending, or covered by a baseline summary).
+    Skipped,
+}
+
+/// Per-channel delivery state of one alert (the outbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// SNS MessageId or SES MessageId once sent.
+    pub message_id: Option<String>,
+}
+
+impl Delivery {
+    pub fn queued() -> Self {
+        Self::with_state(DeliveryState::Queued)
+    }
+
+    pub fn skipped() -> Self {
+        Self::with_state(DeliveryState::Skipped)
+    }
+
+    fn with_state(state: DeliveryState) -> Self {
+        Self {
+            state,
+            attempts: 0,
+            last_attempt_at: None,
+            last_error: None,
+            sent_at: None,
+            message_id: None,
+        }
+    }
+}
+
+/// A person's triage of an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// One alert per issuance, keyed by its TBS hash (a precert and its cert are one alert; a cert
+/// matching two entries is one alert listing both).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub tbs_sha256: Sha256Hash,
+    /// Cert Spotter issuance id (opaque).
+    pub issuance_id: String,
+    pub cert_sha256: Sha256Hash,
+    pub pubkey_sha256: Sha256Hash,
+    pub dns_names: Vec<String>,
+    pub matched: Vec<EntryMatch>,
+    pub issuer: IssuerInfo,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub revoked: bool,
+    /// The CA's problem-reporting contact, when Cert Spotter knows it.
+    pub problem_reporting: Option<String>,
+    pub severity: Severity,
+    pub authorized_by: Option<AuthorizedBy>,
+    pub first_seen_at: DateTime<Utc>,
+    pub classified_at: DateTime<Utc>,
+    /// For `Pending`: when the grace period ends and the alert becomes `Suspicious`.
+    pub grace_until: Option<DateTime<Utc>>,
+    /// Found by the first poll of a watch entry (reported in a summary, not one by one).
+    pub baseline: bool,
+    pub sns: Delivery,
+    pub email: Delivery,
+    pub ack: Option<Acknowledgement>,
+    /// DynamoDB TTL.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Alert {
+    pub fn delivery(&self, channel: Channel) -> &Delivery {
+        match channel {
+            Channel::Sns => &self.sns,
+            Channel::Email => &self.email,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! TODO (helper "store"): DynamoDB implementation of the store traits.

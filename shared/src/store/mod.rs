@@ -1,0 +1,267 @@
+//! Storage contracts for ctguard's records. The poller and the API are generic over these
+//! traits; [`dynamo`] implements them on DynamoDB (production, and tests against the emulator),
+//! [`memory`] in memory (fast unit tests only).
+//!
+//! Contracts every implementation keeps (tests in `tests/` check both):
+//! - `AlertStore::create` is create-if-absent by TBS hash: a second create of the same hash
+//!   changes nothing and returns `false`.
+//! - `WatchStore::advance_cursor` is compare-and-set on the cursor the caller read: a concurrent
+//!   or stale run gets `CursorUpdate::Conflict` and must stop working on that entry. A cursor
+//!   therefore never moves backwards and never skips a page another run is processing.
+//! - `AlertStore::claim_delivery` hands one channel of one alert to exactly one run at a time
+//!   (a lease), so overlapping runs never send the same notification twice.
+//! - `InventoryStore::lookup` answers for a whole page of hashes in O(1) requests per page.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::WatchDomain;
+use crate::hash::Sha256Hash;
+use crate::model::{
+    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, InventoryCert, Severity,
+    WatchEntry,
+};
+
+pub mod dynamo;
+pub mod memory;
+
+/// A storage failure, with enough context to log and to decide whether to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed or was unreachable; the operation may or may not have happened.
+    #[error("{operation} failed: {message}")]
+    Backend {
+        operation: &'static str,
+        message: String,
+    },
+    /// A stored item could not be decoded into its record type.
+    #[error("stored {entity} {key} is corrupt: {message}")]
+    Corrupt {
+        entity: &'static str,
+        key: String,
+        message: String,
+    },
+    /// A pagination token from a client was not one we issued.
+    #[error("invalid pagination cursor")]
+    InvalidPageToken,
+}
+
+/// Whether a write created a record or replaced an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    Updated,
+}
+
+/// Result of a compare-and-set on a watch entry's cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorUpdate {
+    Advanced,
+    /// The stored cursor was not the expected one (another run moved it), or the entry is gone.
+    Conflict,
+}
+
+/// A page request: at most `limit` items, continuing after `token` (opaque, from a previous page).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub token: Option<String>,
+}
+
+/// One page of records and the token for the next page (`None` when this is the last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_token: Option<String>,
+}
+
+/// Poll bookkeeping written after each entry is polled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollStatus {
+    pub polled_at: DateTime<Utc>,
+    /// Caught up with the API with no error.
+    pub success: bool,
+    pub error: Option<String>,
+    pub rate_limited_until: Option<DateTime<Utc>>,
+    /// Set when this poll completed the baseline.
+    pub baseline_completed_at: Option<DateTime<Utc>>,
+}
+
+/// The subset of a batch of hashes that the inventory authorizes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorized {
+    pub tbs: HashSet<Sha256Hash>,
+    pub pubkeys: HashSet<Sha256Hash>,
+}
+
+impl Authorized {
+    /// TBS first: it names this exact certificate; a key authorizes every certificate for it.
+    pub fn authorizes(&self, tbs: &Sha256Hash, pubkey: &Sha256Hash) -> Option<AuthorizedBy> {
+        if self.tbs.contains(tbs) {
+            Some(AuthorizedBy::TbsSha256)
+        } else if self.pubkeys.contains(pubkey) {
+            Some(AuthorizedBy::PubkeySha256)
+        } else {
+            None
+        }
+    }
+}
+
+/// Filters for listing alerts; all optional, combined with AND. Newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub since: Option<DateTime<Utc>>,
+    pub severity: Option<Severity>,
+    /// Alerts that matched this watch entry.
+    pub domain: Option<WatchDomain>,
+}
+
+/// The outcome of one delivery attempt, recorded on the alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryResult {
+    Sent {
+        message_id: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// Failed this time; `give_up` marks the channel `Failed` instead of leaving it queued.
+    Failed {
+        error: String,
+        at: DateTime<Utc>,
+        give_up: bool,
+    },
+}
+
+pub trait WatchStore: Send + Sync {
+    /// Creates the entry unless one exists for the domain; returns whether it was created.
+    fn create_watch(
+        &self,
+        entry: &WatchEntry,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn get_watch(
+        &self,
+        domain: &WatchDomain,
+    ) -> impl Future<Output = Result<Option<WatchEntry>, StoreError>> + Send;
+    /// Every entry (the poller orders them itself).
+    fn list_watches(&self) -> impl Future<Output = Result<Vec<WatchEntry>, StoreError>> + Send;
+    /// Returns whether an entry was deleted.
+    fn delete_watch(
+        &self,
+        domain: &WatchDomain,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Compare-and-set: moves the cursor from `expected` (what the caller read) to `new`.
+    fn advance_cursor(
+        &self,
+        domain: &WatchDomain,
+        expected: Option<&str>,
+        new: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CursorUpdate, StoreError>> + Send;
+    /// Records poll bookkeeping; never touches the cursor. No-op if the entry is gone.
+    fn record_poll(
+        &self,
+        domain: &WatchDomain,
+        status: &PollStatus,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+pub trait InventoryStore: Send + Sync {
+    /// Upsert by TBS hash. On update, `added_at` of the stored record is kept.
+    fn put_cert(
+        &self,
+        cert: &InventoryCert,
+    ) -> impl Future<Output = Result<(PutOutcome, InventoryCert), StoreError>> + Send;
+    fn get_cert(
+        &self,
+        tbs: &Sha256Hash,
+    ) -> impl Future<Output = Result<Option<InventoryCert>, StoreError>> + Send;
+    /// Certificates, optionally only those with `name` among their DNS names (exact, lowercase).
+    fn list_certs(
+        &self,
+        name: Option<&str>,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<InventoryCert>, StoreError>> + Send;
+    fn delete_cert(
+        &self,
+        tbs: &Sha256Hash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Upsert by public-key hash. On update, `added_at` of the stored record is kept.
+    fn put_key(
+        &self,
+        key: &AuthorizedKey,
+    ) -> impl Future<Output = Result<(PutOutcome, AuthorizedKey), StoreError>> + Send;
+    fn list_keys(
+        &self,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<AuthorizedKey>, StoreError>> + Send;
+    fn delete_key(
+        &self,
+        pubkey: &Sha256Hash,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Which of these hashes are authorized, in a bounded number of batched requests.
+    /// Records whose `expires_at` has passed (TTL not yet applied) do not authorize.
+    fn lookup(
+        &self,
+        tbs: &[Sha256Hash],
+        pubkeys: &[Sha256Hash],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Authorized, StoreError>> + Send;
+}
+
+pub trait AlertStore: Send + Sync {
+    /// Create-if-absent by TBS hash; returns whether this call created it.
+    fn create_alert(&self, alert: &Alert) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn get_alert(
+        &self,
+        tbs: &Sha256Hash,
+    ) -> impl Future<Output = Result<Option<Alert>, StoreError>> + Send;
+    fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Alert>, StoreError>> + Send;
+    /// Alerts still `Pending` (grace re-check), oldest first, at most `limit`.
+    fn list_pending(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Alert>, StoreError>> + Send;
+    /// Alerts with a `Queued` channel (the outbox), oldest first, at most `limit`.
+    fn list_undelivered(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Alert>, StoreError>> + Send;
+    /// Moves a `Pending` alert to `severity` (Info or Suspicious) and queues its deliveries;
+    /// `false` if it was no longer pending (another run got there first).
+    fn resolve_pending(
+        &self,
+        tbs: &Sha256Hash,
+        severity: Severity,
+        authorized_by: Option<AuthorizedBy>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Leases a `Queued` channel to `run_id` until `lease_until`; `false` if not queued or
+    /// leased by another run whose lease has not expired.
+    fn claim_delivery(
+        &self,
+        tbs: &Sha256Hash,
+        channel: Channel,
+        run_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records an attempt by the run holding the lease and releases the lease.
+    fn record_delivery(
+        &self,
+        tbs: &Sha256Hash,
+        channel: Channel,
+        run_id: &str,
+        result: &DeliveryResult,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records a person's triage; returns the updated alert, `None` if unknown.
+    fn acknowledge(
+        &self,
+        tbs: &Sha256Hash,
+        ack: &Acknowledgement,
+    ) -> impl Future<Output = Result<Option<Alert>, StoreError>> + Send;
+}

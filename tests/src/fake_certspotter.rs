@@ -1,0 +1,1 @@
+//! TODO (helper "certspotter"): fake Cert Spotter API server on loopback.
