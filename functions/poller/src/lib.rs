@@ -1,1 +1,32 @@
-//! The poller Lambda (not built yet: see the open issue for it).
+//! The ctguard poller: an EventBridge-scheduled Lambda that polls Cert Spotter for each watched
+//! domain, classifies new issuances against the inventory, stores alerts in DynamoDB and
+//! delivers them through SNS and SES v2.
+//!
+//! One concern per module:
+//! - [`config`]: configuration from the environment, read once.
+//! - [`classify`]: the severity rules (pure).
+//! - [`source`]: where issuances come from (the Cert Spotter client, or a fake in tests).
+//! - [`run`]: one poll run (pending re-check, polling, storing, cursor).
+//! - [`deliver`]: the outbox (claim, send, record; baseline summaries).
+//! - [`notify`]: SNS and SES senders behind small traits.
+//! - [`message`]: the SNS JSON schemas, subjects, attributes and the email rendering.
+//! - [`report`]: the run report and its CloudWatch EMF record.
+//! - [`handler`]: the Lambda handler and the `--once` run.
+
+pub mod classify;
+pub mod config;
+mod deliver;
+pub mod handler;
+pub mod message;
+pub mod notify;
+pub mod report;
+pub mod run;
+pub mod source;
+
+#[cfg(test)]
+mod testutil;
+
+pub use config::Config;
+pub use handler::{handle, run_once};
+pub use report::RunReport;
+pub use run::Poller;

@@ -1,0 +1,438 @@
+//! The poller's configuration, read once from the environment at cold start.
+//!
+//! Every variable, its default and its meaning (the README repeats this table):
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `WATCH_TABLE` | required | DynamoDB table of watch entries |
+//! | `INVENTORY_TABLE` | required | DynamoDB table of authorized certificates and keys |
+//! | `ALERTS_TABLE` | required | DynamoDB table of alerts |
+//! | `CERTSPOTTER_API_URL` | `https://api.certspotter.com` | Cert Spotter API base URL |
+//! | `CERTSPOTTER_API_TOKEN` | unset (anonymous) | Cert Spotter API key |
+//! | `CERTSPOTTER_TIMEOUT` | `20s` | timeout of one API request |
+//! | `CERTSPOTTER_MAX_RETRIES` | `2` | retries of a 5xx / timed-out API request |
+//! | `ALERT_TOPIC_ARN` | unset (SNS off) | SNS topic receiving one JSON message per alert |
+//! | `EMAIL_FROM` / `EMAIL_TO` | unset (email off) | SES v2 sender and comma-separated recipients; both or neither |
+//! | `EMAIL_INCLUDE_INFO` | `false` | also list authorized (info) certificates in the run email |
+//! | `GRACE_PERIOD` | `30m` | how long an unauthorized new issuance stays `pending` (`0` = off) |
+//! | `QUERY_BUDGET` | `50` | Cert Spotter queries (pages) one run may spend |
+//! | `DEADLINE_MARGIN` | `20s` | stop polling this long before the Lambda deadline, to deliver and record |
+//! | `RUN_TIMEOUT` | `5m` | the deadline of `poller --once` (no Lambda deadline there) |
+//! | `MAX_DELIVERY_ATTEMPTS` | `5` | attempts per alert and channel before it is marked failed |
+//! | `DELIVERY_LEASE` | `5m` | how long a run holds a claimed delivery before another may retry it |
+//! | `ALERT_RETENTION_DAYS` | `395` | alerts expire (DynamoDB TTL) this long after first seen (`0` = keep) |
+//! | `RATE_LIMIT_BACKOFF` | `15m` | pause after a 429 without `Retry-After` |
+//! | `OUTBOX_BATCH` | `500` | undelivered / pending alerts handled per run |
+//!
+//! Durations are a whole number with an optional unit: `ms`, `s` (default), `m`, `h`, `d`.
+
+use std::time::Duration;
+
+/// Everything the poller reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub tables: Tables,
+    pub certspotter: CertSpotterSettings,
+    /// `None`: SNS delivery is off.
+    pub alert_topic_arn: Option<String>,
+    /// `None`: email delivery is off.
+    pub email: Option<EmailSettings>,
+    pub run: RunSettings,
+    /// For `poller --once`: how long the single run may take.
+    pub run_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub watch: String,
+    pub inventory: String,
+    pub alerts: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertSpotterSettings {
+    pub base_url: String,
+    pub token: Option<String>,
+    pub request_timeout: Duration,
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSettings {
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+/// The knobs of one poll run (the part of the configuration the run logic sees).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    pub grace_period: Duration,
+    pub query_budget: u32,
+    pub deadline_margin: Duration,
+    pub max_delivery_attempts: u32,
+    pub delivery_lease: Duration,
+    /// `None`: alerts are kept forever.
+    pub alert_retention: Option<Duration>,
+    pub rate_limit_backoff: Duration,
+    pub outbox_batch: u32,
+    pub email_include_info: bool,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            grace_period: Duration::from_secs(30 * 60),
+            query_budget: 50,
+            deadline_margin: Duration::from_secs(20),
+            max_delivery_attempts: 5,
+            delivery_lease: Duration::from_secs(5 * 60),
+            alert_retention: Some(Duration::from_secs(395 * 86_400)),
+            rate_limit_backoff: Duration::from_secs(15 * 60),
+            outbox_batch: 500,
+            email_include_info: false,
+        }
+    }
+}
+
+pub const DEFAULT_CERTSPOTTER_URL: &str = "https://api.certspotter.com";
+
+/// The configuration is unusable; lists every offending variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+/// One variable that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct Problem {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (the environment in production, a map in tests).
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Reader {
+            lookup: &|name| lookup(name).filter(|v| !v.trim().is_empty()),
+            problems: Vec::new(),
+        };
+        let defaults = RunSettings::default();
+
+        let tables = Tables {
+            watch: env.required("WATCH_TABLE"),
+            inventory: env.required("INVENTORY_TABLE"),
+            alerts: env.required("ALERTS_TABLE"),
+        };
+        let base_url = env
+            .optional("CERTSPOTTER_API_URL")
+            .unwrap_or_else(|| DEFAULT_CERTSPOTTER_URL.to_owned());
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            env.problem("CERTSPOTTER_API_URL", "must be an http(s) URL");
+        }
+        let certspotter = CertSpotterSettings {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: env.optional("CERTSPOTTER_API_TOKEN"),
+            request_timeout: env.duration("CERTSPOTTER_TIMEOUT", Duration::from_secs(20)),
+            max_retries: env.number("CERTSPOTTER_MAX_RETRIES", 2, 0),
+        };
+        let alert_topic_arn = env.optional("ALERT_TOPIC_ARN");
+        if alert_topic_arn
+            .as_deref()
+            .is_some_and(|arn| !arn.starts_with("arn:"))
+        {
+            env.problem("ALERT_TOPIC_ARN", "must be an SNS topic ARN (arn:...)");
+        }
+        let email = env.email();
+
+        let retention_days: u32 = env.number("ALERT_RETENTION_DAYS", 395, 0);
+        let run = RunSettings {
+            grace_period: env.duration("GRACE_PERIOD", defaults.grace_period),
+            query_budget: env.number("QUERY_BUDGET", defaults.query_budget, 1),
+            deadline_margin: env.duration("DEADLINE_MARGIN", defaults.deadline_margin),
+            max_delivery_attempts: env.number(
+                "MAX_DELIVERY_ATTEMPTS",
+                defaults.max_delivery_attempts,
+                1,
+            ),
+            delivery_lease: env.duration("DELIVERY_LEASE", defaults.delivery_lease),
+            alert_retention: (retention_days > 0)
+                .then(|| Duration::from_secs(u64::from(retention_days) * 86_400)),
+            rate_limit_backoff: env.duration("RATE_LIMIT_BACKOFF", defaults.rate_limit_backoff),
+            outbox_batch: env.number("OUTBOX_BATCH", defaults.outbox_batch, 1),
+            email_include_info: env.boolean("EMAIL_INCLUDE_INFO", false),
+        };
+        if run.delivery_lease.is_zero() {
+            env.problem("DELIVERY_LEASE", "must be more than zero");
+        }
+        let run_timeout = env.duration("RUN_TIMEOUT", Duration::from_secs(5 * 60));
+
+        if env.problems.is_empty() {
+            Ok(Self {
+                tables,
+                certspotter,
+                alert_topic_arn,
+                email,
+                run,
+                run_timeout,
+            })
+        } else {
+            Err(ConfigError {
+                problems: env.problems,
+            })
+        }
+    }
+}
+
+/// Collects problems instead of stopping at the first, so one deploy fixes them all.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<Problem>,
+}
+
+impl Reader<'_> {
+    fn problem(&mut self, variable: &'static str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            variable,
+            message: message.into(),
+        });
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_owned())
+    }
+
+    fn required(&mut self, name: &'static str) -> String {
+        self.optional(name).unwrap_or_else(|| {
+            self.problem(name, "is required but not set");
+            String::new()
+        })
+    }
+
+    fn duration(&mut self, name: &'static str, default: Duration) -> Duration {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => parse_duration(&raw).unwrap_or_else(|message| {
+                self.problem(name, message);
+                default
+            }),
+        }
+    }
+
+    fn number(&mut self, name: &'static str, default: u32, min: u32) -> u32 {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n) if n >= min => n,
+                Ok(_) => {
+                    self.problem(name, format!("must be at least {min}, got {raw:?}"));
+                    default
+                }
+                Err(_) => {
+                    self.problem(name, format!("must be a whole number, got {raw:?}"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn boolean(&mut self, name: &'static str, default: bool) -> bool {
+        match self.optional(name).map(|v| v.to_ascii_lowercase()) {
+            None => default,
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
+            Some(v) => {
+                self.problem(name, format!("must be true or false, got {v:?}"));
+                default
+            }
+        }
+    }
+
+    fn email(&mut self) -> Option<EmailSettings> {
+        let from = self.optional("EMAIL_FROM");
+        let to = self.optional("EMAIL_TO");
+        match (from, to) {
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem("EMAIL_TO", "must be set when EMAIL_FROM is");
+                None
+            }
+            (None, Some(_)) => {
+                self.problem("EMAIL_FROM", "must be set when EMAIL_TO is");
+                None
+            }
+            (Some(from), Some(to)) => {
+                if !looks_like_address(&from) {
+                    self.problem("EMAIL_FROM", format!("{from:?} is not an email address"));
+                }
+                let to: Vec<String> = to
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if to.is_empty() {
+                    self.problem("EMAIL_TO", "lists no address");
+                }
+                for bad in to.iter().filter(|a| !looks_like_address(a)) {
+                    self.problem("EMAIL_TO", format!("{bad:?} is not an email address"));
+                }
+                Some(EmailSettings { from, to })
+            }
+        }
+    }
+}
+
+/// A sanity check, not RFC 5322: catches a swapped variable or a missing comma.
+fn looks_like_address(address: &str) -> bool {
+    let address = address
+        .rsplit_once('<')
+        .map_or(address, |(_, a)| a.trim_end_matches('>'));
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !address.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// `90`, `90s`, `30m`, `2h`, `1d`, `500ms`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration (e.g. 90s, 30m, 2h)"))?;
+    let seconds_per_unit = match unit.trim() {
+        "ms" => return Ok(Duration::from_millis(value)),
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        other => return Err(format!("unknown unit {other:?} in {raw:?} (use ms, s, m, h or d)")),
+    };
+    value
+        .checked_mul(seconds_per_unit)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{raw:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const TABLES: [(&str, &str); 3] = [
+        ("WATCH_TABLE", "w"),
+        ("INVENTORY_TABLE", "i"),
+        ("ALERTS_TABLE", "a"),
+    ];
+
+    #[test]
+    fn minimal_configuration_uses_defaults() {
+        let config = read(&TABLES).expect("valid");
+        assert_eq!(config.tables.watch, "w");
+        assert_eq!(config.certspotter.base_url, DEFAULT_CERTSPOTTER_URL);
+        assert_eq!(config.certspotter.token, None);
+        assert_eq!(config.alert_topic_arn, None);
+        assert_eq!(config.email, None);
+        assert_eq!(config.run, RunSettings::default());
+    }
+
+    #[test]
+    fn every_missing_table_is_named() {
+        let err = read(&[("WATCH_TABLE", "w")]).unwrap_err();
+        let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(names, ["INVENTORY_TABLE", "ALERTS_TABLE"]);
+        assert!(err.to_string().contains("INVENTORY_TABLE: is required"));
+    }
+
+    #[test]
+    fn malformed_values_are_each_named() {
+        let mut vars = TABLES.to_vec();
+        vars.extend([
+            ("GRACE_PERIOD", "soon"),
+            ("QUERY_BUDGET", "0"),
+            ("MAX_DELIVERY_ATTEMPTS", "many"),
+            ("EMAIL_INCLUDE_INFO", "maybe"),
+            ("EMAIL_FROM", "ops@example.com"),
+            ("ALERT_TOPIC_ARN", "my-topic"),
+            ("CERTSPOTTER_API_URL", "ftp://x"),
+        ]);
+        let err = read(&vars).unwrap_err();
+        let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        for expected in [
+            "GRACE_PERIOD",
+            "QUERY_BUDGET",
+            "MAX_DELIVERY_ATTEMPTS",
+            "EMAIL_INCLUDE_INFO",
+            "EMAIL_TO",
+            "ALERT_TOPIC_ARN",
+            "CERTSPOTTER_API_URL",
+        ] {
+            assert!(names.contains(&expected), "{expected} not in {names:?}");
+        }
+    }
+
+    #[test]
+    fn full_configuration_is_read() {
+        let mut vars = TABLES.to_vec();
+        vars.extend([
+            ("CERTSPOTTER_API_URL", "http://127.0.0.1:9000/"),
+            ("CERTSPOTTER_API_TOKEN", "k"),
+            ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts"),
+            ("EMAIL_FROM", "ctguard <ct@example.com>"),
+            ("EMAIL_TO", "a@example.com, b@example.org ,"),
+            ("EMAIL_INCLUDE_INFO", "yes"),
+            ("GRACE_PERIOD", "0"),
+            ("QUERY_BUDGET", "7"),
+            ("DEADLINE_MARGIN", "1500ms"),
+            ("ALERT_RETENTION_DAYS", "0"),
+        ]);
+        let config = read(&vars).expect("valid");
+        assert_eq!(config.certspotter.base_url, "http://127.0.0.1:9000");
+        assert_eq!(config.certspotter.token.as_deref(), Some("k"));
+        let email = config.email.expect("email on");
+        assert_eq!(email.to, ["a@example.com", "b@example.org"]);
+        assert!(config.run.email_include_info);
+        assert_eq!(config.run.grace_period, Duration::ZERO);
+        assert_eq!(config.run.query_budget, 7);
+        assert_eq!(config.run.deadline_margin, Duration::from_millis(1500));
+        assert_eq!(config.run.alert_retention, None);
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+}

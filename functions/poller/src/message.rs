@@ -1,0 +1,670 @@
+//! What subscribers receive: the versioned SNS JSON schemas (one message per alert; one summary
+//! per baseline), their subjects and attributes, and the human email (text and HTML).
+//!
+//! Every string that comes from a certificate or the CA (names, issuer, contact) is
+//! attacker-controlled: the JSON encoder escapes it, the HTML renderer escapes it, subjects are
+//! reduced to printable ASCII.
+
+use chrono::{DateTime, Utc};
+use ctguard::hash::Sha256Hash;
+use ctguard::matcher::EntryMatch;
+use ctguard::model::{Alert, AuthorizedBy, IssuerInfo, Severity};
+use serde::Serialize;
+
+use crate::notify::{Email, MessageAttribute, SnsMessage};
+
+/// `schema` of the per-alert SNS message. Bump the version on any incompatible change.
+pub const ALERT_SCHEMA: &str = "ctguard.alert.v1";
+/// `schema` of the baseline summary SNS message.
+pub const BASELINE_SCHEMA: &str = "ctguard.baseline_summary.v1";
+/// SNS subjects are limited to 100 printable ASCII characters.
+const SUBJECT_MAX: usize = 100;
+/// A baseline summary lists at most this many unauthorized certificates (SNS caps a message at
+/// 256 KiB); the counts always cover all of them.
+pub const SUMMARY_LIST_MAX: usize = 500;
+
+/// The per-alert SNS message body (schema `ctguard.alert.v1`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertMessage<'a> {
+    pub schema: &'static str,
+    /// `info`, `suspicious` (or `pending`, never published).
+    pub severity: Severity,
+    /// `tbs_sha256` or `pubkey_sha256` when `info`.
+    pub authorized_by: Option<AuthorizedBy>,
+    /// The primary matched watch entry (the first of `matched`); also the `domain` attribute.
+    pub domain: &'a str,
+    /// Every watch entry the certificate matched, with the certificate names that matched it.
+    pub matched: &'a [EntryMatch],
+    /// All DNS names in the certificate.
+    pub dns_names: &'a [String],
+    pub issuer: &'a IssuerInfo,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    /// Validity length in whole days (`not_after - not_before`).
+    pub lifetime_days: i64,
+    pub tbs_sha256: Sha256Hash,
+    pub cert_sha256: Sha256Hash,
+    pub pubkey_sha256: Sha256Hash,
+    /// Cert Spotter issuance id.
+    pub issuance_id: &'a str,
+    pub revoked: bool,
+    /// The CA's problem-reporting contact (where to ask for revocation), when known.
+    pub problem_reporting: Option<&'a str>,
+    /// The certificate on crt.sh, by its SHA-256.
+    pub crtsh_url: String,
+    pub first_seen_at: DateTime<Utc>,
+    pub classified_at: DateTime<Utc>,
+    /// Found by the first poll of a watch entry.
+    pub baseline: bool,
+}
+
+impl<'a> AlertMessage<'a> {
+    pub fn new(alert: &'a Alert) -> Self {
+        Self {
+            schema: ALERT_SCHEMA,
+            severity: alert.severity,
+            authorized_by: alert.authorized_by,
+            domain: primary_domain(alert),
+            matched: &alert.matched,
+            dns_names: &alert.dns_names,
+            issuer: &alert.issuer,
+            not_before: alert.not_before,
+            not_after: alert.not_after,
+            lifetime_days: lifetime_days(alert),
+            tbs_sha256: alert.tbs_sha256,
+            cert_sha256: alert.cert_sha256,
+            pubkey_sha256: alert.pubkey_sha256,
+            issuance_id: &alert.issuance_id,
+            revoked: alert.revoked,
+            problem_reporting: alert.problem_reporting.as_deref(),
+            crtsh_url: crtsh_url(&alert.cert_sha256),
+            first_seen_at: alert.first_seen_at,
+            classified_at: alert.classified_at,
+            baseline: alert.baseline,
+        }
+    }
+}
+
+/// The SNS message for one alert: JSON body, subject, and the attributes `severity`, `domain`
+/// (the primary matched entry) and `domains` (every matched entry, `String.Array`).
+pub fn alert_sns(alert: &Alert) -> SnsMessage {
+    let body = serde_json::to_string(&AlertMessage::new(alert))
+        .unwrap_or_else(|e| format!("{{\"schema\":\"{ALERT_SCHEMA}\",\"error\":\"{e}\"}}"));
+    let names = first_names(&alert.dns_names, 2);
+    let subject = match alert.severity {
+        Severity::Info => format!("ctguard: authorized certificate for {names}"),
+        Severity::Pending => format!("ctguard: pending certificate for {names}"),
+        Severity::Suspicious => format!("ctguard: SUSPICIOUS certificate for {names}"),
+    };
+    SnsMessage {
+        subject: sns_subject(&subject),
+        body,
+        attributes: attributes(
+            alert.severity.as_str(),
+            primary_domain(alert),
+            alert.matched.iter().map(|m| m.entry.as_str()),
+        ),
+    }
+}
+
+fn attributes<'a>(
+    severity: &str,
+    domain: &str,
+    domains: impl Iterator<Item = &'a str>,
+) -> Vec<MessageAttribute> {
+    let domains: Vec<&str> = domains.collect();
+    vec![
+        MessageAttribute {
+            name: "severity",
+            data_type: "String",
+            value: severity.to_owned(),
+        },
+        MessageAttribute {
+            name: "domain",
+            data_type: "String",
+            value: domain.to_owned(),
+        },
+        MessageAttribute {
+            name: "domains",
+            data_type: "String.Array",
+            value: serde_json::to_string(&domains).unwrap_or_else(|_| "[]".to_owned()),
+        },
+    ]
+}
+
+/// The rule for the `domain` attribute when a certificate matched several entries: the first
+/// matched entry in sort order (the matcher sorts them), so it is stable across runs.
+pub fn primary_domain(alert: &Alert) -> &str {
+    alert.matched.first().map_or("", |m| m.entry.as_str())
+}
+
+pub fn crtsh_url(cert_sha256: &Sha256Hash) -> String {
+    format!("https://crt.sh/?sha256={}", cert_sha256.to_hex().to_uppercase())
+}
+
+fn lifetime_days(alert: &Alert) -> i64 {
+    (alert.not_after - alert.not_before).num_days()
+}
+
+fn first_names(names: &[String], n: usize) -> String {
+    match names.len() {
+        0 => "(no names)".to_owned(),
+        len if len <= n => names.join(", "),
+        len => format!("{} (+{} more)", names[..n].join(", "), len - n),
+    }
+}
+
+/// Printable ASCII, one line, at most 100 characters (the SNS limits).
+pub fn sns_subject(raw: &str) -> String {
+    let mut clean: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect();
+    if clean.len() > SUBJECT_MAX {
+        clean.truncate(SUBJECT_MAX - 3);
+        clean.push_str("...");
+    }
+    clean
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baseline summary
+
+/// What the first poll of a watch entry found (schema `ctguard.baseline_summary.v1`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineSummary<'a> {
+    pub schema: &'static str,
+    /// The watch entry whose baseline this is.
+    pub domain: &'a str,
+    /// Certificates covered by this summary.
+    pub total: usize,
+    pub authorized: usize,
+    pub unauthorized: usize,
+    /// The unauthorized certificates, at most [`SUMMARY_LIST_MAX`].
+    pub unauthorized_certificates: Vec<CertBrief<'a>>,
+    /// `true` when `unauthorized_certificates` was cut at [`SUMMARY_LIST_MAX`].
+    pub truncated: bool,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// One certificate in a summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertBrief<'a> {
+    pub dns_names: &'a [String],
+    pub issuer: Option<&'a str>,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub tbs_sha256: Sha256Hash,
+    pub cert_sha256: Sha256Hash,
+    pub issuance_id: &'a str,
+    pub revoked: bool,
+    pub crtsh_url: String,
+}
+
+fn issuer_label(issuer: &IssuerInfo) -> Option<&str> {
+    issuer
+        .friendly_name
+        .as_deref()
+        .or(issuer.name.as_deref())
+}
+
+impl<'a> CertBrief<'a> {
+    fn new(alert: &'a Alert) -> Self {
+        Self {
+            dns_names: &alert.dns_names,
+            issuer: issuer_label(&alert.issuer),
+            not_before: alert.not_before,
+            not_after: alert.not_after,
+            tbs_sha256: alert.tbs_sha256,
+            cert_sha256: alert.cert_sha256,
+            issuance_id: &alert.issuance_id,
+            revoked: alert.revoked,
+            crtsh_url: crtsh_url(&alert.cert_sha256),
+        }
+    }
+}
+
+impl<'a> BaselineSummary<'a> {
+    pub fn new(domain: &'a str, alerts: &'a [Alert], now: DateTime<Utc>) -> Self {
+        let unauthorized: Vec<&Alert> = alerts
+            .iter()
+            .filter(|a| a.severity != Severity::Info)
+            .collect();
+        Self {
+            schema: BASELINE_SCHEMA,
+            domain,
+            total: alerts.len(),
+            authorized: alerts.len() - unauthorized.len(),
+            unauthorized: unauthorized.len(),
+            truncated: unauthorized.len() > SUMMARY_LIST_MAX,
+            unauthorized_certificates: unauthorized
+                .into_iter()
+                .take(SUMMARY_LIST_MAX)
+                .map(CertBrief::new)
+                .collect(),
+            generated_at: now,
+        }
+    }
+
+    fn severity(&self) -> Severity {
+        if self.unauthorized > 0 {
+            Severity::Suspicious
+        } else {
+            Severity::Info
+        }
+    }
+
+    fn subject(&self) -> String {
+        format!(
+            "ctguard: baseline for {}: {} certificates, {} unauthorized",
+            self.domain, self.total, self.unauthorized
+        )
+    }
+}
+
+pub fn baseline_sns(summary: &BaselineSummary<'_>) -> SnsMessage {
+    SnsMessage {
+        subject: sns_subject(&summary.subject()),
+        body: serde_json::to_string(summary)
+            .unwrap_or_else(|e| format!("{{\"schema\":\"{BASELINE_SCHEMA}\",\"error\":\"{e}\"}}")),
+        attributes: attributes(
+            summary.severity().as_str(),
+            summary.domain,
+            std::iter::once(summary.domain),
+        ),
+    }
+}
+
+pub fn baseline_email(summary: &BaselineSummary<'_>) -> Email {
+    let mut text = format!(
+        "ctguard finished the first look at {domain}: Certificate Transparency logs hold {total} \
+         unexpired certificate(s) for it.\n\n  authorized (in your inventory): {auth}\n  \
+         unauthorized:                   {unauth}\n\n",
+        domain = summary.domain,
+        total = summary.total,
+        auth = summary.authorized,
+        unauth = summary.unauthorized,
+    );
+    let mut html = format!(
+        "<html><body style=\"font-family:sans-serif\"><h2>Baseline for {domain}</h2>\
+         <p>Certificate Transparency logs hold <b>{total}</b> unexpired certificate(s) for \
+         {domain}: <b>{auth}</b> authorized (in your inventory), <b>{unauth}</b> not.</p>",
+        domain = escape(summary.domain),
+        total = summary.total,
+        auth = summary.authorized,
+        unauth = summary.unauthorized,
+    );
+    if summary.unauthorized > 0 {
+        text.push_str("Not in your inventory:\n\n");
+        html.push_str(
+            "<h3>Not in your inventory</h3><table border=\"1\" cellpadding=\"4\" \
+             style=\"border-collapse:collapse\"><tr><th>Names</th><th>Issuer</th>\
+             <th>Valid</th><th>Certificate</th></tr>",
+        );
+        for cert in &summary.unauthorized_certificates {
+            text.push_str(&format!(
+                "- {names}\n  issuer {issuer}, valid {nb} to {na}{revoked}\n  {url}\n",
+                names = cert.dns_names.join(", "),
+                issuer = cert.issuer.unwrap_or("unknown"),
+                nb = day(cert.not_before),
+                na = day(cert.not_after),
+                revoked = if cert.revoked { ", REVOKED" } else { "" },
+                url = cert.crtsh_url,
+            ));
+            html.push_str(&format!(
+                "<tr><td>{names}</td><td>{issuer}</td><td>{nb} to {na}{revoked}</td>\
+                 <td><a href=\"{url}\">crt.sh</a></td></tr>",
+                names = escape(&cert.dns_names.join(", ")),
+                issuer = escape(cert.issuer.unwrap_or("unknown")),
+                nb = day(cert.not_before),
+                na = day(cert.not_after),
+                revoked = if cert.revoked { " (revoked)" } else { "" },
+                url = escape(&cert.crtsh_url),
+            ));
+        }
+        html.push_str("</table>");
+        if summary.truncated {
+            let more = summary.unauthorized - summary.unauthorized_certificates.len();
+            text.push_str(&format!("... and {more} more (list them with the ctguard API)\n"));
+            html.push_str(&format!(
+                "<p>... and {more} more (list them with the ctguard API).</p>"
+            ));
+        }
+        text.push_str(&format!("\n{BASELINE_ADVICE}\n"));
+        html.push_str(&format!("<p>{}</p>", escape(BASELINE_ADVICE)));
+    }
+    text.push_str(FOOTER);
+    html.push_str(&format!(
+        "<p style=\"color:#666\">{}</p></body></html>",
+        escape(FOOTER)
+    ));
+    Email {
+        subject: one_line(&summary.subject()),
+        text,
+        html,
+    }
+}
+
+const BASELINE_ADVICE: &str = "These existed before ctguard watched this domain. Push the ones \
+    your load balancers serve (certbot deploy hook or the ctguard API) so they count as \
+    authorized; look into any you do not recognise. From now on each new certificate is \
+    reported as it appears.";
+
+const FOOTER: &str = "\n-- \nctguard: Certificate Transparency monitoring. Alerts are also \
+    published to SNS and listed by the ctguard API.\n";
+
+// ---------------------------------------------------------------------------------------------
+// The run email
+
+/// The email of one run: every new suspicious certificate (and, if configured, authorized ones).
+pub fn run_email(alerts: &[Alert]) -> Email {
+    let suspicious: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.severity != Severity::Info)
+        .collect();
+    let info: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.severity == Severity::Info)
+        .collect();
+    let mut domains: Vec<&str> = alerts.iter().map(primary_domain).collect();
+    domains.sort_unstable();
+    domains.dedup();
+    let subject = match (suspicious.len(), info.len()) {
+        (0, n) => format!("ctguard: {n} authorized certificate(s) for {}", domains.join(", ")),
+        (1, 0) => format!(
+            "ctguard: SUSPICIOUS certificate for {}",
+            first_names(&suspicious[0].dns_names, 2)
+        ),
+        (s, 0) => format!(
+            "ctguard: {s} SUSPICIOUS certificates for {}",
+            domains.join(", ")
+        ),
+        (s, n) => format!(
+            "ctguard: {s} SUSPICIOUS, {n} authorized certificate(s) for {}",
+            domains.join(", ")
+        ),
+    };
+
+    let mut text = String::new();
+    let mut html = String::from("<html><body style=\"font-family:sans-serif\">");
+    if !suspicious.is_empty() {
+        text.push_str(&format!(
+            "{} certificate(s) were issued for your domains that are NOT in your inventory.\n\n\
+             What to do: if a certificate is yours (a new load balancer, a renewal that was not \
+             pushed), push it to ctguard (certbot deploy hook or the ctguard API). If it is \
+             not, someone may control DNS or a web server for the name: check your DNS and \
+             hosting, then ask the issuing CA to revoke it through its problem-reporting \
+             contact.\n\n",
+            suspicious.len()
+        ));
+        html.push_str(&format!(
+            "<h2 style=\"color:#b00\">{} suspicious certificate(s)</h2><p>Issued for your \
+             domains and <b>not</b> in your inventory.</p><p><b>What to do:</b> if a \
+             certificate is yours (a new load balancer, a renewal that was not pushed), push it \
+             to ctguard (certbot deploy hook or the ctguard API). If it is not, someone may \
+             control DNS or a web server for the name: check your DNS and hosting, then ask the \
+             issuing CA to revoke it through its problem-reporting contact.</p>",
+            suspicious.len()
+        ));
+        for alert in &suspicious {
+            render_alert(alert, &mut text, &mut html);
+        }
+    }
+    if !info.is_empty() {
+        text.push_str(&format!(
+            "{} authorized certificate(s) (in your inventory), for information:\n\n",
+            info.len()
+        ));
+        html.push_str(&format!(
+            "<h2>{} authorized certificate(s)</h2><p>In your inventory, for information.</p>",
+            info.len()
+        ));
+        for alert in &info {
+            render_alert(alert, &mut text, &mut html);
+        }
+    }
+    text.push_str(FOOTER);
+    html.push_str(&format!(
+        "<p style=\"color:#666\">{}</p></body></html>",
+        escape(FOOTER)
+    ));
+    Email {
+        subject: one_line(&subject),
+        text,
+        html,
+    }
+}
+
+fn render_alert(alert: &Alert, text: &mut String, html: &mut String) {
+    let verdict = match (alert.severity, alert.authorized_by) {
+        (Severity::Info, Some(AuthorizedBy::TbsSha256)) => {
+            "Authorized: this certificate is in your inventory."
+        }
+        (Severity::Info, Some(AuthorizedBy::PubkeySha256)) => {
+            "Authorized: its public key is in your inventory."
+        }
+        (Severity::Info, None) => "Authorized.",
+        _ => "Not in your inventory, neither the certificate nor its public key.",
+    };
+    let yours: Vec<String> = alert
+        .matched
+        .iter()
+        .map(|m| format!("{} ({})", m.entry, m.names.join(", ")))
+        .collect();
+    let issuer = match (&alert.issuer.friendly_name, &alert.issuer.name) {
+        (Some(f), Some(n)) => format!("{f} ({n})"),
+        (Some(one), None) | (None, Some(one)) => one.clone(),
+        (None, None) => "unknown".to_owned(),
+    };
+    let validity = format!(
+        "{} to {} ({} days)",
+        minute(alert.not_before),
+        minute(alert.not_after),
+        lifetime_days(alert)
+    );
+    let url = crtsh_url(&alert.cert_sha256);
+    let rows: Vec<(&str, String)> = [
+        ("Names", alert.dns_names.join(", ")),
+        ("Your entries", yours.join("; ")),
+        ("Issued by", issuer),
+        ("Valid", validity),
+        ("First seen", minute(alert.first_seen_at)),
+        ("Verdict", verdict.to_owned()),
+        (
+            "Revoked",
+            if alert.revoked { "yes" } else { "no" }.to_owned(),
+        ),
+        (
+            "Report to CA",
+            alert
+                .problem_reporting
+                .clone()
+                .unwrap_or_else(|| "unknown".to_owned()),
+        ),
+        ("TBS SHA-256", alert.tbs_sha256.to_hex()),
+        ("Key SHA-256", alert.pubkey_sha256.to_hex()),
+        ("Certificate", url.clone()),
+    ]
+    .into_iter()
+    .collect();
+
+    let headline = first_names(&alert.dns_names, 3);
+    text.push_str(&format!(
+        "* {} {}\n",
+        alert.severity.as_str().to_uppercase(),
+        headline
+    ));
+    for (label, value) in &rows {
+        text.push_str(&format!("    {label:<13} {value}\n"));
+    }
+    text.push('\n');
+
+    html.push_str(&format!(
+        "<h3>{}</h3><table cellpadding=\"3\" style=\"border-collapse:collapse\">",
+        escape(&headline)
+    ));
+    for (label, value) in &rows {
+        let cell = if *label == "Certificate" {
+            format!("<a href=\"{0}\">{0}</a>", escape(value))
+        } else {
+            escape(value)
+        };
+        html.push_str(&format!(
+            "<tr><td style=\"color:#555\">{}</td><td>{}</td></tr>",
+            escape(label),
+            cell
+        ));
+    }
+    html.push_str("</table>");
+}
+
+fn minute(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// HTML-escapes text (certificate names and CA strings are attacker-controlled).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{alert, entry_match};
+
+    #[test]
+    fn alert_message_has_the_documented_fields() {
+        let mut a = alert(7, Severity::Suspicious, &["www.example.com"]);
+        a.matched = vec![
+            entry_match("example.com", &["www.example.com"]),
+            entry_match("www.example.com", &["www.example.com"]),
+        ];
+        let msg = alert_sns(&a);
+        let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
+        assert_eq!(body["schema"], ALERT_SCHEMA);
+        assert_eq!(body["severity"], "suspicious");
+        assert_eq!(body["domain"], "example.com");
+        assert_eq!(body["matched"][1]["entry"], "www.example.com");
+        assert_eq!(body["tbs_sha256"], a.tbs_sha256.to_hex());
+        assert_eq!(body["pubkey_sha256"], a.pubkey_sha256.to_hex());
+        assert_eq!(body["cert_sha256"], a.cert_sha256.to_hex());
+        assert_eq!(body["issuance_id"], a.issuance_id);
+        assert_eq!(body["lifetime_days"], 90);
+        assert_eq!(body["revoked"], false);
+        assert_eq!(
+            body["crtsh_url"],
+            format!("https://crt.sh/?sha256={}", a.cert_sha256.to_hex().to_uppercase())
+        );
+        for field in [
+            "authorized_by",
+            "dns_names",
+            "issuer",
+            "not_before",
+            "not_after",
+            "problem_reporting",
+            "first_seen_at",
+            "baseline",
+        ] {
+            assert!(body.get(field).is_some(), "missing {field}");
+        }
+        let attr = |name: &str| {
+            msg.attributes
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| (a.data_type, a.value.clone()))
+        };
+        assert_eq!(attr("severity"), Some(("String", "suspicious".to_owned())));
+        assert_eq!(attr("domain"), Some(("String", "example.com".to_owned())));
+        assert_eq!(
+            attr("domains"),
+            Some((
+                "String.Array",
+                r#"["example.com","www.example.com"]"#.to_owned()
+            ))
+        );
+        assert!(msg.subject.contains("SUSPICIOUS"));
+    }
+
+    #[test]
+    fn subjects_are_printable_ascii_within_100_chars() {
+        let long = "ä\n".repeat(80);
+        let s = sns_subject(&long);
+        assert!(s.len() <= 100);
+        assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '));
+        let many: Vec<String> = (0..50).map(|i| format!("host{i}.example.com")).collect();
+        let a = alert(1, Severity::Suspicious, &many.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(alert_sns(&a).subject.len() <= 100);
+    }
+
+    #[test]
+    fn email_escapes_attacker_controlled_strings() {
+        let mut a = alert(1, Severity::Suspicious, &["<script>x</script>.example.com"]);
+        a.issuer.friendly_name = Some("Evil \"CA\" & <b>".to_owned());
+        let email = run_email(&[a]);
+        assert!(!email.html.contains("<script>"));
+        assert!(email.html.contains("&lt;script&gt;"));
+        assert!(email.html.contains("Evil &quot;CA&quot; &amp; &lt;b&gt;"));
+        assert!(email.text.contains("<script>x</script>.example.com"));
+        assert!(!email.subject.contains('\n'));
+    }
+
+    #[test]
+    fn run_email_lists_suspicious_first_and_says_what_to_do() {
+        let s = alert(1, Severity::Suspicious, &["shop.example.com"]);
+        let i = alert(2, Severity::Info, &["www.example.com"]);
+        let email = run_email(&[i, s]);
+        assert!(email.subject.contains("1 SUSPICIOUS, 1 authorized"));
+        let suspicious_at = email.text.find("shop.example.com").unwrap();
+        let info_at = email.text.find("www.example.com").unwrap();
+        assert!(suspicious_at < info_at);
+        assert!(email.text.contains("What to do"));
+        assert!(email.html.contains("What to do"));
+        assert!(email.text.contains("https://crt.sh/?sha256="));
+    }
+
+    #[test]
+    fn baseline_summary_counts_and_lists_unauthorized() {
+        let alerts = vec![
+            alert(1, Severity::Info, &["a.example.com"]),
+            alert(2, Severity::Suspicious, &["b.example.com"]),
+            alert(3, Severity::Suspicious, &["c.example.com"]),
+        ];
+        let summary = BaselineSummary::new("example.com", &alerts, Utc::now());
+        let msg = baseline_sns(&summary);
+        let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
+        assert_eq!(body["schema"], BASELINE_SCHEMA);
+        assert_eq!(body["total"], 3);
+        assert_eq!(body["authorized"], 1);
+        assert_eq!(body["unauthorized"], 2);
+        let listed: Vec<_> = body["unauthorized_certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["dns_names"][0].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(listed, ["b.example.com", "c.example.com"]);
+        assert_eq!(msg.attributes[0].value, "suspicious");
+        let email = baseline_email(&summary);
+        assert!(email.text.contains("c.example.com"));
+        assert!(!email.text.contains("a.example.com"));
+    }
+}

@@ -1,0 +1,180 @@
+//! The run report (returned by the handler, printed by `--once`, logged) and its CloudWatch
+//! Embedded Metric Format line.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// Why polling stopped before every entry was caught up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    RateLimited,
+    BudgetExhausted,
+    Deadline,
+    /// The store failed in a way that makes continuing pointless.
+    StoreUnavailable,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SeverityCounts {
+    pub info: u32,
+    pub pending: u32,
+    pub suspicious: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub entries_total: u32,
+    /// Entries whose issuances were fetched this run (caught up or not).
+    pub entries_polled: u32,
+    /// Entries caught up with the API.
+    pub entries_caught_up: u32,
+    /// Entries not reached (stop reason, or rate limited from an earlier run).
+    pub entries_skipped: u32,
+    /// Entries that stopped on an error (recorded in their poll status).
+    pub entries_failed: u32,
+    /// Cert Spotter queries (pages) spent.
+    pub queries_used: u32,
+    pub issuances_seen: u32,
+    pub alerts_created: SeverityCounts,
+    /// Pending alerts re-checked into info / suspicious.
+    pub pending_resolved: SeverityCounts,
+    pub deliveries_ok: u32,
+    /// Attempts that failed and stay queued for a later run.
+    pub deliveries_failed: u32,
+    /// Deliveries given up after the last attempt (logged at error).
+    pub deliveries_gave_up: u32,
+    pub baselines_completed: u32,
+    pub rate_limited: bool,
+    pub stopped_by_deadline: bool,
+    pub stopped_by_budget: bool,
+    pub stop_reason: Option<StopReason>,
+    /// The run could not do its job (e.g. the store is down); the handler returns an error.
+    pub failed: bool,
+    pub errors: Vec<String>,
+}
+
+impl RunReport {
+    pub fn new(run_id: String, started_at: DateTime<Utc>) -> Self {
+        Self {
+            run_id,
+            started_at,
+            finished_at: started_at,
+            entries_total: 0,
+            entries_polled: 0,
+            entries_caught_up: 0,
+            entries_skipped: 0,
+            entries_failed: 0,
+            queries_used: 0,
+            issuances_seen: 0,
+            alerts_created: SeverityCounts::default(),
+            pending_resolved: SeverityCounts::default(),
+            deliveries_ok: 0,
+            deliveries_failed: 0,
+            deliveries_gave_up: 0,
+            baselines_completed: 0,
+            rate_limited: false,
+            stopped_by_deadline: false,
+            stopped_by_budget: false,
+            stop_reason: None,
+            failed: false,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn stop(&mut self, reason: StopReason) {
+        self.stop_reason.get_or_insert(reason);
+        match reason {
+            StopReason::RateLimited => self.rate_limited = true,
+            StopReason::BudgetExhausted => self.stopped_by_budget = true,
+            StopReason::Deadline => self.stopped_by_deadline = true,
+            StopReason::StoreUnavailable => self.failed = true,
+        }
+    }
+
+    /// One CloudWatch Embedded Metric Format record (namespace `ctguard`, dimension
+    /// `Function=poller`): print it as one line on stdout and CloudWatch extracts the metrics.
+    pub fn emf(&self) -> Value {
+        let metrics: [(&str, u32); 17] = [
+            ("EntriesPolled", self.entries_polled),
+            ("EntriesCaughtUp", self.entries_caught_up),
+            ("EntriesSkipped", self.entries_skipped),
+            ("EntriesFailed", self.entries_failed),
+            ("QueriesUsed", self.queries_used),
+            ("IssuancesSeen", self.issuances_seen),
+            ("AlertsInfo", self.alerts_created.info),
+            ("AlertsPending", self.alerts_created.pending),
+            ("AlertsSuspicious", self.alerts_created.suspicious),
+            (
+                "PendingResolved",
+                self.pending_resolved.info + self.pending_resolved.suspicious,
+            ),
+            ("DeliveriesOk", self.deliveries_ok),
+            ("DeliveriesFailed", self.deliveries_failed),
+            ("DeliveriesGaveUp", self.deliveries_gave_up),
+            ("RateLimited", u32::from(self.rate_limited)),
+            ("StoppedByDeadline", u32::from(self.stopped_by_deadline)),
+            ("StoppedByBudget", u32::from(self.stopped_by_budget)),
+            ("RunFailed", u32::from(self.failed)),
+        ];
+        let mut record = Map::new();
+        record.insert(
+            "_aws".to_owned(),
+            json!({
+                "Timestamp": self.finished_at.timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": "ctguard",
+                    "Dimensions": [["Function"]],
+                    "Metrics": metrics
+                        .iter()
+                        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+                        .collect::<Vec<_>>(),
+                }],
+            }),
+        );
+        record.insert("Function".to_owned(), json!("poller"));
+        record.insert("RunId".to_owned(), json!(self.run_id));
+        for (name, value) in metrics {
+            record.insert(name.to_owned(), json!(value));
+        }
+        Value::Object(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_declares_every_metric_it_carries() {
+        let mut report = RunReport::new("r1".into(), Utc::now());
+        report.alerts_created.suspicious = 3;
+        report.stop(StopReason::Deadline);
+        let emf = report.emf();
+        let declared = emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap();
+        assert!(!declared.is_empty());
+        for metric in declared {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(emf[name].is_u64(), "{name} declared but not set");
+        }
+        assert_eq!(emf["AlertsSuspicious"], 3);
+        assert_eq!(emf["StoppedByDeadline"], 1);
+        assert_eq!(emf["Function"], "poller");
+        assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ctguard");
+    }
+
+    #[test]
+    fn first_stop_reason_wins() {
+        let mut report = RunReport::new("r".into(), Utc::now());
+        report.stop(StopReason::RateLimited);
+        report.stop(StopReason::Deadline);
+        assert_eq!(report.stop_reason, Some(StopReason::RateLimited));
+        assert!(report.rate_limited && report.stopped_by_deadline);
+    }
+}

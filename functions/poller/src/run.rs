@@ -1,0 +1,500 @@
+//! One poll run: re-check pending alerts, poll the watch entries within the budget and the
+//! deadline, then deliver what is queued.
+//!
+//! Guarantees (each has a test):
+//! - An issuance's alert is stored before the cursor moves past it: per page, one batched
+//!   inventory lookup, alerts created (create-if-absent by TBS hash), and only then the cursor
+//!   advanced by compare-and-set from the value this run read. A crash in between re-reads the
+//!   page next run; the alerts already exist, so nothing is duplicated.
+//! - Overlapping runs: the cursor compare-and-set lets one run win each page (the other stops
+//!   that entry), alerts are create-if-absent, deliveries are leased per alert and channel.
+//! - 429, budget and deadline stop the polling cleanly; every cursor stays at the last page whose
+//!   alerts are stored. A 429 pauses polling (all entries: the limit is per account) until the
+//!   `Retry-After`, recorded on the entry.
+//! - A store failure on an entry stops that entry without moving its cursor and is recorded in
+//!   its poll status; if even that cannot be written the store is down and the run stops.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery};
+use ctguard::domain::WatchDomain;
+use ctguard::matcher::{EntryMatch, WatchIndex};
+use ctguard::model::{Alert, BackfillMode, Delivery, IssuerInfo, Severity, WatchEntry};
+use ctguard::store::{
+    AlertStore, CursorUpdate, InventoryStore, PollStatus, StoreError, WatchStore,
+};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::classify::{Recheck, classify, recheck};
+use crate::config::RunSettings;
+use crate::notify::{Mailer, Publisher};
+use crate::report::{RunReport, SeverityCounts, StopReason};
+use crate::source::{IssuancePager, IssuanceSource};
+
+/// The wall clock, injectable so tests can step past a grace period without sleeping.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Everything one run needs, built once per Lambda instance.
+pub struct Poller<S, C, P, M> {
+    pub(crate) store: Arc<S>,
+    pub(crate) source: C,
+    /// `None`: SNS is not configured.
+    pub(crate) publisher: Option<P>,
+    /// `None`: email is not configured.
+    pub(crate) mailer: Option<M>,
+    pub(crate) settings: RunSettings,
+    pub(crate) clock: Clock,
+}
+
+/// How polling one entry ended.
+enum EntryOutcome {
+    CaughtUp,
+    /// Another run moved the cursor first: it owns this entry now.
+    Conflict,
+    Stopped(StopReason, Option<DateTime<Utc>>),
+    FetchFailed(String),
+    StoreFailed(StoreError),
+}
+
+impl<S, C, P, M> Poller<S, C, P, M>
+where
+    S: WatchStore + InventoryStore + AlertStore + 'static,
+    C: IssuanceSource,
+    P: Publisher,
+    M: Mailer,
+{
+    pub fn new(
+        store: Arc<S>,
+        source: C,
+        publisher: Option<P>,
+        mailer: Option<M>,
+        settings: RunSettings,
+    ) -> Self {
+        if publisher.is_none() {
+            warn!("ALERT_TOPIC_ARN is not set: alerts are stored but not published to SNS");
+        }
+        if mailer.is_none() {
+            warn!("EMAIL_FROM / EMAIL_TO are not set: alerts are stored but not emailed");
+        }
+        Self {
+            store,
+            source,
+            publisher,
+            mailer,
+            settings,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Replaces the wall clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn settings(&self) -> &RunSettings {
+        &self.settings
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// One run. `deadline` is when the invocation must have returned; polling stops
+    /// `deadline_margin` before it, delivery half that margin before it.
+    pub async fn run(&self, run_id: String, deadline: Instant) -> RunReport {
+        let mut report = RunReport::new(run_id, self.now());
+        let margin = self.settings.deadline_margin;
+        let poll_deadline = deadline.checked_sub(margin).unwrap_or_else(Instant::now);
+        let delivery_deadline = deadline
+            .checked_sub(margin / 2)
+            .unwrap_or_else(Instant::now);
+
+        self.recheck_pending(&mut report).await;
+        self.poll_entries(&mut report, poll_deadline).await;
+        if report.stop_reason != Some(StopReason::StoreUnavailable) {
+            self.deliver(&mut report, delivery_deadline).await;
+        }
+        report.finished_at = self.now();
+        report
+    }
+
+    /// Step 1: pending alerts whose certificate was pushed in time become info; those whose
+    /// grace ended become suspicious (and are queued for delivery either way).
+    async fn recheck_pending(&self, report: &mut RunReport) {
+        let pending = match self.store.list_pending(self.settings.outbox_batch).await {
+            Ok(pending) if pending.is_empty() => return,
+            Ok(pending) => pending,
+            Err(e) => {
+                report.errors.push(format!("listing pending alerts: {e}"));
+                error!(error = %e, "cannot list pending alerts");
+                return;
+            }
+        };
+        let now = self.now();
+        let tbs: Vec<_> = pending.iter().map(|a| a.tbs_sha256).collect();
+        let keys = distinct(pending.iter().map(|a| a.pubkey_sha256));
+        let authorized = match self.store.lookup(&tbs, &keys, now).await {
+            Ok(authorized) => authorized,
+            Err(e) => {
+                report.errors.push(format!("inventory lookup for pending alerts: {e}"));
+                error!(error = %e, "cannot re-check pending alerts");
+                return;
+            }
+        };
+        for alert in &pending {
+            let (severity, by) = match recheck(alert, &authorized, now) {
+                Recheck::StillPending => continue,
+                Recheck::Info(by) => (Severity::Info, Some(by)),
+                Recheck::Suspicious => (Severity::Suspicious, None),
+            };
+            match self
+                .store
+                .resolve_pending(&alert.tbs_sha256, severity, by, now)
+                .await
+            {
+                Ok(true) => {
+                    info!(tbs = %alert.tbs_sha256, severity = severity.as_str(), "pending alert resolved");
+                    count(&mut report.pending_resolved, severity);
+                }
+                Ok(false) => {} // another run resolved it
+                Err(e) => {
+                    report
+                        .errors
+                        .push(format!("resolving pending {}: {e}", alert.tbs_sha256));
+                    error!(tbs = %alert.tbs_sha256, error = %e, "cannot resolve pending alert");
+                }
+            }
+        }
+    }
+
+    /// Steps 2 and 3.
+    async fn poll_entries(&self, report: &mut RunReport, deadline: Instant) {
+        let mut entries = match self.store.list_watches().await {
+            Ok(entries) => entries,
+            Err(e) => {
+                error!(error = %e, "cannot list watch entries");
+                report.errors.push(format!("listing watch entries: {e}"));
+                report.stop(StopReason::StoreUnavailable);
+                return;
+            }
+        };
+        report.entries_total = entries.len() as u32;
+        if entries.is_empty() {
+            return;
+        }
+        let now = self.now();
+        if let Some(until) = entries
+            .iter()
+            .filter_map(|e| e.rate_limited_until)
+            .filter(|until| *until > now)
+            .max()
+        {
+            info!(%until, "Cert Spotter rate limit in force: not polling this run");
+            report.stop(StopReason::RateLimited);
+            report.entries_skipped = entries.len() as u32;
+            return;
+        }
+
+        let index = WatchIndex::new(entries.iter().map(|e| e.domain.clone()));
+        // Entries still in their summary baseline: an issuance matching only such entries is
+        // reported in their summaries rather than one by one.
+        let summarizing: HashSet<WatchDomain> = entries
+            .iter()
+            .filter(|e| e.baseline_completed_at.is_none() && e.backfill == BackfillMode::Summary)
+            .map(|e| e.domain.clone())
+            .collect();
+        // Least recently polled first; never-polled entries before all others.
+        entries.sort_by(|a, b| {
+            a.last_polled_at
+                .cmp(&b.last_polled_at)
+                .then_with(|| a.domain.cmp(&b.domain))
+        });
+
+        let mut budget = Budget {
+            deadline,
+            queries_left: self.settings.query_budget,
+        };
+        for (position, entry) in entries.iter().enumerate() {
+            if report.stop_reason.is_none() && Instant::now() >= deadline {
+                report.stop(StopReason::Deadline);
+            }
+            if report.stop_reason.is_some() {
+                report.entries_skipped += (entries.len() - position) as u32;
+                break;
+            }
+            self.poll_entry(entry, &index, &summarizing, &mut budget, report)
+                .await;
+        }
+        report.queries_used = self.settings.query_budget - budget.queries_left;
+    }
+
+    async fn poll_entry(
+        &self,
+        entry: &WatchEntry,
+        index: &WatchIndex,
+        summarizing: &HashSet<WatchDomain>,
+        budget: &mut Budget,
+        report: &mut RunReport,
+    ) {
+        let domain = &entry.domain;
+        let in_baseline = entry.baseline_completed_at.is_none();
+        let mut cursor = entry.cursor.clone();
+        let mut pager = self.source.pages(
+            IssuanceQuery {
+                domain: domain.as_str().to_owned(),
+                include_subdomains: true,
+                match_wildcards: true,
+            },
+            cursor.clone(),
+        );
+        let mut pages = 0u32;
+        let outcome = loop {
+            let page = match pager.next_page(budget).await {
+                Ok(Some(page)) => page,
+                Ok(None) => break EntryOutcome::CaughtUp,
+                Err(e) => break self.fetch_stopped(e),
+            };
+            pages += 1;
+            report.issuances_seen += page.len() as u32;
+            if let Err(e) = self
+                .store_page(entry, &page, index, summarizing, in_baseline, report)
+                .await
+            {
+                break EntryOutcome::StoreFailed(e);
+            }
+            let Some(next) = pager.resume_cursor().map(str::to_owned) else {
+                // A non-empty page always sets the resume cursor; treat the impossible as an
+                // API error rather than guessing.
+                break EntryOutcome::FetchFailed("page without a resume cursor".to_owned());
+            };
+            match self
+                .store
+                .advance_cursor(domain, cursor.as_deref(), &next, self.now())
+                .await
+            {
+                Ok(CursorUpdate::Advanced) => cursor = Some(next),
+                Ok(CursorUpdate::Conflict) => break EntryOutcome::Conflict,
+                Err(e) => break EntryOutcome::StoreFailed(e),
+            }
+        };
+
+        let now = self.now();
+        let mut status = PollStatus {
+            polled_at: now,
+            success: false,
+            error: None,
+            rate_limited_until: None,
+            baseline_completed_at: None,
+        };
+        match outcome {
+            EntryOutcome::CaughtUp => {
+                status.success = true;
+                report.entries_caught_up += 1;
+                if in_baseline {
+                    status.baseline_completed_at = Some(now);
+                    report.baselines_completed += 1;
+                    info!(%domain, "baseline complete");
+                }
+            }
+            EntryOutcome::Conflict => {
+                info!(%domain, "another run advanced this entry's cursor first; leaving it to that run");
+                report.entries_polled += 1;
+                return;
+            }
+            EntryOutcome::Stopped(reason, rate_limited_until) => {
+                report.stop(reason);
+                status.rate_limited_until = rate_limited_until;
+                if reason == StopReason::RateLimited {
+                    status.error = Some("rate limited by Cert Spotter".to_owned());
+                    warn!(%domain, until = ?rate_limited_until, "rate limited: stopping the run's polling");
+                } else {
+                    info!(%domain, ?reason, "stopping the run's polling");
+                }
+                if pages == 0 && reason != StopReason::RateLimited {
+                    // Not reached at all: keep its place at the head of the queue.
+                    report.entries_skipped += 1;
+                    return;
+                }
+            }
+            EntryOutcome::FetchFailed(message) => {
+                warn!(%domain, error = %message, "Cert Spotter query failed");
+                report.entries_failed += 1;
+                report.errors.push(format!("{domain}: {message}"));
+                status.error = Some(message);
+            }
+            EntryOutcome::StoreFailed(e) => {
+                error!(%domain, error = %e, "store failed mid-page: cursor left where it was");
+                report.entries_failed += 1;
+                report.errors.push(format!("{domain}: {e}"));
+                status.error = Some(e.to_string());
+            }
+        }
+        report.entries_polled += 1;
+        if let Err(e) = self.store.record_poll(domain, &status).await {
+            error!(%domain, error = %e, "cannot record poll status: store unavailable, stopping");
+            report
+                .errors
+                .push(format!("{domain}: recording poll status: {e}"));
+            report.stop(StopReason::StoreUnavailable);
+        }
+    }
+
+    fn fetch_stopped(&self, error: FetchError) -> EntryOutcome {
+        match error {
+            FetchError::RateLimited { retry_after } => {
+                let pause = retry_after.unwrap_or(self.settings.rate_limit_backoff);
+                let until = self.now() + chrono::Duration::from_std(pause).unwrap_or_default();
+                EntryOutcome::Stopped(StopReason::RateLimited, Some(until))
+            }
+            FetchError::BudgetExhausted => EntryOutcome::Stopped(StopReason::BudgetExhausted, None),
+            FetchError::DeadlineReached => EntryOutcome::Stopped(StopReason::Deadline, None),
+            #[allow(unreachable_patterns)] // the client may grow error variants (API, transport)
+            other => EntryOutcome::FetchFailed(other.to_string()),
+        }
+    }
+
+    /// Classifies one page with one batched inventory lookup and stores its alerts.
+    async fn store_page(
+        &self,
+        entry: &WatchEntry,
+        page: &[Issuance],
+        index: &WatchIndex,
+        summarizing: &HashSet<WatchDomain>,
+        in_baseline: bool,
+        report: &mut RunReport,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let tbs = distinct(page.iter().map(|i| i.tbs_sha256));
+        let keys = distinct(page.iter().map(|i| i.pubkey_sha256));
+        let authorized = self.store.lookup(&tbs, &keys, now).await?;
+        // What exists at the first poll is reported as it is, without a grace period.
+        let grace = if in_baseline {
+            Duration::ZERO
+        } else {
+            self.settings.grace_period
+        };
+
+        let mut seen = HashSet::with_capacity(page.len());
+        let mut alerts = Vec::with_capacity(page.len());
+        for issuance in page {
+            // One alert per TBS hash even if a page were to repeat one.
+            if !seen.insert(issuance.tbs_sha256) {
+                continue;
+            }
+            let matched = matched_entries(index, issuance, &entry.domain);
+            let baseline = matched.iter().all(|m| summarizing.contains(&m.entry));
+            let verdict = classify(issuance, &authorized, grace, now);
+            alerts.push(self.new_alert(issuance, matched, verdict, baseline, now));
+        }
+        let created = self.store.create_alerts(&alerts).await?;
+        for (alert, created) in alerts.iter().zip(created) {
+            if created {
+                count(&mut report.alerts_created, alert.severity);
+                info!(
+                    tbs = %alert.tbs_sha256,
+                    severity = alert.severity.as_str(),
+                    domain = crate::message::primary_domain(alert),
+                    baseline = alert.baseline,
+                    "new alert"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn new_alert(
+        &self,
+        issuance: &Issuance,
+        matched: Vec<EntryMatch>,
+        verdict: crate::classify::Classification,
+        baseline: bool,
+        now: DateTime<Utc>,
+    ) -> Alert {
+        let sns = if self.publisher.is_some() {
+            Delivery::queued()
+        } else {
+            Delivery::skipped()
+        };
+        let email_wanted = baseline
+            || verdict.severity != Severity::Info
+            || self.settings.email_include_info;
+        let email = if self.mailer.is_some() && email_wanted {
+            Delivery::queued()
+        } else {
+            Delivery::skipped()
+        };
+        let issuer = issuance.issuer.clone().unwrap_or_default();
+        Alert {
+            tbs_sha256: issuance.tbs_sha256,
+            issuance_id: issuance.id.clone(),
+            cert_sha256: issuance.cert_sha256,
+            pubkey_sha256: issuance.pubkey_sha256,
+            dns_names: issuance.dns_names.clone(),
+            matched,
+            issuer: IssuerInfo {
+                friendly_name: issuer.friendly_name,
+                name: issuer.name,
+                pubkey_sha256: issuer.pubkey_sha256,
+                caa_domains: issuer.caa_domains.unwrap_or_default(),
+            },
+            not_before: issuance.not_before,
+            not_after: issuance.not_after,
+            revoked: issuance.revoked.unwrap_or(false),
+            problem_reporting: issuance.problem_reporting.clone(),
+            severity: verdict.severity,
+            authorized_by: verdict.authorized_by,
+            first_seen_at: now,
+            classified_at: now,
+            grace_until: verdict.grace_until,
+            baseline,
+            sns,
+            email,
+            ack: None,
+            expires_at: self
+                .settings
+                .alert_retention
+                .and_then(|r| chrono::Duration::from_std(r).ok())
+                .and_then(|r| now.checked_add_signed(r)),
+        }
+    }
+}
+
+/// The entries an issuance matches. Cert Spotter returned it for `polled`, so `polled` is
+/// always among them: if our matcher disagrees (an edge case of wildcard or name syntax), we
+/// alert rather than drop it (fail safe).
+fn matched_entries(index: &WatchIndex, issuance: &Issuance, polled: &WatchDomain) -> Vec<EntryMatch> {
+    let mut matched = index.matches(&issuance.dns_names);
+    if !matched.iter().any(|m| &m.entry == polled) {
+        warn!(
+            entry = %polled,
+            names = ?issuance.dns_names,
+            "Cert Spotter returned an issuance the matcher does not match: alerting anyway"
+        );
+        let mut names = issuance.dns_names.clone();
+        names.sort();
+        matched.push(EntryMatch {
+            entry: polled.clone(),
+            names,
+        });
+        matched.sort_by(|a, b| a.entry.cmp(&b.entry));
+    }
+    matched
+}
+
+fn distinct<T: Eq + std::hash::Hash + Copy>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = HashSet::new();
+    items.filter(|item| seen.insert(*item)).collect()
+}
+
+pub(crate) fn count(counts: &mut SeverityCounts, severity: Severity) {
+    match severity {
+        Severity::Info => counts.info += 1,
+        Severity::Pending => counts.pending += 1,
+        Severity::Suspicious => counts.suspicious += 1,
+    }
+}

@@ -1,0 +1,47 @@
+//! Where issuances come from: the Cert Spotter client in production, a scripted fake in unit
+//! tests. The run only needs "pages after a cursor, within a budget".
+
+use std::future::Future;
+
+use ctguard::certspotter::{
+    Budget, CertSpotterClient, FetchError, Issuance, IssuanceQuery, Pager,
+};
+
+pub trait IssuanceSource: Send + Sync {
+    type Pager: IssuancePager + Send;
+
+    /// Pages over the issuances after `after` (exclusive; `None` = from the beginning).
+    fn pages(&self, query: IssuanceQuery, after: Option<String>) -> Self::Pager;
+}
+
+pub trait IssuancePager {
+    /// `Ok(Some(page))`: a non-empty page; `Ok(None)`: caught up; `Err`: stopped.
+    fn next_page(
+        &mut self,
+        budget: &mut Budget,
+    ) -> impl Future<Output = Result<Option<Vec<Issuance>>, FetchError>> + Send;
+
+    /// Id of the last issuance of the last page returned.
+    fn resume_cursor(&self) -> Option<&str>;
+}
+
+impl IssuanceSource for CertSpotterClient {
+    type Pager = Pager;
+
+    fn pages(&self, query: IssuanceQuery, after: Option<String>) -> Pager {
+        CertSpotterClient::pages(self, query, after)
+    }
+}
+
+impl IssuancePager for Pager {
+    fn next_page(
+        &mut self,
+        budget: &mut Budget,
+    ) -> impl Future<Output = Result<Option<Vec<Issuance>>, FetchError>> + Send {
+        Pager::next_page(self, budget)
+    }
+
+    fn resume_cursor(&self) -> Option<&str> {
+        Pager::resume_cursor(self)
+    }
+}
