@@ -72,7 +72,10 @@ impl FakeIssuance {
     fn parse(der: &[u8], tbs_sha256: Option<[u8; 32]>) -> (Self, bool) {
         let (rest, cert) = x509_parser::parse_x509_certificate(der)
             .unwrap_or_else(|e| panic!("fake Cert Spotter: not a DER certificate: {e}"));
-        assert!(rest.is_empty(), "fake Cert Spotter: trailing bytes after the certificate");
+        assert!(
+            rest.is_empty(),
+            "fake Cert Spotter: trailing bytes after the certificate"
+        );
         let has_ct_extension = cert.extensions().iter().any(|ext| {
             let oid = ext.oid.to_id_string();
             oid == OID_CT_POISON || oid == OID_CT_SCT_LIST
@@ -191,7 +194,9 @@ type Shared = Arc<Mutex<FakeState>>;
 
 fn lock(state: &Shared) -> MutexGuard<'_, FakeState> {
     // A panicking test thread must not hide the recorded state from the others.
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The running fake; stops when dropped.
@@ -344,10 +349,9 @@ async fn issuances(
                     RetryAfter::Seconds(s) => s.to_string(),
                     RetryAfter::Date(when) => httpdate::fmt_http_date(when),
                 };
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    value.parse().expect("header value"),
-                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, value.parse().expect("header value"));
             }
             return response;
         }
@@ -548,7 +552,11 @@ fn json_body(text: String) -> Response {
 }
 
 fn json_stream(body: ChunkedBody) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], Body::new(body)).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::new(body),
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -602,14 +610,34 @@ mod tests {
     fn domain_matching_follows_the_api() {
         // exact
         assert!(name_matches("Example.com", "example.com", false, false));
-        assert!(!name_matches("www.example.com", "example.com", false, false));
+        assert!(!name_matches(
+            "www.example.com",
+            "example.com",
+            false,
+            false
+        ));
         // subdomains
         assert!(name_matches("a.b.example.com", "example.com", true, false));
         assert!(!name_matches("badexample.com", "example.com", true, false));
         // wildcards covering the domain
-        assert!(name_matches("*.example.com", "www.example.com", false, true));
-        assert!(!name_matches("*.example.com", "www.example.com", false, false));
-        assert!(!name_matches("*.example.com", "a.www.example.com", false, true));
+        assert!(name_matches(
+            "*.example.com",
+            "www.example.com",
+            false,
+            true
+        ));
+        assert!(!name_matches(
+            "*.example.com",
+            "www.example.com",
+            false,
+            false
+        ));
+        assert!(!name_matches(
+            "*.example.com",
+            "a.www.example.com",
+            false,
+            true
+        ));
         assert!(!name_matches("*.other.com", "www.example.com", true, true));
         // a wildcard under the domain is a subdomain name
         assert!(name_matches("*.example.com", "example.com", true, true));

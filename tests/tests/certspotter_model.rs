@@ -64,10 +64,7 @@ fn modern_sample_parses_with_every_expansion() {
         issuer.pubkey_sha256.map(|h| h.to_hex()).as_deref(),
         Some("e1ae9c3de848ece1ba72e0d991ae4d0d9ec547c6bad1dddab9d6beb0a7e0e0d8")
     );
-    assert_eq!(
-        issuer.caa_domains.as_deref().map(<[String]>::len),
-        Some(5)
-    );
+    assert_eq!(issuer.caa_domains.as_deref().map(<[String]>::len), Some(5));
     assert_eq!(issuer.website.as_deref(), Some("https://sectigo.com/"));
     assert_eq!(
         issuer.operator.as_ref().and_then(|o| o.name.as_deref()),

@@ -199,9 +199,10 @@ impl CertSpotterClient {
         let auth = match config.token.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(token) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                    FetchError::InvalidConfig("API token contains invalid characters".into())
-                })?;
+                let mut value =
+                    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                        FetchError::InvalidConfig("API token contains invalid characters".into())
+                    })?;
                 value.set_sensitive(true);
                 Some(value)
             }
@@ -293,7 +294,9 @@ impl CertSpotterClient {
 
     /// Full jitter: uniform in `0..=min(max, base * 2^(attempt-1))`.
     fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         let ceiling = self
             .config
             .retry_base_delay
@@ -489,8 +492,8 @@ impl Pager {
             .client
             .fetch_page(&self.query, self.cursor.as_deref(), budget)
             .await?;
-        let page: Vec<Issuance> = serde_json::from_slice(&body)
-            .map_err(|source| FetchError::MalformedBody { source })?;
+        let page: Vec<Issuance> =
+            serde_json::from_slice(&body).map_err(|source| FetchError::MalformedBody { source })?;
         let Some(last) = page.last() else {
             self.caught_up = true;
             return Ok(None);

@@ -8,4 +8,6 @@ pub use client::{
     Budget, CertSpotterClient, ClientConfig, DEFAULT_BASE_URL, EXPANSIONS, FetchError,
     IssuanceQuery, Pager,
 };
-pub use model::{CertType, Issuance, IssuanceError, Issuer, Operator, Revocation, RevocationReason};
+pub use model::{
+    CertType, Issuance, IssuanceError, Issuer, Operator, Revocation, RevocationReason,
+};

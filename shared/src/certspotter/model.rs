@@ -222,8 +222,8 @@ mod tests {
 
     #[test]
     fn both_offset_forms_parse_to_the_same_instant() {
-        let i: Issuance = serde_json::from_str(&minimal(&format!(r#","cert_sha256":"{H3}""#)))
-            .expect("parses");
+        let i: Issuance =
+            serde_json::from_str(&minimal(&format!(r#","cert_sha256":"{H3}""#))).expect("parses");
         assert_eq!(i.not_before.to_rfc3339(), "2024-01-01T00:00:00+00:00");
         assert_eq!(i.not_after.to_rfc3339(), "2024-04-01T00:00:00+00:00");
         assert!(i.dns_names.is_empty());
