@@ -24,6 +24,8 @@ pub mod run;
 pub mod source;
 
 #[cfg(test)]
+mod run_tests;
+#[cfg(test)]
 mod testutil;
 
 pub use config::Config;

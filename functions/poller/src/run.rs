@@ -353,7 +353,7 @@ where
             }
             FetchError::BudgetExhausted => EntryOutcome::Stopped(StopReason::BudgetExhausted, None),
             FetchError::DeadlineReached => EntryOutcome::Stopped(StopReason::Deadline, None),
-            #[allow(unreachable_patterns)] // the client may grow error variants (API, transport)
+            // API errors, 5xx after retries, timeouts, transport, garbage: this entry only.
             other => EntryOutcome::FetchFailed(other.to_string()),
         }
     }

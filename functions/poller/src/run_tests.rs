@@ -1,0 +1,663 @@
+//! Unit tests of a whole run (poll, classify, store, cursor, deliver) on the in-memory store
+//! with a scripted issuance source and notifiers that fail on demand. The same scenarios run
+//! against the emulator in `tests/tests/poller_*.rs`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::Utc;
+use ctguard::model::{
+    AuthorizedBy, AuthorizedKey, BackfillMode, DeliveryState, InventoryCert, Severity, WatchEntry,
+};
+use ctguard::store::{AlertStore, InventoryStore, WatchStore};
+use tokio::time::Instant;
+
+use crate::config::RunSettings;
+use crate::report::{RunReport, StopReason};
+use crate::run::Poller;
+use crate::testutil::*;
+
+struct Harness {
+    store: Arc<FlakyStore>,
+    source: FakeSource,
+    notifier: FakeNotifier,
+    clock: TestClock,
+    settings: RunSettings,
+}
+
+type TestPoller = Poller<FlakyStore, FakeSource, FakeNotifier, FakeNotifier>;
+
+impl Harness {
+    fn new() -> Self {
+        Self {
+            store: Arc::new(FlakyStore::default()),
+            source: FakeSource::new(100),
+            notifier: FakeNotifier::default(),
+            clock: TestClock::new(t0()),
+            settings: RunSettings {
+                grace_period: Duration::ZERO,
+                query_budget: 20,
+                deadline_margin: Duration::from_secs(1),
+                ..RunSettings::default()
+            },
+        }
+    }
+
+    fn poller(&self) -> TestPoller {
+        Poller::new(
+            self.store.clone(),
+            self.source.clone(),
+            Some(self.notifier.clone()),
+            Some(self.notifier.clone()),
+            self.settings.clone(),
+        )
+        .with_clock(self.clock.as_clock())
+    }
+
+    async fn run(&self) -> RunReport {
+        self.poller()
+            .run(crate::handler::new_run_id(), Instant::now() + Duration::from_secs(60))
+            .await
+    }
+
+    /// A watch entry whose baseline is done (new issuances alert one by one).
+    async fn watch(&self, d: &str) {
+        let mut entry = WatchEntry::new(domain(d), None, BackfillMode::Summary, t0());
+        entry.baseline_completed_at = Some(t0());
+        assert!(self.store.create_watch(&entry).await.unwrap());
+    }
+
+    /// A watch entry never polled (its first poll is the baseline).
+    async fn watch_new(&self, d: &str, backfill: BackfillMode) {
+        let entry = WatchEntry::new(domain(d), None, backfill, t0());
+        assert!(self.store.create_watch(&entry).await.unwrap());
+    }
+
+    async fn entry(&self, d: &str) -> WatchEntry {
+        self.store.get_watch(&domain(d)).await.unwrap().unwrap()
+    }
+
+    async fn alert(&self, n: u64) -> ctguard::model::Alert {
+        self.store
+            .get_alert(&hash("tbs", n))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no alert for issuance {n}"))
+    }
+
+    async fn alert_count(&self) -> usize {
+        self.store
+            .list_alerts(
+                &Default::default(),
+                &ctguard::store::PageRequest {
+                    limit: 10_000,
+                    token: None,
+                },
+            )
+            .await
+            .unwrap()
+            .items
+            .len()
+    }
+
+    async fn authorize_tbs(&self, n: u64) {
+        let now = Utc::now();
+        self.store
+            .put_cert(&InventoryCert {
+                tbs_sha256: hash("tbs", n),
+                pubkey_sha256: None,
+                cert_sha256: None,
+                dns_names: vec![],
+                not_before: None,
+                not_after: None,
+                serial: None,
+                issuer: None,
+                source: "lb:test".into(),
+                added_at: now,
+                updated_at: now,
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn authorize_key(&self, n: u64) {
+        self.store
+            .put_key(&AuthorizedKey {
+                pubkey_sha256: hash("key", n),
+                note: None,
+                source: "operator".into(),
+                added_at: Utc::now(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    fn sns_bodies(&self) -> Vec<serde_json::Value> {
+        self.notifier
+            .sns()
+            .iter()
+            .map(|m| serde_json::from_str(&m.body).unwrap())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn new_suspicious_certificate_is_stored_published_and_emailed_once() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["www.example.com"]));
+
+    let report = h.run().await;
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert_eq!(report.entries_caught_up, 1);
+    assert_eq!(report.deliveries_ok, 2);
+    let alert = h.alert(1).await;
+    assert_eq!(alert.severity, Severity::Suspicious);
+    assert_eq!(alert.sns.state, DeliveryState::Sent);
+    assert_eq!(alert.email.state, DeliveryState::Sent);
+    assert_eq!(h.entry("example.com").await.cursor.as_deref(), Some("1"));
+    let sns = h.notifier.sns();
+    assert_eq!(sns.len(), 1);
+    assert!(sns[0].attributes.iter().any(|a| a.name == "severity" && a.value == "suspicious"));
+    assert_eq!(h.notifier.emails().len(), 1);
+    assert!(h.notifier.emails()[0].text.contains("www.example.com"));
+
+    // The next run finds nothing new and sends nothing again.
+    let report = h.run().await;
+    assert_eq!(report.alerts_created, Default::default());
+    assert_eq!(h.notifier.sns().len(), 1);
+    assert_eq!(h.notifier.emails().len(), 1);
+}
+
+#[tokio::test]
+async fn authorized_by_tbs_or_key_is_info_published_but_not_emailed() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    h.source.push(issuance(2, &["b.example.com"]));
+    h.authorize_tbs(1).await;
+    h.authorize_key(2).await;
+
+    let report = h.run().await;
+    assert_eq!(report.alerts_created.info, 2);
+    assert_eq!(h.alert(1).await.authorized_by, Some(AuthorizedBy::TbsSha256));
+    assert_eq!(h.alert(2).await.authorized_by, Some(AuthorizedBy::PubkeySha256));
+    assert_eq!(h.alert(1).await.email.state, DeliveryState::Skipped);
+    let severities: Vec<_> = h.sns_bodies().iter().map(|b| b["severity"].clone()).collect();
+    assert_eq!(severities, ["info", "info"]);
+    assert!(h.notifier.emails().is_empty());
+}
+
+#[tokio::test]
+async fn info_alerts_are_emailed_when_configured() {
+    let mut h = Harness::new();
+    h.settings.email_include_info = true;
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    h.authorize_tbs(1).await;
+    h.run().await;
+    assert_eq!(h.notifier.emails().len(), 1);
+    assert!(h.notifier.emails()[0].subject.contains("authorized"));
+}
+
+#[tokio::test]
+async fn one_alert_per_tbs_hash_even_when_two_issuances_share_it() {
+    // A precertificate and its final certificate share the TBS hash.
+    let h = Harness::new();
+    h.watch("example.com").await;
+    let precert = issuance(1, &["www.example.com"]);
+    let mut final_cert = issuance(2, &["www.example.com"]);
+    final_cert.tbs_sha256 = precert.tbs_sha256;
+    h.source.push(precert);
+    h.source.push(final_cert);
+
+    let report = h.run().await;
+    assert_eq!(report.issuances_seen, 2);
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert_eq!(h.alert_count().await, 1);
+    assert_eq!(h.notifier.sns().len(), 1);
+}
+
+#[tokio::test]
+async fn a_certificate_for_two_entries_is_one_alert_listing_both() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.watch("example.org").await;
+    h.source
+        .push(issuance(1, &["www.example.com", "www.example.org"]));
+
+    let report = h.run().await;
+    assert_eq!(report.issuances_seen, 2, "each entry's query returns it");
+    assert_eq!(report.alerts_created.suspicious, 1);
+    let alert = h.alert(1).await;
+    let entries: Vec<_> = alert.matched.iter().map(|m| m.entry.as_str()).collect();
+    assert_eq!(entries, ["example.com", "example.org"]);
+    let sns = h.notifier.sns();
+    assert_eq!(sns.len(), 1);
+    let domains = sns[0].attributes.iter().find(|a| a.name == "domains").unwrap();
+    assert_eq!(domains.value, r#"["example.com","example.org"]"#);
+    assert_eq!(h.entry("example.org").await.cursor.as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn pages_across_runs_within_the_query_budget() {
+    let mut h = Harness::new();
+    h.source = FakeSource::new(2);
+    h.settings.query_budget = 2;
+    h.watch("example.com").await;
+    for n in 1..=5 {
+        h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
+    }
+
+    let report = h.run().await;
+    assert!(report.stopped_by_budget);
+    assert_eq!(report.stop_reason, Some(StopReason::BudgetExhausted));
+    assert_eq!(report.queries_used, 2);
+    assert_eq!(report.alerts_created.suspicious, 4);
+    assert_eq!(h.entry("example.com").await.cursor.as_deref(), Some("4"));
+    assert_eq!(h.entry("example.com").await.last_success_at, None);
+
+    let report = h.run().await;
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert_eq!(report.entries_caught_up, 1);
+    assert_eq!(h.entry("example.com").await.cursor.as_deref(), Some("5"));
+    assert_eq!(h.alert_count().await, 5);
+    assert_eq!(h.notifier.sns().len(), 5);
+    assert_eq!(h.notifier.emails().len(), 2, "one email per run");
+}
+
+#[tokio::test]
+async fn least_recently_polled_entry_goes_first() {
+    let mut h = Harness::new();
+    h.settings.query_budget = 1;
+    h.watch("a.example").await;
+    h.watch("b.example").await;
+    h.source.push(issuance(1, &["x.a.example"]));
+    h.source.push(issuance(2, &["x.b.example"]));
+
+    // Budget 1: first run polls a.example (both never polled; ties by name), stops.
+    let first = h.run().await;
+    assert_eq!(first.entries_skipped, 1);
+    assert!(h.store.get_alert(&hash("tbs", 1)).await.unwrap().is_some());
+    assert!(h.store.get_alert(&hash("tbs", 2)).await.unwrap().is_none());
+    // Next run: b.example has never been polled, so it goes before a.example.
+    h.clock.advance(chrono::Duration::minutes(5));
+    h.run().await;
+    assert!(h.store.get_alert(&hash("tbs", 2)).await.unwrap().is_some());
+    assert!(h.entry("b.example").await.last_polled_at > h.entry("a.example").await.last_polled_at);
+}
+
+#[tokio::test]
+async fn rate_limit_mid_run_keeps_stored_progress_and_pauses_polling() {
+    let mut h = Harness::new();
+    h.source = FakeSource::new(1);
+    h.watch("example.com").await;
+    h.watch("example.org").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    h.source.push(issuance(2, &["b.example.com"]));
+    h.source.push(issuance(3, &["a.example.org"]));
+    h.source.rate_limit_after(1);
+
+    let report = h.run().await;
+    assert!(report.rate_limited);
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert_eq!(report.entries_skipped, 1);
+    let entry = h.entry("example.com").await;
+    assert_eq!(entry.cursor.as_deref(), Some("1"));
+    assert_eq!(
+        entry.rate_limited_until,
+        Some(t0() + chrono::Duration::seconds(120))
+    );
+    assert_eq!(h.notifier.sns().len(), 1, "what was stored is still delivered");
+
+    // Still inside Retry-After: no query at all.
+    let queries = h.source.queries();
+    h.source.state.lock().unwrap().rate_limit_after = None;
+    let report = h.run().await;
+    assert!(report.rate_limited);
+    assert_eq!(h.source.queries(), queries);
+
+    h.clock.advance(chrono::Duration::seconds(121));
+    let report = h.run().await;
+    assert!(!report.rate_limited);
+    assert_eq!(h.alert_count().await, 3);
+    assert_eq!(h.entry("example.com").await.rate_limited_until, None);
+}
+
+#[tokio::test]
+async fn deadline_stops_before_any_query() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    // Less time left than the margin.
+    let report = h
+        .poller()
+        .run("r".into(), Instant::now() + Duration::from_millis(500))
+        .await;
+    assert!(report.stopped_by_deadline);
+    assert_eq!(report.queries_used, 0);
+    assert_eq!(report.entries_skipped, 1);
+    assert_eq!(h.entry("example.com").await.cursor, None);
+    assert_eq!(h.entry("example.com").await.last_polled_at, None);
+}
+
+#[tokio::test]
+async fn crash_between_storing_alerts_and_moving_the_cursor_duplicates_nothing() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    h.source.push(issuance(2, &["b.example.com"]));
+    h.store.faults.lock().unwrap().advance_cursor = true;
+
+    let report = h.run().await;
+    assert_eq!(report.alerts_created.suspicious, 2);
+    assert_eq!(report.entries_failed, 1);
+    let entry = h.entry("example.com").await;
+    assert_eq!(entry.cursor, None, "cursor not moved");
+    assert!(entry.last_error.unwrap().contains("injected fault"));
+
+    h.store.faults.lock().unwrap().advance_cursor = false;
+    let report = h.run().await;
+    assert_eq!(report.issuances_seen, 2, "the page is read again");
+    assert_eq!(report.alerts_created, Default::default(), "but no alert is new");
+    assert_eq!(h.entry("example.com").await.cursor.as_deref(), Some("2"));
+    assert_eq!(h.entry("example.com").await.last_error, None);
+    assert_eq!(h.notifier.sns().len(), 2, "each alert published exactly once");
+}
+
+#[tokio::test]
+async fn store_failure_on_one_entry_leaves_its_cursor_and_the_run_goes_on() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.watch("example.org").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    h.source.push(issuance(2, &["a.example.org"]));
+    h.store.faults.lock().unwrap().create_alerts = true;
+
+    let report = h.run().await;
+    assert_eq!(report.entries_failed, 2);
+    assert!(!report.failed);
+    assert_eq!(h.entry("example.com").await.cursor, None);
+    assert_eq!(h.entry("example.org").await.cursor, None);
+    assert!(h.entry("example.org").await.last_error.is_some());
+}
+
+#[tokio::test]
+async fn store_down_fails_the_run() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.store.faults.lock().unwrap().list_watches = true;
+    let report = h.run().await;
+    assert!(report.failed);
+    assert_eq!(report.stop_reason, Some(StopReason::StoreUnavailable));
+}
+
+#[tokio::test]
+async fn api_error_on_one_entry_does_not_stop_the_others() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.watch("example.org").await;
+    h.source.push(issuance(1, &["a.example.org"]));
+    h.source.state.lock().unwrap().broken_domain = Some("example.com".into());
+
+    let report = h.run().await;
+    assert_eq!(report.entries_failed, 1);
+    assert_eq!(report.entries_caught_up, 1);
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert!(h.entry("example.com").await.last_error.unwrap().contains("400"));
+}
+
+#[tokio::test]
+async fn sns_failure_is_retried_by_a_later_run_and_delivered_once() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    h.notifier.fail_next(1); // the SNS publish (first send of the run)
+
+    let report = h.run().await;
+    assert_eq!(report.deliveries_failed, 1);
+    assert_eq!(report.deliveries_ok, 1, "the email went out");
+    let alert = h.alert(1).await;
+    assert_eq!(alert.sns.state, DeliveryState::Queued);
+    assert_eq!(alert.sns.attempts, 1);
+    assert!(alert.sns.last_error.unwrap().contains("SNS is down"));
+
+    let report = h.run().await;
+    assert_eq!(report.deliveries_ok, 1);
+    let alert = h.alert(1).await;
+    assert_eq!(alert.sns.state, DeliveryState::Sent);
+    assert_eq!(alert.sns.attempts, 2);
+    assert_eq!(h.notifier.sns().len(), 1);
+    assert_eq!(h.notifier.emails().len(), 1);
+
+    h.run().await;
+    assert_eq!(h.notifier.sns().len(), 1);
+}
+
+#[tokio::test]
+async fn delivery_gives_up_after_the_last_attempt() {
+    let mut h = Harness::new();
+    h.settings.max_delivery_attempts = 2;
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    h.notifier.fail_next(u32::MAX);
+
+    let first = h.run().await;
+    assert_eq!((first.deliveries_failed, first.deliveries_gave_up), (2, 0));
+    let second = h.run().await;
+    assert_eq!((second.deliveries_failed, second.deliveries_gave_up), (0, 2));
+    let alert = h.alert(1).await;
+    assert_eq!(alert.sns.state, DeliveryState::Failed);
+    assert_eq!(alert.email.state, DeliveryState::Failed);
+    let third = h.run().await;
+    assert_eq!(third.deliveries_failed + third.deliveries_gave_up, 0);
+    assert_eq!(h.notifier.fail_next.load(Ordering::SeqCst), u32::MAX - 4);
+}
+
+#[tokio::test]
+async fn grace_turns_pending_into_info_when_the_certificate_is_pushed_in_time() {
+    let mut h = Harness::new();
+    h.settings.grace_period = Duration::from_secs(30 * 60);
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["www.example.com"]));
+
+    let report = h.run().await;
+    assert_eq!(report.alerts_created.pending, 1);
+    let alert = h.alert(1).await;
+    assert_eq!(alert.severity, Severity::Pending);
+    assert_eq!(alert.grace_until, Some(t0() + chrono::Duration::minutes(30)));
+    assert!(h.notifier.sns().is_empty(), "nothing sent while pending");
+
+    // The load balancer pushes its certificate ten minutes later.
+    h.clock.advance(chrono::Duration::minutes(10));
+    h.authorize_tbs(1).await;
+    let report = h.run().await;
+    assert_eq!(report.pending_resolved.info, 1);
+    let alert = h.alert(1).await;
+    assert_eq!(alert.severity, Severity::Info);
+    assert_eq!(alert.authorized_by, Some(AuthorizedBy::TbsSha256));
+    assert_eq!(h.sns_bodies()[0]["severity"], "info");
+    assert!(h.notifier.emails().is_empty(), "info is not emailed by default");
+    assert_eq!(alert.email.state, DeliveryState::Skipped);
+}
+
+#[tokio::test]
+async fn grace_expiry_turns_pending_into_suspicious() {
+    let mut h = Harness::new();
+    h.settings.grace_period = Duration::from_secs(30 * 60);
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["www.example.com"]));
+    h.run().await;
+
+    h.clock.advance(chrono::Duration::minutes(29));
+    let report = h.run().await;
+    assert_eq!(report.pending_resolved, Default::default());
+    assert_eq!(h.alert(1).await.severity, Severity::Pending);
+
+    h.clock.advance(chrono::Duration::minutes(1));
+    let report = h.run().await;
+    assert_eq!(report.pending_resolved.suspicious, 1);
+    assert_eq!(h.alert(1).await.severity, Severity::Suspicious);
+    assert_eq!(h.sns_bodies()[0]["severity"], "suspicious");
+    assert_eq!(h.notifier.emails().len(), 1);
+}
+
+#[tokio::test]
+async fn baseline_sends_one_summary_once_caught_up() {
+    let mut h = Harness::new();
+    h.source = FakeSource::new(2);
+    h.settings.query_budget = 1;
+    h.settings.grace_period = Duration::from_secs(1800);
+    h.watch_new("example.com", BackfillMode::Summary).await;
+    for n in 1..=3 {
+        h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
+    }
+    h.authorize_tbs(2).await;
+
+    // Run 1 reads one page: baseline not caught up, nothing is sent yet.
+    let report = h.run().await;
+    assert_eq!(report.baselines_completed, 0);
+    assert_eq!(report.alerts_created.suspicious, 1, "no grace in the baseline");
+    assert!(h.notifier.sns().is_empty());
+    assert!(h.alert(1).await.baseline);
+
+    // Run 2 reads the rest; run 3 sees the empty page and completes the baseline.
+    h.run().await;
+    let report = h.run().await;
+    assert_eq!(report.baselines_completed, 1);
+    assert!(h.entry("example.com").await.baseline_completed_at.is_some());
+    let bodies = h.sns_bodies();
+    assert_eq!(bodies.len(), 1, "one summary, not one message per certificate");
+    assert_eq!(bodies[0]["schema"], crate::message::BASELINE_SCHEMA);
+    assert_eq!(bodies[0]["domain"], "example.com");
+    assert_eq!(bodies[0]["total"], 3);
+    assert_eq!(bodies[0]["unauthorized"], 2);
+    let emails = h.notifier.emails();
+    assert_eq!(emails.len(), 1);
+    assert!(emails[0].subject.contains("baseline"));
+    assert!(emails[0].text.contains("h1.example.com") && !emails[0].text.contains("h2.example.com"));
+    for n in 1..=3 {
+        assert_eq!(h.alert(n).await.sns.state, DeliveryState::Sent);
+    }
+
+    // After the baseline, new certificates alert one by one (with grace).
+    h.source.push(issuance(4, &["h4.example.com"]));
+    h.settings.query_budget = 5;
+    let report = h.run().await;
+    assert_eq!(report.alerts_created.pending, 1);
+    assert!(!h.alert(4).await.baseline);
+}
+
+#[tokio::test]
+async fn baseline_can_alert_on_each_certificate() {
+    let h = Harness::new();
+    h.watch_new("example.com", BackfillMode::Alert).await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    h.source.push(issuance(2, &["b.example.com"]));
+    let report = h.run().await;
+    assert_eq!(report.baselines_completed, 1);
+    assert!(!h.alert(1).await.baseline);
+    assert_eq!(h.notifier.sns().len(), 2);
+    assert_eq!(h.sns_bodies()[0]["schema"], crate::message::ALERT_SCHEMA);
+}
+
+#[tokio::test]
+async fn a_certificate_also_matching_an_established_entry_is_not_hidden_in_a_baseline() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.watch_new("shop.example.com", BackfillMode::Summary).await;
+    h.source.push(issuance(1, &["www.shop.example.com"]));
+    h.run().await;
+    let alert = h.alert(1).await;
+    assert!(!alert.baseline);
+    assert_eq!(alert.matched.len(), 2);
+    assert_eq!(h.sns_bodies()[0]["schema"], crate::message::ALERT_SCHEMA);
+}
+
+#[tokio::test]
+async fn two_runs_at_once_duplicate_nothing() {
+    let mut h = Harness::new();
+    h.source = FakeSource::new(3);
+    for d in ["a.example", "b.example", "c.example"] {
+        h.watch(d).await;
+    }
+    for n in 1..=30 {
+        let d = ["a.example", "b.example", "c.example"][(n % 3) as usize];
+        h.source.push(issuance(n, &[&format!("h{n}.{d}")]));
+    }
+    let (p1, p2) = (h.poller(), h.poller());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (r1, r2) = tokio::join!(p1.run("run-1".into(), deadline), p2.run("run-2".into(), deadline));
+
+    let created = r1.alerts_created.suspicious + r2.alerts_created.suspicious;
+    assert_eq!(created, 30, "each alert created by exactly one run");
+    assert_eq!(h.alert_count().await, 30);
+    // A straggler run catches up whatever a lost compare-and-set left.
+    h.run().await;
+    assert_eq!(h.alert_count().await, 30);
+    let mut published: Vec<String> = h
+        .sns_bodies()
+        .iter()
+        .map(|b| b["tbs_sha256"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(published.len(), 30);
+    published.sort();
+    published.dedup();
+    assert_eq!(published.len(), 30, "no alert published twice");
+    for (d, last) in [("a.example", "30"), ("b.example", "28"), ("c.example", "29")] {
+        assert_eq!(h.entry(d).await.cursor.as_deref(), Some(last));
+    }
+    // Both runs really overlapped: some compare-and-set was lost, or both read a page.
+    assert!(r1.issuances_seen + r2.issuances_seen > 30 || r1.entries_polled + r2.entries_polled > 3);
+}
+
+#[tokio::test]
+async fn channels_not_configured_are_skipped_not_left_queued() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    let poller: TestPoller = Poller::new(
+        h.store.clone(),
+        h.source.clone(),
+        None,
+        None,
+        h.settings.clone(),
+    );
+    poller
+        .run("r".into(), Instant::now() + Duration::from_secs(60))
+        .await;
+    let alert = h.alert(1).await;
+    assert_eq!(alert.sns.state, DeliveryState::Skipped);
+    assert_eq!(alert.email.state, DeliveryState::Skipped);
+    assert!(h.store.list_undelivered(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn store_requests_per_page_do_not_grow_with_the_page() {
+    async fn requests_for(page: usize) -> u32 {
+        let mut h = Harness::new();
+        h.source = FakeSource::new(page);
+        h.watch("example.com").await;
+        for n in 1..=page as u64 {
+            h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
+        }
+        let poller: TestPoller = Poller::new(
+            h.store.clone(),
+            h.source.clone(),
+            None,
+            None,
+            h.settings.clone(),
+        );
+        h.store.requests.store(0, Ordering::SeqCst);
+        // Channels off: alerts are stored with nothing queued, so only the polling path counts.
+        poller
+            .run("r".into(), Instant::now() + Duration::from_secs(60))
+            .await;
+        h.store.requests.load(Ordering::SeqCst)
+    }
+    // One page either way (plus the empty page that says "caught up").
+    assert_eq!(requests_for(2).await, requests_for(200).await);
+}

@@ -1,0 +1,497 @@
+//! Fakes for fast unit tests: a scripted issuance source, notifiers that fail on demand, a
+//! store that fails on demand, and record builders. Integration tests use the real ones.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery};
+use ctguard::domain::WatchDomain;
+use ctguard::hash::Sha256Hash;
+use ctguard::matcher::EntryMatch;
+use ctguard::model::{
+    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Delivery, InventoryCert,
+    IssuerInfo, Severity, WatchEntry,
+};
+use ctguard::store::memory::MemoryStore;
+use ctguard::store::{
+    AlertFilter, AlertStore, Authorized, CursorUpdate, DeliveryResult, InventoryStore, Page,
+    PageRequest, PollStatus, PutOutcome, StoreError, WatchStore,
+};
+use tokio::time::Instant;
+
+use crate::notify::{Email, Mailer, NotifyError, Publisher, SnsMessage};
+use crate::source::{IssuancePager, IssuanceSource};
+
+pub fn t0() -> DateTime<Utc> {
+    "2025-06-01T12:00:00Z".parse().unwrap()
+}
+
+pub fn hash(label: &str, n: u64) -> Sha256Hash {
+    Sha256Hash::digest(format!("{label}{n}").as_bytes())
+}
+
+/// Issuance number `n`: id `n`, hashes derived from `n`, valid 90 days.
+pub fn issuance(n: u64, names: &[&str]) -> Issuance {
+    serde_json::from_value(serde_json::json!({
+        "id": n.to_string(),
+        "tbs_sha256": hash("tbs", n),
+        "cert_sha256": hash("cert", n),
+        "pubkey_sha256": hash("key", n),
+        "dns_names": names,
+        "not_before": "2025-05-01T00:00:00Z",
+        "not_after": "2025-07-30T00:00:00Z",
+        "issuer": {"friendly_name": "Test CA", "name": "C=US, O=Test, CN=Test CA"},
+        "revoked": false,
+        "problem_reporting": "abuse@ca.example",
+    }))
+    .expect("valid issuance")
+}
+
+pub fn domain(s: &str) -> WatchDomain {
+    WatchDomain::parse(s).expect("valid domain")
+}
+
+pub fn entry_match(entry: &str, names: &[&str]) -> EntryMatch {
+    EntryMatch {
+        entry: domain(entry),
+        names: names.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+pub fn alert(n: u64, severity: Severity, names: &[&str]) -> Alert {
+    let i = issuance(n, names);
+    Alert {
+        tbs_sha256: i.tbs_sha256,
+        issuance_id: i.id,
+        cert_sha256: i.cert_sha256,
+        pubkey_sha256: i.pubkey_sha256,
+        dns_names: i.dns_names,
+        matched: vec![entry_match("example.com", names)],
+        issuer: IssuerInfo {
+            friendly_name: Some("Test CA".into()),
+            name: Some("CN=Test CA".into()),
+            pubkey_sha256: None,
+            caa_domains: vec![],
+        },
+        not_before: i.not_before,
+        not_after: i.not_after,
+        revoked: false,
+        problem_reporting: None,
+        severity,
+        authorized_by: (severity == Severity::Info).then_some(AuthorizedBy::TbsSha256),
+        first_seen_at: t0(),
+        classified_at: t0(),
+        grace_until: None,
+        baseline: false,
+        sns: Delivery::queued(),
+        email: Delivery::queued(),
+        ack: None,
+        expires_at: None,
+    }
+}
+
+pub fn pending_alert(n: u64, grace_until: DateTime<Utc>) -> Alert {
+    let mut a = alert(n, Severity::Pending, &["www.example.com"]);
+    a.authorized_by = None;
+    a.grace_until = Some(grace_until);
+    a
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issuance source
+
+/// A CT "log" shared by every pager: issuances in discovery order, served `page_size` at a time
+/// to the domains they fall under, with scripted 429s.
+#[derive(Clone, Default)]
+pub struct FakeSource {
+    pub state: Arc<Mutex<SourceState>>,
+}
+
+#[derive(Default)]
+pub struct SourceState {
+    pub log: Vec<Issuance>,
+    pub page_size: usize,
+    /// Answer the next N queries with 429 (after `rate_limit_after` successful ones).
+    pub rate_limit_after: Option<u32>,
+    /// Queries for this domain fail with an API error.
+    pub broken_domain: Option<String>,
+    pub queries: u32,
+}
+
+impl FakeSource {
+    pub fn new(page_size: usize) -> Self {
+        let source = Self::default();
+        source.state.lock().unwrap().page_size = page_size;
+        source
+    }
+
+    pub fn push(&self, issuance: Issuance) {
+        self.state.lock().unwrap().log.push(issuance);
+    }
+
+    pub fn queries(&self) -> u32 {
+        self.state.lock().unwrap().queries
+    }
+
+    pub fn rate_limit_after(&self, successful_queries: u32) {
+        self.state.lock().unwrap().rate_limit_after = Some(successful_queries);
+    }
+}
+
+fn covers(domain: &str, name: &str) -> bool {
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    name == domain || name.ends_with(&format!(".{domain}"))
+}
+
+pub struct FakePager {
+    state: Arc<Mutex<SourceState>>,
+    domain: String,
+    after: Option<u64>,
+    cursor: Option<String>,
+}
+
+impl IssuanceSource for FakeSource {
+    type Pager = FakePager;
+
+    fn pages(&self, query: IssuanceQuery, after: Option<String>) -> FakePager {
+        FakePager {
+            state: self.state.clone(),
+            domain: query.domain,
+            after: after.as_deref().map(|a| a.parse().expect("numeric cursor")),
+            cursor: after,
+        }
+    }
+}
+
+impl IssuancePager for FakePager {
+    async fn next_page(
+        &mut self,
+        budget: &mut Budget,
+    ) -> Result<Option<Vec<Issuance>>, FetchError> {
+        // Give concurrent runs in a test a chance to interleave, as network I/O would.
+        tokio::task::yield_now().await;
+        if Instant::now() >= budget.deadline {
+            return Err(FetchError::DeadlineReached);
+        }
+        if budget.queries_left == 0 {
+            return Err(FetchError::BudgetExhausted);
+        }
+        budget.queries_left -= 1;
+        let mut state = self.state.lock().unwrap();
+        state.queries += 1;
+        if let Some(after) = state.rate_limit_after {
+            if after == 0 {
+                return Err(FetchError::RateLimited {
+                    retry_after: Some(std::time::Duration::from_secs(120)),
+                });
+            }
+            state.rate_limit_after = Some(after - 1);
+        }
+        if state.broken_domain.as_deref() == Some(self.domain.as_str()) {
+            return Err(FetchError::Api {
+                status: 400,
+                code: Some("bad_request".into()),
+                message: "scripted failure".into(),
+            });
+        }
+        let page: Vec<Issuance> = state
+            .log
+            .iter()
+            .filter(|i| self.after.is_none_or(|a| i.id.parse::<u64>().unwrap() > a))
+            .filter(|i| i.dns_names.iter().any(|n| covers(&self.domain, n)))
+            .take(state.page_size)
+            .cloned()
+            .collect();
+        match page.last() {
+            None => Ok(None),
+            Some(last) => {
+                self.after = Some(last.id.parse().unwrap());
+                self.cursor = Some(last.id.clone());
+                Ok(Some(page))
+            }
+        }
+    }
+
+    fn resume_cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notifiers
+
+/// Records what it sends; fails the next `fail_next` sends.
+#[derive(Clone, Default)]
+pub struct FakeNotifier {
+    pub sns: Arc<Mutex<Vec<SnsMessage>>>,
+    pub emails: Arc<Mutex<Vec<Email>>>,
+    pub fail_next: Arc<AtomicU32>,
+}
+
+impl FakeNotifier {
+    pub fn fail_next(&self, n: u32) {
+        self.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    fn should_fail(&self) -> bool {
+        self.fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    pub fn sns(&self) -> Vec<SnsMessage> {
+        self.sns.lock().unwrap().clone()
+    }
+
+    pub fn emails(&self) -> Vec<Email> {
+        self.emails.lock().unwrap().clone()
+    }
+}
+
+impl Publisher for FakeNotifier {
+    async fn publish(&self, message: &SnsMessage) -> Result<String, NotifyError> {
+        tokio::task::yield_now().await;
+        if self.should_fail() {
+            return Err(NotifyError("SNS is down".into()));
+        }
+        let mut sent = self.sns.lock().unwrap();
+        sent.push(message.clone());
+        Ok(format!("sns-{}", sent.len()))
+    }
+}
+
+impl Mailer for FakeNotifier {
+    async fn send(&self, email: &Email) -> Result<String, NotifyError> {
+        tokio::task::yield_now().await;
+        if self.should_fail() {
+            return Err(NotifyError("SES is down".into()));
+        }
+        let mut sent = self.emails.lock().unwrap();
+        sent.push(email.clone());
+        Ok(format!("ses-{}", sent.len()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A store that fails on demand
+
+/// Which operations fail (each flag: fail every call while set).
+#[derive(Default)]
+pub struct Faults {
+    pub create_alerts: bool,
+    pub advance_cursor: bool,
+    pub record_poll: bool,
+    pub list_watches: bool,
+}
+
+/// `MemoryStore` with switchable failures and a request counter.
+#[derive(Default)]
+pub struct FlakyStore {
+    pub inner: MemoryStore,
+    pub faults: Mutex<Faults>,
+    pub requests: AtomicU32,
+}
+
+impl FlakyStore {
+    fn fail(&self, operation: &'static str, on: impl Fn(&Faults) -> bool) -> Result<(), StoreError> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        if on(&self.faults.lock().unwrap()) {
+            Err(StoreError::Backend {
+                operation,
+                message: "injected fault".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn ok(&self) -> Result<(), StoreError> {
+        self.fail("", |_| false)
+    }
+}
+
+impl WatchStore for FlakyStore {
+    async fn create_watch(&self, entry: &WatchEntry) -> Result<bool, StoreError> {
+        self.ok()?;
+        self.inner.create_watch(entry).await
+    }
+    async fn get_watch(&self, domain: &WatchDomain) -> Result<Option<WatchEntry>, StoreError> {
+        self.ok()?;
+        self.inner.get_watch(domain).await
+    }
+    async fn list_watches(&self) -> Result<Vec<WatchEntry>, StoreError> {
+        self.fail("Scan", |f| f.list_watches)?;
+        self.inner.list_watches().await
+    }
+    async fn delete_watch(&self, domain: &WatchDomain) -> Result<bool, StoreError> {
+        self.ok()?;
+        self.inner.delete_watch(domain).await
+    }
+    async fn advance_cursor(
+        &self,
+        domain: &WatchDomain,
+        expected: Option<&str>,
+        new: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CursorUpdate, StoreError> {
+        self.fail("UpdateItem", |f| f.advance_cursor)?;
+        tokio::task::yield_now().await;
+        self.inner.advance_cursor(domain, expected, new, now).await
+    }
+    async fn record_poll(&self, domain: &WatchDomain, status: &PollStatus) -> Result<(), StoreError> {
+        self.fail("UpdateItem", |f| f.record_poll)?;
+        self.inner.record_poll(domain, status).await
+    }
+}
+
+impl InventoryStore for FlakyStore {
+    async fn put_cert(
+        &self,
+        cert: &InventoryCert,
+    ) -> Result<(PutOutcome, InventoryCert), StoreError> {
+        self.ok()?;
+        self.inner.put_cert(cert).await
+    }
+    async fn get_cert(&self, tbs: &Sha256Hash) -> Result<Option<InventoryCert>, StoreError> {
+        self.ok()?;
+        self.inner.get_cert(tbs).await
+    }
+    async fn list_certs(
+        &self,
+        name: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<InventoryCert>, StoreError> {
+        self.ok()?;
+        self.inner.list_certs(name, page).await
+    }
+    async fn delete_cert(&self, tbs: &Sha256Hash) -> Result<bool, StoreError> {
+        self.ok()?;
+        self.inner.delete_cert(tbs).await
+    }
+    async fn put_key(
+        &self,
+        key: &AuthorizedKey,
+    ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        self.ok()?;
+        self.inner.put_key(key).await
+    }
+    async fn list_keys(&self, page: &PageRequest) -> Result<Page<AuthorizedKey>, StoreError> {
+        self.ok()?;
+        self.inner.list_keys(page).await
+    }
+    async fn delete_key(&self, pubkey: &Sha256Hash) -> Result<bool, StoreError> {
+        self.ok()?;
+        self.inner.delete_key(pubkey).await
+    }
+    async fn lookup(
+        &self,
+        tbs: &[Sha256Hash],
+        pubkeys: &[Sha256Hash],
+        now: DateTime<Utc>,
+    ) -> Result<Authorized, StoreError> {
+        self.ok()?;
+        self.inner.lookup(tbs, pubkeys, now).await
+    }
+}
+
+impl AlertStore for FlakyStore {
+    async fn create_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
+        self.fail("PutItem", |f| f.create_alerts)?;
+        self.inner.create_alert(alert).await
+    }
+    async fn create_alerts(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
+        // One batched request, as the DynamoDB store does.
+        self.fail("TransactWriteItems", |f| f.create_alerts)?;
+        tokio::task::yield_now().await;
+        let mut created = Vec::new();
+        for alert in alerts {
+            created.push(self.inner.create_alert(alert).await?);
+        }
+        Ok(created)
+    }
+    async fn get_alert(&self, tbs: &Sha256Hash) -> Result<Option<Alert>, StoreError> {
+        self.ok()?;
+        self.inner.get_alert(tbs).await
+    }
+    async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Alert>, StoreError> {
+        self.ok()?;
+        self.inner.list_alerts(filter, page).await
+    }
+    async fn list_pending(&self, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        self.ok()?;
+        self.inner.list_pending(limit).await
+    }
+    async fn list_undelivered(&self, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        self.ok()?;
+        self.inner.list_undelivered(limit).await
+    }
+    async fn resolve_pending(
+        &self,
+        tbs: &Sha256Hash,
+        severity: Severity,
+        authorized_by: Option<AuthorizedBy>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.ok()?;
+        self.inner
+            .resolve_pending(tbs, severity, authorized_by, now)
+            .await
+    }
+    async fn claim_delivery(
+        &self,
+        tbs: &Sha256Hash,
+        channel: Channel,
+        run_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.ok()?;
+        self.inner
+            .claim_delivery(tbs, channel, run_id, now, lease_until)
+            .await
+    }
+    async fn record_delivery(
+        &self,
+        tbs: &Sha256Hash,
+        channel: Channel,
+        run_id: &str,
+        result: &DeliveryResult,
+    ) -> Result<(), StoreError> {
+        self.ok()?;
+        self.inner
+            .record_delivery(tbs, channel, run_id, result)
+            .await
+    }
+    async fn acknowledge(
+        &self,
+        tbs: &Sha256Hash,
+        ack: &Acknowledgement,
+    ) -> Result<Option<Alert>, StoreError> {
+        self.ok()?;
+        self.inner.acknowledge(tbs, ack).await
+    }
+}
+
+/// An adjustable clock shared with the poller.
+#[derive(Clone)]
+pub struct TestClock(pub Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(start)))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+
+    pub fn as_clock(&self) -> crate::run::Clock {
+        let inner = self.0.clone();
+        Arc::new(move || *inner.lock().unwrap())
+    }
+}
