@@ -46,15 +46,23 @@ pub struct WatchDomain(String);
 pub enum DomainError {
     #[error("the domain is empty")]
     Empty,
-    #[error("{input:?} is too long: a domain name has at most 253 characters ({len} after conversion to ASCII)")]
+    #[error(
+        "{input:?} is too long: a domain name has at most 253 characters ({len} after conversion to ASCII)"
+    )]
     TooLong { input: String, len: usize },
     #[error("{input:?} is an IP address; only domain names can be watched")]
     IpAddress { input: String },
-    #[error("{input:?} ends in the numeric label {label:?}; top-level domains are never numeric (is this an IP address?)")]
+    #[error(
+        "{input:?} ends in the numeric label {label:?}; top-level domains are never numeric (is this an IP address?)"
+    )]
     NumericTld { input: String, label: String },
-    #[error("{input:?} is not a valid internationalised domain name (IDNA/UTS 46 rejects it: a disallowed character, or a malformed xn-- label)")]
+    #[error(
+        "{input:?} is not a valid internationalised domain name (IDNA/UTS 46 rejects it: a disallowed character, or a malformed xn-- label)"
+    )]
     InvalidIdn { input: String },
-    #[error("{input:?} contains a wildcard other than a leading \"*.\"; enter the domain itself (e.g. example.org): it already covers every subdomain")]
+    #[error(
+        "{input:?} contains a wildcard other than a leading \"*.\"; enter the domain itself (e.g. example.org): it already covers every subdomain"
+    )]
     Wildcard { input: String },
     #[error("{input:?} contains an empty label (a leading dot or two dots in a row)")]
     EmptyLabel { input: String },
@@ -64,15 +72,23 @@ pub enum DomainError {
         label: String,
         len: usize,
     },
-    #[error("{input:?} contains the character {ch:?}; a domain name may contain only letters, digits, hyphens and dots")]
+    #[error(
+        "{input:?} contains the character {ch:?}; a domain name may contain only letters, digits, hyphens and dots"
+    )]
     InvalidCharacter { input: String, ch: char },
     #[error("{input:?} has the label {label:?}, which starts or ends with a hyphen")]
     HyphenAtLabelEdge { input: String, label: String },
-    #[error("{input:?} is a single label; enter a domain such as example.org, not a top-level domain or a bare host name")]
+    #[error(
+        "{input:?} is a single label; enter a domain such as example.org, not a top-level domain or a bare host name"
+    )]
     SingleLabel { input: String },
-    #[error("{input:?} is a public suffix ({normalized}): names below it belong to unrelated registrants; enter your own domain registered under it")]
+    #[error(
+        "{input:?} is a public suffix ({normalized}): names below it belong to unrelated registrants; enter your own domain registered under it"
+    )]
     PublicSuffix { input: String, normalized: String },
-    #[error("{input:?} is a shared-hosting suffix ({normalized}, private section of the Public Suffix List): names below it belong to other customers of that platform; enter your own name under it")]
+    #[error(
+        "{input:?} is a shared-hosting suffix ({normalized}, private section of the Public Suffix List): names below it belong to other customers of that platform; enter your own name under it"
+    )]
     PrivateSuffix { input: String, normalized: String },
 }
 
@@ -137,21 +153,21 @@ impl WatchDomain {
         if !name.contains('.') {
             return Err(DomainError::SingleLabel { input: echo() });
         }
-        if let Some(suffix) = psl::suffix(name.as_bytes()) {
-            if suffix.as_bytes() == name.as_bytes() {
-                let normalized = name.to_owned();
-                return Err(match suffix.typ() {
-                    Some(psl::Type::Private) => DomainError::PrivateSuffix {
-                        input: echo(),
-                        normalized,
-                    },
-                    // ICANN, or the implicit `*` rule (already excluded: single label).
-                    _ => DomainError::PublicSuffix {
-                        input: echo(),
-                        normalized,
-                    },
-                });
-            }
+        if let Some(suffix) = psl::suffix(name.as_bytes())
+            && suffix.as_bytes() == name.as_bytes()
+        {
+            let normalized = name.to_owned();
+            return Err(match suffix.typ() {
+                Some(psl::Type::Private) => DomainError::PrivateSuffix {
+                    input: echo(),
+                    normalized,
+                },
+                // ICANN, or the implicit `*` rule (already excluded: single label).
+                _ => DomainError::PublicSuffix {
+                    input: echo(),
+                    normalized,
+                },
+            });
         }
         Ok(Self(name.to_owned()))
     }

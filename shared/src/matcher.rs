@@ -23,9 +23,9 @@
 //! label; a literal label follows at most one child, an "any" label follows every child at that
 //! depth, and every entry node reached is a match. Ordinary names cost O(labels) hash lookups,
 //! whatever the size of the list; names made mostly of "any" labels (`*.*.com`) visit at most
-//! the part of the trie they can match.
+//! the part of the trie they can match, so their cost is bounded by the matches they produce.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
@@ -102,23 +102,30 @@ impl WatchIndex {
 
     /// Every entry matched by any of `names`, sorted by entry; empty when nothing matches.
     pub fn matches<S: AsRef<str>>(&self, names: &[S]) -> Vec<EntryMatch> {
-        let mut hits: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+        let names: Vec<CertName> = names.iter().map(|n| CertName::new(n.as_ref())).collect();
+        // (entry, name) index pairs; entry indices sort in entry order.
+        let mut hits: Vec<(u32, usize)> = Vec::new();
         let mut walk = Walk::default();
-        for name in names {
-            let name = CertName::new(name.as_ref());
+        for (name_index, name) in names.iter().enumerate() {
             self.walk(&name.match_form, &mut walk);
-            for &entry in &walk.found {
-                hits.entry(entry)
-                    .or_default()
-                    .insert(name.reported.clone());
-            }
+            hits.extend(walk.found.iter().map(|&entry| (entry, name_index)));
         }
-        hits.into_iter()
-            .map(|(entry, names)| EntryMatch {
-                entry: self.entries[entry as usize].clone(),
-                names: names.into_iter().collect(),
-            })
-            .collect()
+        hits.sort_unstable();
+
+        let mut matches = Vec::new();
+        for group in hits.chunk_by(|a, b| a.0 == b.0) {
+            let mut reported: Vec<&str> = group
+                .iter()
+                .map(|&(_, name)| names[name].reported.as_str())
+                .collect();
+            reported.sort_unstable();
+            reported.dedup();
+            matches.push(EntryMatch {
+                entry: self.entries[group[0].0 as usize].clone(),
+                names: reported.into_iter().map(str::to_owned).collect(),
+            });
+        }
+        matches
     }
 
     /// Collects into `walk.found` the entries matched by one name (already in match form).

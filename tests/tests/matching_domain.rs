@@ -121,7 +121,12 @@ fn rejects_icann_public_suffixes() {
 
 #[test]
 fn rejects_private_section_suffixes() {
-    for input in ["github.io", "*.github.io", "blogspot.com", "s3.amazonaws.com"] {
+    for input in [
+        "github.io",
+        "*.github.io",
+        "blogspot.com",
+        "s3.amazonaws.com",
+    ] {
         assert_rejected!(input, DomainError::PrivateSuffix { .. });
     }
 }
@@ -210,7 +215,10 @@ fn rejects_names_over_253_bytes() {
     // Huge input is refused before any processing, and the message does not echo all of it.
     let huge = "a.".repeat(100_000) + "org";
     let err = assert_rejected!(&huge, DomainError::TooLong { .. });
-    assert!(err.to_string().len() < 500, "message echoes the whole input");
+    assert!(
+        err.to_string().len() < 500,
+        "message echoes the whole input"
+    );
 }
 
 #[test]
@@ -246,7 +254,11 @@ fn rejects_hyphens_at_label_edges() {
 #[test]
 fn rejects_invalid_internationalised_names() {
     // Malformed Punycode, an unassigned code point, a lone combining mark at label start.
-    for input in ["xn--zz-.example", "ex\u{0378}ample.org", "\u{0301}a.example"] {
+    for input in [
+        "xn--zz-.example",
+        "ex\u{0378}ample.org",
+        "\u{0301}a.example",
+    ] {
         assert_rejected!(input, DomainError::InvalidIdn { .. });
     }
 }
@@ -265,8 +277,14 @@ fn error_messages_name_the_input_and_the_problem() {
     ];
     for (input, problem) in cases {
         let message = rejected(input).to_string();
-        assert!(message.contains(input), "{message:?} does not name {input:?}");
-        assert!(message.contains(problem), "{message:?} does not say {problem:?}");
+        assert!(
+            message.contains(input),
+            "{message:?} does not name {input:?}"
+        );
+        assert!(
+            message.contains(problem),
+            "{message:?} does not say {problem:?}"
+        );
     }
 }
 
