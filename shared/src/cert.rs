@@ -79,8 +79,8 @@ impl CertIdentity {
         let layout = TbsLayout::parse(tbs)?;
         let tbs_sha256 = layout.hash();
 
-        let (_, x509) = x509_parser::parse_x509_certificate(der)
-            .map_err(|e| CertError::X509(e.to_string()))?;
+        let (_, x509) =
+            x509_parser::parse_x509_certificate(der).map_err(|e| CertError::X509(e.to_string()))?;
         let (dns_names, ip_addresses) = names(&x509)?;
         let validity = x509.validity();
 
@@ -129,10 +129,11 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<CertIdentity>, CertError> 
             other_labels.push(pem.label);
             continue;
         }
-        let identity = CertIdentity::from_der(&pem.contents).map_err(|e| CertError::InPemBlock {
-            block: block_no,
-            source: Box::new(e),
-        })?;
+        let identity =
+            CertIdentity::from_der(&pem.contents).map_err(|e| CertError::InPemBlock {
+                block: block_no,
+                source: Box::new(e),
+            })?;
         certs.push(identity);
     }
     match (certs.is_empty(), other_labels.is_empty()) {
@@ -212,10 +213,11 @@ impl<'a> TbsLayout<'a> {
         let fields = &tbs.value[..r.offset() - fields_start];
 
         let mut ct = CtExtensions::default();
-        let kept_extensions = match r.read_optional(tag::context_constructed(3), "TBSCertificate.extensions")? {
-            None => Vec::new(),
-            Some(block) => read_extensions(block, &mut ct)?,
-        };
+        let kept_extensions =
+            match r.read_optional(tag::context_constructed(3), "TBSCertificate.extensions")? {
+                None => Vec::new(),
+                Some(block) => read_extensions(block, &mut ct)?,
+            };
         r.finish("TBSCertificate")?;
         Ok(Self {
             tbs,
@@ -315,10 +317,13 @@ fn names(
     x509: &x509_parser::certificate::X509Certificate<'_>,
 ) -> Result<(Vec<String>, Vec<IpAddr>), CertError> {
     let mut dns_names: Vec<String> = Vec::new();
+    // A set beside the list keeps first-seen order without a quadratic scan (CAs issue
+    // certificates with hundreds of SANs).
+    let mut seen = std::collections::HashSet::new();
     let mut ips = Vec::new();
     let mut add_dns = |name: &str| {
         let name = name.to_lowercase();
-        if !dns_names.contains(&name) {
+        if seen.insert(name.clone()) {
             dns_names.push(name);
         }
     };
@@ -360,7 +365,9 @@ fn names(
 fn ip_from_san(bytes: &[u8]) -> Result<IpAddr, String> {
     match bytes.len() {
         4 => Ok(IpAddr::from(<[u8; 4]>::try_from(bytes).unwrap_or_default())),
-        16 => Ok(IpAddr::from(<[u8; 16]>::try_from(bytes).unwrap_or_default())),
+        16 => Ok(IpAddr::from(
+            <[u8; 16]>::try_from(bytes).unwrap_or_default(),
+        )),
         n => Err(format!("iPAddress of {n} bytes (4 or 16 expected)")),
     }
 }
@@ -381,7 +388,10 @@ fn is_dns_like(cn: &str) -> bool {
 }
 
 fn serial_hex(raw: &[u8]) -> String {
-    let start = raw.iter().position(|&b| b != 0).unwrap_or(raw.len().saturating_sub(1));
+    let start = raw
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(raw.len().saturating_sub(1));
     hex::encode(&raw[start.min(raw.len())..])
 }
 
@@ -434,7 +444,10 @@ mod tests {
     fn tbs(extensions: Option<&[Vec<u8>]>) -> Vec<u8> {
         let mut content = tlv(0xa0, &tlv(0x02, &[2]));
         content.extend(tlv(0x02, &[0x01, 0x23]));
-        content.extend(tlv(0x30, &tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02])));
+        content.extend(tlv(
+            0x30,
+            &tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]),
+        ));
         content.extend(tlv(0x30, b"issuer"));
         content.extend(tlv(0x30, b"validity"));
         content.extend(tlv(0x30, b"subject"));
@@ -465,7 +478,11 @@ mod tests {
         for san_size in [100, 110, 230, 240] {
             let with = tbs(Some(&[san_like(san_size), poison()]));
             let without = tbs(Some(&[san_like(san_size)]));
-            assert_eq!(reconstruct_tbs(&with).unwrap(), without, "SAN size {san_size}");
+            assert_eq!(
+                reconstruct_tbs(&with).unwrap(),
+                without,
+                "SAN size {san_size}"
+            );
         }
     }
 
@@ -473,9 +490,15 @@ mod tests {
     fn duplicate_ct_extensions_are_errors() {
         let sct = extension(OID_SCT_LIST, None, &[0x04, 0x02, 0x00, 0x00]);
         let err = reconstruct_tbs(&tbs(Some(&[poison(), san_like(3), poison()]))).unwrap_err();
-        assert!(matches!(err, CertError::DuplicateCtExtension { .. }), "{err}");
+        assert!(
+            matches!(err, CertError::DuplicateCtExtension { .. }),
+            "{err}"
+        );
         let err = reconstruct_tbs(&tbs(Some(&[sct.clone(), sct]))).unwrap_err();
-        assert!(matches!(err, CertError::DuplicateCtExtension { .. }), "{err}");
+        assert!(
+            matches!(err, CertError::DuplicateCtExtension { .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -501,7 +524,10 @@ mod tests {
         no_serial.drain(7..11);
         let fixed_len = no_serial.len() - 2;
         no_serial[1] = fixed_len as u8;
-        assert!(matches!(reconstruct_tbs(&no_serial), Err(CertError::InvalidDer(_))));
+        assert!(matches!(
+            reconstruct_tbs(&no_serial),
+            Err(CertError::InvalidDer(_))
+        ));
         // Something after the extensions block.
         let mut trailing = tbs(Some(&[poison()]));
         trailing.extend([0x05, 0x00]);
@@ -522,16 +548,32 @@ mod tests {
     fn every_truncation_of_a_tbs_is_an_error() {
         let full = tbs(Some(&[san_like(200), poison()]));
         for len in 0..full.len() {
-            assert!(reconstruct_tbs(&full[..len]).is_err(), "prefix of {len} bytes");
+            assert!(
+                reconstruct_tbs(&full[..len]).is_err(),
+                "prefix of {len} bytes"
+            );
         }
     }
 
     #[test]
     fn dns_like_common_names() {
-        for yes in ["example.com", "*.example.com", "xn--bcher-kva.example", "a_b.example.org"] {
+        for yes in [
+            "example.com",
+            "*.example.com",
+            "xn--bcher-kva.example",
+            "a_b.example.org",
+        ] {
             assert!(is_dns_like(yes), "{yes}");
         }
-        for no in ["R3", "Example Corp CA", "example..com", "*", "*.com.", "ex ample.com", ""] {
+        for no in [
+            "R3",
+            "Example Corp CA",
+            "example..com",
+            "*",
+            "*.com.",
+            "ex ample.com",
+            "",
+        ] {
             assert!(!is_dns_like(no), "{no}");
         }
     }
@@ -548,7 +590,13 @@ mod tests {
     fn unrecognised_inputs_are_clear_errors() {
         assert_eq!(parse_certificates(b""), Err(CertError::NoCertificate));
         assert_eq!(parse_certificates(b"  \n"), Err(CertError::NoCertificate));
-        assert_eq!(parse_certificates(b"hello world"), Err(CertError::UnrecognisedInput));
-        assert!(matches!(parse_certificates(&[0x30, 0x03, 0x02]), Err(CertError::InvalidDer(_))));
+        assert_eq!(
+            parse_certificates(b"hello world"),
+            Err(CertError::UnrecognisedInput)
+        );
+        assert!(matches!(
+            parse_certificates(&[0x30, 0x03, 0x02]),
+            Err(CertError::InvalidDer(_))
+        ));
     }
 }

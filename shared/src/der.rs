@@ -317,7 +317,9 @@ mod tests {
 
     #[test]
     fn encoded_lengths_read_back() {
-        for len in [0usize, 5, 127, 128, 200, 255, 256, 4000, 65535, 65536, 70000] {
+        for len in [
+            0usize, 5, 127, 128, 200, 255, 256, 4000, 65535, 65536, 70000,
+        ] {
             let mut der = Vec::new();
             push_header(&mut der, tag::OCTET_STRING, len);
             let header = der.len();
@@ -334,9 +336,18 @@ mod tests {
 
     #[test]
     fn rejects_non_der_lengths() {
-        assert_eq!(kind_of(&[0x30, 0x80, 0x00, 0x00]), DerErrorKind::IndefiniteLength);
-        assert_eq!(kind_of(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]), DerErrorKind::NonMinimalLength);
-        assert_eq!(kind_of(&[0x04, 0x82, 0x00, 0x80]), DerErrorKind::NonMinimalLength);
+        assert_eq!(
+            kind_of(&[0x30, 0x80, 0x00, 0x00]),
+            DerErrorKind::IndefiniteLength
+        );
+        assert_eq!(
+            kind_of(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]),
+            DerErrorKind::NonMinimalLength
+        );
+        assert_eq!(
+            kind_of(&[0x04, 0x82, 0x00, 0x80]),
+            DerErrorKind::NonMinimalLength
+        );
         assert_eq!(kind_of(&[0x04, 0xff]), DerErrorKind::ReservedLength);
         assert_eq!(
             kind_of(&[0x04, 0x84, 0x7f, 0xff, 0xff, 0xff]),
@@ -399,7 +410,10 @@ mod tests {
                 found: TagName(0x02)
             }
         );
-        assert_eq!(err.to_string(), "expected 0x30 (SEQUENCE), found 0x02 (INTEGER) at byte 0 (reading cert)");
+        assert_eq!(
+            err.to_string(),
+            "expected 0x30 (SEQUENCE), found 0x02 (INTEGER) at byte 0 (reading cert)"
+        );
         let err = read_single(&[0x05, 0x00, 0x00], 0x05, "null").unwrap_err();
         assert_eq!(err.kind, DerErrorKind::TrailingBytes(1));
         assert_eq!(err.offset, 2);
@@ -410,7 +424,10 @@ mod tests {
         let input = [0x02, 0x01, 0x07];
         let mut reader = DerReader::new(&input);
         assert_eq!(reader.read_optional(0xa0, "version").unwrap(), None);
-        let tlv = reader.read_optional(tag::INTEGER, "serial").unwrap().unwrap();
+        let tlv = reader
+            .read_optional(tag::INTEGER, "serial")
+            .unwrap()
+            .unwrap();
         assert_eq!(tlv.value, [0x07]);
         assert!(reader.is_empty());
         reader.finish("end").unwrap();

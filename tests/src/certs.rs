@@ -92,7 +92,9 @@ impl TestCa {
     pub fn new(common_name: &str) -> Self {
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let key = KeyPair::generate().expect("generating the CA key");
@@ -164,7 +166,10 @@ impl TestCa {
 fn leaf_params(spec: &LeafSpec) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
-    let cn = spec.dns_names.first().map_or("ctguard test leaf", String::as_str);
+    let cn = spec
+        .dns_names
+        .first()
+        .map_or("ctguard test leaf", String::as_str);
     params.distinguished_name.push(DnType::CommonName, cn);
     params.serial_number = spec.serial.clone().map(SerialNumber::from);
     let (from, to) = spec.valid_days.unwrap_or((-1, 90));
@@ -176,11 +181,17 @@ fn leaf_params(spec: &LeafSpec) -> CertificateParams {
     let mut others = Vec::new();
     if !spec.no_other_extensions {
         if !spec.dns_names.is_empty() {
-            others.push(CustomExtension::from_oid_content(OID_SAN, san_value(&spec.dns_names)));
+            others.push(CustomExtension::from_oid_content(
+                OID_SAN,
+                san_value(&spec.dns_names),
+            ));
         }
         // SEQUENCE { OID 1.3.6.1.5.5.7.3.1 (serverAuth) }
         let server_auth = hex_bytes("300a06082b06010505070301");
-        others.push(CustomExtension::from_oid_content(OID_EXT_KEY_USAGE, server_auth));
+        others.push(CustomExtension::from_oid_content(
+            OID_EXT_KEY_USAGE,
+            server_auth,
+        ));
         let mut basic = CustomExtension::from_oid_content(OID_BASIC_CONSTRAINTS, vec![0x30, 0x00]);
         basic.set_criticality(true);
         others.push(basic);
@@ -193,7 +204,10 @@ fn leaf_params(spec: &LeafSpec) -> CertificateParams {
         ct.push(poison);
     }
     if spec.sct_list {
-        ct.push(CustomExtension::from_oid_content(OID_SCT_LIST, fake_sct_list()));
+        ct.push(CustomExtension::from_oid_content(
+            OID_SCT_LIST,
+            fake_sct_list(),
+        ));
     }
     let split = match spec.ct_position {
         CtPosition::First => 0,

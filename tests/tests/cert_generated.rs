@@ -38,7 +38,10 @@ fn without_ct(spec: &LeafSpec) -> LeafSpec {
 /// x509-parser, to prove the factory put them where asked.
 fn extension_oids(der: &[u8]) -> Vec<String> {
     let (_, x509) = x509_parser::parse_x509_certificate(der).unwrap();
-    x509.extensions().iter().map(|e| e.oid.to_id_string()).collect()
+    x509.extensions()
+        .iter()
+        .map(|e| e.oid.to_id_string())
+        .collect()
 }
 
 const POISON: &str = "1.3.6.1.4.1.11129.2.4.3";
@@ -71,11 +74,19 @@ fn ct_extensions_first_middle_last_strip_to_the_cert_without_them() {
             let case = format!("{position:?} poison={poison} sct={sct} oids={oids:?}");
             assert_eq!(ct_index, expected_index, "{case}");
             // The extension is really there, and really removed by the hash.
-            assert_ne!(Sha256Hash::digest(&raw_tbs(&issued.der)), expected, "{case}");
+            assert_ne!(
+                Sha256Hash::digest(&raw_tbs(&issued.der)),
+                expected,
+                "{case}"
+            );
             let id = CertIdentity::from_der(&issued.der).unwrap();
             assert_eq!(id.tbs_sha256, expected, "{case}");
             assert_eq!(id.is_precert, poison, "{case}");
-            assert_eq!(cert::reconstruct_tbs(&raw_tbs(&issued.der)).unwrap(), raw_tbs(&reference.der), "{case}");
+            assert_eq!(
+                cert::reconstruct_tbs(&raw_tbs(&issued.der)).unwrap(),
+                raw_tbs(&reference.der),
+                "{case}"
+            );
         }
     }
 }
@@ -92,7 +103,10 @@ fn a_ct_extension_alone_strips_to_an_empty_extensions_block() {
     assert!(extension_oids(&ca.issue(&without_ct(&base)).der).is_empty());
     // Expected: the same TBS plus `a3 02 30 00`, re-wrapped by the test-side encoder.
     let reference_content = &der_contents(&reference);
-    let expected_tbs = der_tlv(0x30, &[reference_content, &[0xa3, 0x02, 0x30, 0x00][..]].concat());
+    let expected_tbs = der_tlv(
+        0x30,
+        &[reference_content, &[0xa3, 0x02, 0x30, 0x00][..]].concat(),
+    );
 
     for (poison, sct) in [(true, false), (false, true), (true, true)] {
         let issued = ca.issue(&LeafSpec {
@@ -101,7 +115,11 @@ fn a_ct_extension_alone_strips_to_an_empty_extensions_block() {
             ..base.clone()
         });
         let case = format!("poison={poison} sct={sct}");
-        assert_eq!(cert::reconstruct_tbs(&raw_tbs(&issued.der)).unwrap(), expected_tbs, "{case}");
+        assert_eq!(
+            cert::reconstruct_tbs(&raw_tbs(&issued.der)).unwrap(),
+            expected_tbs,
+            "{case}"
+        );
         let id = CertIdentity::from_der(&issued.der).unwrap();
         assert_eq!(id.tbs_sha256, Sha256Hash::digest(&expected_tbs), "{case}");
         assert_ne!(id.tbs_sha256, Sha256Hash::digest(&reference), "{case}");
@@ -148,7 +166,10 @@ fn tbs_over_64_kib_with_length_form_change() {
             break;
         }
         let pad_len = names.last().unwrap().len() as i64 + target - measured;
-        assert!(pad_len > 12, "900 names should land below the target, got {measured}");
+        assert!(
+            pad_len > 12,
+            "900 names should land below the target, got {measured}"
+        );
         names.pop();
         names.push(dns_name_of_length(pad_len as usize));
     }
@@ -214,8 +235,14 @@ fn precert_and_final_cert_from_the_factory_share_the_tbs_hash() {
     assert_eq!(pre.serial, fin.serial);
     assert!(pre.is_precert);
     assert!(!fin.is_precert);
-    assert_eq!(extension_oids(&precert.der).last().map(String::as_str), Some(POISON));
-    assert_eq!(extension_oids(&final_cert.der).last().map(String::as_str), Some(SCT));
+    assert_eq!(
+        extension_oids(&precert.der).last().map(String::as_str),
+        Some(POISON)
+    );
+    assert_eq!(
+        extension_oids(&final_cert.der).last().map(String::as_str),
+        Some(SCT)
+    );
 }
 
 #[test]
@@ -238,7 +265,8 @@ fn reused_key_gives_the_same_pubkey_hash() {
         ..LeafSpec::for_names(["a.example.com"])
     });
     let other = ca.issue(&LeafSpec::for_names(["a.example.com"]));
-    let [first, renewed, other] = [&first, &renewed, &other].map(|c| CertIdentity::from_der(&c.der).unwrap());
+    let [first, renewed, other] =
+        [&first, &renewed, &other].map(|c| CertIdentity::from_der(&c.der).unwrap());
     assert_eq!(first.pubkey_sha256, renewed.pubkey_sha256);
     assert_ne!(first.tbs_sha256, renewed.tbs_sha256, "different serials");
     assert_ne!(first.pubkey_sha256, other.pubkey_sha256);
@@ -252,15 +280,26 @@ fn factory_output_reads_back_as_specified() {
         valid_days: Some((-10, 30)),
         issued_at: Some(issued_at),
         serial: Some(vec![0x00, 0xab, 0xcd]),
-        ..LeafSpec::for_names(["WWW.Example.COM", "www.example.com", "xn--bcher-kva.example", "*.example.org"])
+        ..LeafSpec::for_names([
+            "WWW.Example.COM",
+            "www.example.com",
+            "xn--bcher-kva.example",
+            "*.example.org",
+        ])
     });
     // fullchain.pem: leaf first, then the CA.
     let chain = cert::parse_certificates(leaf.fullchain_pem.as_bytes()).unwrap();
     assert_eq!(chain.len(), 2);
     let id = &chain[0];
-    assert_eq!(*id, cert::parse_certificates(leaf.pem.as_bytes()).unwrap()[0]);
+    assert_eq!(
+        *id,
+        cert::parse_certificates(leaf.pem.as_bytes()).unwrap()[0]
+    );
     assert_eq!(chain[1], CertIdentity::from_der(&ca.der()).unwrap());
-    assert_eq!(id.dns_names, ["www.example.com", "xn--bcher-kva.example", "*.example.org"]);
+    assert_eq!(
+        id.dns_names,
+        ["www.example.com", "xn--bcher-kva.example", "*.example.org"]
+    );
     assert_eq!(id.not_before, issued_at - chrono::Duration::days(10));
     assert_eq!(id.not_after, issued_at + chrono::Duration::days(30));
     assert_eq!(id.serial, "abcd");
@@ -269,5 +308,8 @@ fn factory_output_reads_back_as_specified() {
     assert!(leaf.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
     // The key block in a bundle is skipped, not read as a certificate.
     let with_key = format!("{}{}", leaf.key_pem, leaf.fullchain_pem);
-    assert_eq!(cert::parse_certificates(with_key.as_bytes()).unwrap(), chain);
+    assert_eq!(
+        cert::parse_certificates(with_key.as_bytes()).unwrap(),
+        chain
+    );
 }

@@ -11,7 +11,9 @@ use ctguard::cert::{self, CertError, CertIdentity};
 use ctguard::hash::Sha256Hash;
 
 fn vector_path(name: &str) -> PathBuf {
-    ctguard_tests::shared_data_dir().join("ct-vectors").join(name)
+    ctguard_tests::shared_data_dir()
+        .join("ct-vectors")
+        .join(name)
 }
 
 fn read(name: &str) -> Vec<u8> {
@@ -86,7 +88,12 @@ fn case_a_real_final_cert_with_sct_list() {
     assert_eq!(id.not_before, utc("2025-12-02T00:00:00Z"));
     assert_eq!(id.not_after, utc("2026-11-21T23:59:59Z"));
     assert_eq!(id.subject, "CN=sslmate.com");
-    assert!(id.issuer.contains("CN=Sectigo Public Server Authentication CA DV R36"), "{}", id.issuer);
+    assert!(
+        id.issuer
+            .contains("CN=Sectigo Public Server Authentication CA DV R36"),
+        "{}",
+        id.issuer
+    );
     assert!(id.issuer.contains("O=Sectigo Limited"), "{}", id.issuer);
 }
 
@@ -243,7 +250,11 @@ fn case_f_poison_first_middle_last_strip_to_the_no_poison_tbs() {
     for key in ["tbsPoisonFirst", "tbsPoisonMiddle", "tbsPoisonLast"] {
         let with_poison = case_f_tbs(key);
         assert_ne!(with_poison, no_poison, "{key}");
-        assert_eq!(cert::reconstruct_tbs(&with_poison).unwrap(), no_poison, "{key}");
+        assert_eq!(
+            cert::reconstruct_tbs(&with_poison).unwrap(),
+            no_poison,
+            "{key}"
+        );
     }
     // Without a poison, reconstruction changes nothing.
     assert_eq!(cert::reconstruct_tbs(&no_poison).unwrap(), no_poison);
@@ -252,7 +263,10 @@ fn case_f_poison_first_middle_last_strip_to_the_no_poison_tbs() {
 #[test]
 fn case_f_poison_twice_is_an_error() {
     let err = cert::reconstruct_tbs(&case_f_tbs("tbsPoisonTwice")).unwrap_err();
-    assert!(matches!(err, CertError::DuplicateCtExtension { .. }), "{err}");
+    assert!(
+        matches!(err, CertError::DuplicateCtExtension { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("poison"), "{err}");
 }
 
@@ -266,7 +280,10 @@ fn fullchain_bundle_is_read_leaf_first_and_skips_other_blocks() {
     let bundle = [&leaf[..], key, ca_crlf.as_bytes()].concat();
     let certs = cert::parse_certificates(&bundle).unwrap();
     assert_eq!(certs.len(), 2);
-    assert_eq!(certs[0], identity("certspotter_authorize_sslmate_com_final.pem"));
+    assert_eq!(
+        certs[0],
+        identity("certspotter_authorize_sslmate_com_final.pem")
+    );
     assert_eq!(certs[1], identity("ctgo_CACertPEM.pem"));
 
     // Only a key: a clear error naming what was found.
@@ -283,13 +300,20 @@ fn fullchain_bundle_is_read_leaf_first_and_skips_other_blocks() {
 fn broken_pem_is_a_clear_error() {
     let leaf = String::from_utf8(read("certspotter_authorize_sslmate_com_final.pem")).unwrap();
     // Bad base64 in the second block.
-    let bad = format!("{leaf}-----BEGIN CERTIFICATE-----\nnot*base64!\n-----END CERTIFICATE-----\n");
+    let bad =
+        format!("{leaf}-----BEGIN CERTIFICATE-----\nnot*base64!\n-----END CERTIFICATE-----\n");
     let err = cert::parse_certificates(bad.as_bytes()).unwrap_err();
-    assert!(matches!(err, CertError::InvalidPem { block: 2, .. }), "{err}");
+    assert!(
+        matches!(err, CertError::InvalidPem { block: 2, .. }),
+        "{err}"
+    );
     // No END line.
     let cut = &leaf[..leaf.find("-----END").unwrap()];
     let err = cert::parse_certificates(cut.as_bytes()).unwrap_err();
-    assert!(matches!(err, CertError::InvalidPem { block: 1, .. }), "{err}");
+    assert!(
+        matches!(err, CertError::InvalidPem { block: 1, .. }),
+        "{err}"
+    );
     // Valid base64 that is not a certificate.
     let junk = "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n";
     let err = cert::parse_certificates(junk.as_bytes()).unwrap_err();
@@ -297,7 +321,10 @@ fn broken_pem_is_a_clear_error() {
         panic!("unexpected {err:?}");
     };
     assert!(matches!(**source, CertError::InvalidDer(_)), "{err}");
-    assert!(err.to_string().starts_with("PEM block 1: invalid DER"), "{err}");
+    assert!(
+        err.to_string().starts_with("PEM block 1: invalid DER"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -313,8 +340,14 @@ fn trailing_bytes_after_der_are_rejected() {
 fn every_truncation_of_a_real_cert_is_an_error() {
     let der = read("hsn723_example_cert_der.der");
     for len in 0..der.len() {
-        assert!(CertIdentity::from_der(&der[..len]).is_err(), "prefix of {len} bytes");
-        assert!(cert::tbs_sha256(&der[..len]).is_err(), "prefix of {len} bytes");
+        assert!(
+            CertIdentity::from_der(&der[..len]).is_err(),
+            "prefix of {len} bytes"
+        );
+        assert!(
+            cert::tbs_sha256(&der[..len]).is_err(),
+            "prefix of {len} bytes"
+        );
     }
 }
 
@@ -324,7 +357,10 @@ fn every_truncation_of_a_real_cert_is_an_error() {
 fn corrupting_any_byte_never_panics() {
     let der = read("certspotter_authorize_sslmate_com_final.pem");
     let der = {
-        let pem = x509_parser::pem::Pem::iter_from_buffer(&der).next().unwrap().unwrap();
+        let pem = x509_parser::pem::Pem::iter_from_buffer(&der)
+            .next()
+            .unwrap()
+            .unwrap();
         pem.contents
     };
     let original = CertIdentity::from_der(&der).unwrap();
