@@ -110,11 +110,13 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<CertIdentity>, CertError> 
     if trimmed.is_empty() {
         return Err(CertError::NoCertificate);
     }
-    if trimmed[0] == tag::SEQUENCE {
-        return Ok(vec![CertIdentity::from_der(trimmed)?]);
-    }
+    // PEM first: a text preamble could start with '0' (0x30), a DER certificate never holds
+    // a PEM armour line in practice (and if one did, it would fail as PEM, not mis-hash).
     if !contains(input, b"-----BEGIN ") {
-        return Err(CertError::UnrecognisedInput);
+        return match trimmed[0] {
+            tag::SEQUENCE => Ok(vec![CertIdentity::from_der(trimmed)?]),
+            _ => Err(CertError::UnrecognisedInput),
+        };
     }
 
     let mut certs = Vec::new();
@@ -597,6 +599,18 @@ mod tests {
         assert!(matches!(
             parse_certificates(&[0x30, 0x03, 0x02]),
             Err(CertError::InvalidDer(_))
+        ));
+        // Invalid UTF-8 around and inside a PEM block: an error, not a hang or a panic.
+        let garbage =
+            b"\xff\xfe junk\n-----BEGIN CERTIFICATE-----\n\xff\xff\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            parse_certificates(garbage),
+            Err(CertError::InvalidPem { block: 1, .. })
+        ));
+        let header_only = b"-----BEGIN CERTIFICATE-----";
+        assert!(matches!(
+            parse_certificates(header_only),
+            Err(CertError::InvalidPem { .. })
         ));
     }
 }

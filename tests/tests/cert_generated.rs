@@ -34,8 +34,8 @@ fn without_ct(spec: &LeafSpec) -> LeafSpec {
     }
 }
 
-/// Positions of the CT extension OIDs' last byte markers in the extension list, read with
-/// x509-parser, to prove the factory put them where asked.
+/// The extension OIDs in order, read with x509-parser, to prove the factory put the CT ones
+/// where asked.
 fn extension_oids(der: &[u8]) -> Vec<String> {
     let (_, x509) = x509_parser::parse_x509_certificate(der).unwrap();
     x509.extensions()

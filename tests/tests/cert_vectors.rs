@@ -375,3 +375,26 @@ fn corrupting_any_byte_never_panics() {
         }
     }
 }
+
+/// Random bytes, and random bytes behind a PEM header, give errors and never panic.
+#[test]
+fn random_input_never_panics() {
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    for len in [0usize, 1, 2, 3, 10, 100, 1000, 5000] {
+        for _ in 0..50 {
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            let _ = cert::parse_certificates(&bytes);
+            if let Some(first) = bytes.first_mut() {
+                *first = 0x30; // take the DER path too
+            }
+            assert!(CertIdentity::from_der(&bytes).is_err());
+            let armoured = [
+                &b"-----BEGIN CERTIFICATE-----\n"[..],
+                &bytes,
+                b"\n-----END CERTIFICATE-----\n",
+            ]
+            .concat();
+            assert!(cert::parse_certificates(&armoured).is_err());
+        }
+    }
+}
