@@ -4,7 +4,7 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `WATCH_TABLE` | required | DynamoDB table of watch entries |
+//! | `WATCHES_TABLE` | required | DynamoDB table of watch entries |
 //! | `INVENTORY_TABLE` | required | DynamoDB table of authorized certificates and keys |
 //! | `ALERTS_TABLE` | required | DynamoDB table of alerts |
 //! | `CERTSPOTTER_API_URL` | `https://api.certspotter.com` | Cert Spotter API base URL |
@@ -44,7 +44,7 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
-    pub watch: String,
+    pub watches: String,
     pub inventory: String,
     pub alerts: String,
 }
@@ -127,7 +127,7 @@ impl Config {
         let defaults = RunSettings::default();
 
         let tables = Tables {
-            watch: env.required("WATCH_TABLE"),
+            watches: env.required("WATCHES_TABLE"),
             inventory: env.required("INVENTORY_TABLE"),
             alerts: env.required("ALERTS_TABLE"),
         };
@@ -345,7 +345,7 @@ mod tests {
     }
 
     const TABLES: [(&str, &str); 3] = [
-        ("WATCH_TABLE", "w"),
+        ("WATCHES_TABLE", "w"),
         ("INVENTORY_TABLE", "i"),
         ("ALERTS_TABLE", "a"),
     ];
@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn minimal_configuration_uses_defaults() {
         let config = read(&TABLES).expect("valid");
-        assert_eq!(config.tables.watch, "w");
+        assert_eq!(config.tables.watches, "w");
         assert_eq!(config.certspotter.base_url, DEFAULT_CERTSPOTTER_URL);
         assert_eq!(config.certspotter.token, None);
         assert_eq!(config.alert_topic_arn, None);
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn every_missing_table_is_named() {
-        let err = read(&[("WATCH_TABLE", "w")]).unwrap_err();
+        let err = read(&[("WATCHES_TABLE", "w")]).unwrap_err();
         let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
         assert_eq!(names, ["INVENTORY_TABLE", "ALERTS_TABLE"]);
         assert!(err.to_string().contains("INVENTORY_TABLE: is required"));

@@ -12,7 +12,9 @@
 //! - [`message`]: the SNS JSON schemas, subjects, attributes and the email rendering.
 //! - [`report`]: the run report and its CloudWatch EMF record.
 //! - [`handler`]: the Lambda handler and the `--once` run.
+//! - [`app`]: wiring of the production poller (DynamoDB, Cert Spotter, SNS, SES).
 
+pub mod app;
 pub mod classify;
 pub mod config;
 mod deliver;

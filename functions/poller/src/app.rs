@@ -1,0 +1,78 @@
+//! Wiring: the production poller (DynamoDB, Cert Spotter, SNS, SES v2) from the configuration
+//! and an AWS SDK configuration. Built once per Lambda instance, reused by every invocation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use ctguard::certspotter::{CertSpotterClient, ClientConfig, FetchError};
+use ctguard::store::dynamo::{DynamoStore, TableNames};
+
+use crate::config::Config;
+use crate::notify::{SesMailer, SnsPublisher};
+use crate::run::Poller;
+
+/// The poller as deployed.
+pub type LivePoller = Poller<DynamoStore, CertSpotterClient, SnsPublisher, SesMailer>;
+
+/// The AWS SDK configuration for the Lambda (region and credentials from its environment).
+///
+/// Retries and timeouts are set on purpose: a run has a deadline, and the SDK defaults (no
+/// operation timeout) would let one hung call eat it. Three attempts with the standard
+/// (jittered) backoff absorb throttling and blips; a call gives up within ~10 s.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(100)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Builds the production poller from `config`, with AWS clients from `sdk`.
+pub fn build(config: &Config, sdk: &SdkConfig) -> Result<LivePoller, FetchError> {
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        TableNames {
+            watches: config.tables.watches.clone(),
+            inventory: config.tables.inventory.clone(),
+            alerts: config.tables.alerts.clone(),
+        },
+    );
+    let certspotter = CertSpotterClient::new(ClientConfig {
+        base_url: config.certspotter.base_url.clone(),
+        token: config.certspotter.token.clone(),
+        request_timeout: config.certspotter.request_timeout,
+        max_retries: config.certspotter.max_retries,
+        ..ClientConfig::default()
+    })?;
+    let publisher = config
+        .alert_topic_arn
+        .as_ref()
+        .map(|arn| SnsPublisher::new(aws_sdk_sns::Client::new(sdk), arn.clone()));
+    let mailer = config.email.as_ref().map(|email| {
+        SesMailer::new(
+            aws_sdk_sesv2::Client::new(sdk),
+            email.from.clone(),
+            email.to.clone(),
+        )
+    });
+    Ok(Poller::new(
+        Arc::new(store),
+        certspotter,
+        publisher,
+        mailer,
+        config.run.clone(),
+    ))
+}
