@@ -6,6 +6,7 @@ pub mod aws;
 pub mod certs;
 pub mod fake_certspotter;
 pub mod fault_proxy;
+pub mod store_contract;
 
 /// `../shared` beside the project root: real CT vectors and Cert Spotter responses.
 pub fn shared_data_dir() -> std::path::PathBuf {
