@@ -1,1 +1,403 @@
-//! TODO (helper "poller"): in-memory implementation of the store traits, for fast unit tests.
+//! In-memory implementation of the store traits, for fast unit tests of the poller and API
+//! logic. It keeps the same contracts as the DynamoDB store (create-if-absent, cursor
+//! compare-and-set, delivery leases) so logic tested here behaves the same in production; the
+//! integration tests prove the DynamoDB store against the emulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    AlertFilter, AlertStore, Authorized, CursorUpdate, DeliveryResult, InventoryStore, Page,
+    PageRequest, PollStatus, PutOutcome, StoreError, WatchStore,
+};
+use crate::domain::WatchDomain;
+use crate::hash::Sha256Hash;
+use crate::model::{
+    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Delivery, DeliveryState,
+    InventoryCert, Severity, WatchEntry,
+};
+
+#[derive(Default)]
+struct State {
+    watches: BTreeMap<WatchDomain, WatchEntry>,
+    certs: BTreeMap<Sha256Hash, InventoryCert>,
+    keys: BTreeMap<Sha256Hash, AuthorizedKey>,
+    alerts: BTreeMap<Sha256Hash, Alert>,
+    /// (tbs, channel) → (run id, lease until)
+    leases: HashMap<(Sha256Hash, Channel), (String, DateTime<Utc>)>,
+}
+
+/// All three stores in one, behind a mutex.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        // A poisoned lock means a test already panicked; keep going with the data as it is.
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+}
+
+/// Pages over an ordered list: the token is the index of the next item.
+fn paginate<T: Clone>(items: Vec<T>, page: &PageRequest) -> Result<Page<T>, StoreError> {
+    let start = match &page.token {
+        None => 0,
+        Some(t) => t
+            .parse::<usize>()
+            .map_err(|_| StoreError::InvalidPageToken)?,
+    };
+    if start > items.len() {
+        return Err(StoreError::InvalidPageToken);
+    }
+    let limit = page.limit.max(1) as usize;
+    let end = (start + limit).min(items.len());
+    let next_token = (end < items.len()).then(|| end.to_string());
+    Ok(Page {
+        items: items[start..end].to_vec(),
+        next_token,
+    })
+}
+
+fn live(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    expires_at.is_none_or(|t| t > now)
+}
+
+fn delivery_mut(alert: &mut Alert, channel: Channel) -> &mut Delivery {
+    match channel {
+        Channel::Sns => &mut alert.sns,
+        Channel::Email => &mut alert.email,
+    }
+}
+
+fn insert_if_absent<K: Ord, V: Clone>(map: &mut BTreeMap<K, V>, key: K, value: &V) -> bool {
+    match map.entry(key) {
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(value.clone());
+            true
+        }
+        std::collections::btree_map::Entry::Occupied(_) => false,
+    }
+}
+
+fn has_queued(alert: &Alert) -> bool {
+    alert.sns.state == DeliveryState::Queued || alert.email.state == DeliveryState::Queued
+}
+
+impl WatchStore for MemoryStore {
+    async fn create_watch(&self, entry: &WatchEntry) -> Result<bool, StoreError> {
+        Ok(self.with(|s| insert_if_absent(&mut s.watches, entry.domain.clone(), entry)))
+    }
+
+    async fn get_watch(&self, domain: &WatchDomain) -> Result<Option<WatchEntry>, StoreError> {
+        Ok(self.with(|s| s.watches.get(domain).cloned()))
+    }
+
+    async fn list_watches(&self) -> Result<Vec<WatchEntry>, StoreError> {
+        Ok(self.with(|s| s.watches.values().cloned().collect()))
+    }
+
+    async fn delete_watch(&self, domain: &WatchDomain) -> Result<bool, StoreError> {
+        Ok(self.with(|s| s.watches.remove(domain).is_some()))
+    }
+
+    async fn advance_cursor(
+        &self,
+        domain: &WatchDomain,
+        expected: Option<&str>,
+        new: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CursorUpdate, StoreError> {
+        Ok(self.with(|s| match s.watches.get_mut(domain) {
+            Some(entry) if entry.cursor.as_deref() == expected => {
+                entry.cursor = Some(new.to_owned());
+                entry.cursor_updated_at = Some(now);
+                CursorUpdate::Advanced
+            }
+            _ => CursorUpdate::Conflict,
+        }))
+    }
+
+    async fn record_poll(
+        &self,
+        domain: &WatchDomain,
+        status: &PollStatus,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            if let Some(entry) = s.watches.get_mut(domain) {
+                entry.last_polled_at = Some(status.polled_at);
+                if status.success {
+                    entry.last_success_at = Some(status.polled_at);
+                }
+                entry.last_error = status.error.clone();
+                entry.rate_limited_until = status.rate_limited_until;
+                if status.baseline_completed_at.is_some() {
+                    entry.baseline_completed_at = status.baseline_completed_at;
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+impl InventoryStore for MemoryStore {
+    async fn put_cert(
+        &self,
+        cert: &InventoryCert,
+    ) -> Result<(PutOutcome, InventoryCert), StoreError> {
+        Ok(self.with(|s| {
+            let mut stored = cert.clone();
+            let outcome = match s.certs.get(&cert.tbs_sha256) {
+                Some(existing) => {
+                    stored.added_at = existing.added_at;
+                    PutOutcome::Updated
+                }
+                None => PutOutcome::Created,
+            };
+            s.certs.insert(cert.tbs_sha256, stored.clone());
+            (outcome, stored)
+        }))
+    }
+
+    async fn get_cert(&self, tbs: &Sha256Hash) -> Result<Option<InventoryCert>, StoreError> {
+        Ok(self.with(|s| s.certs.get(tbs).cloned()))
+    }
+
+    async fn list_certs(
+        &self,
+        name: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<InventoryCert>, StoreError> {
+        let items = self.with(|s| {
+            s.certs
+                .values()
+                .filter(|c| name.is_none_or(|n| c.dns_names.iter().any(|d| d == n)))
+                .cloned()
+                .collect()
+        });
+        paginate(items, page)
+    }
+
+    async fn delete_cert(&self, tbs: &Sha256Hash) -> Result<bool, StoreError> {
+        Ok(self.with(|s| s.certs.remove(tbs).is_some()))
+    }
+
+    async fn put_key(
+        &self,
+        key: &AuthorizedKey,
+    ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        Ok(self.with(|s| {
+            let mut stored = key.clone();
+            let outcome = match s.keys.get(&key.pubkey_sha256) {
+                Some(existing) => {
+                    stored.added_at = existing.added_at;
+                    PutOutcome::Updated
+                }
+                None => PutOutcome::Created,
+            };
+            s.keys.insert(key.pubkey_sha256, stored.clone());
+            (outcome, stored)
+        }))
+    }
+
+    async fn list_keys(&self, page: &PageRequest) -> Result<Page<AuthorizedKey>, StoreError> {
+        let items = self.with(|s| s.keys.values().cloned().collect());
+        paginate(items, page)
+    }
+
+    async fn delete_key(&self, pubkey: &Sha256Hash) -> Result<bool, StoreError> {
+        Ok(self.with(|s| s.keys.remove(pubkey).is_some()))
+    }
+
+    async fn lookup(
+        &self,
+        tbs: &[Sha256Hash],
+        pubkeys: &[Sha256Hash],
+        now: DateTime<Utc>,
+    ) -> Result<Authorized, StoreError> {
+        Ok(self.with(|s| Authorized {
+            tbs: tbs
+                .iter()
+                .filter(|h| s.certs.get(h).is_some_and(|c| live(c.expires_at, now)))
+                .copied()
+                .collect(),
+            pubkeys: pubkeys
+                .iter()
+                .filter(|h| s.keys.get(h).is_some_and(|k| live(k.expires_at, now)))
+                .copied()
+                .collect(),
+        }))
+    }
+}
+
+impl AlertStore for MemoryStore {
+    async fn create_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
+        Ok(self.with(|s| insert_if_absent(&mut s.alerts, alert.tbs_sha256, alert)))
+    }
+
+    async fn get_alert(&self, tbs: &Sha256Hash) -> Result<Option<Alert>, StoreError> {
+        Ok(self.with(|s| s.alerts.get(tbs).cloned()))
+    }
+
+    async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Alert>, StoreError> {
+        let mut items: Vec<Alert> = self.with(|s| {
+            s.alerts
+                .values()
+                .filter(|a| filter.since.is_none_or(|t| a.first_seen_at >= t))
+                .filter(|a| filter.severity.is_none_or(|sev| a.severity == sev))
+                .filter(|a| {
+                    filter
+                        .domain
+                        .as_ref()
+                        .is_none_or(|d| a.matched.iter().any(|m| &m.entry == d))
+                })
+                .cloned()
+                .collect()
+        });
+        items.sort_by(|a, b| {
+            b.first_seen_at
+                .cmp(&a.first_seen_at)
+                .then(b.tbs_sha256.cmp(&a.tbs_sha256))
+        });
+        paginate(items, page)
+    }
+
+    async fn list_pending(&self, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        Ok(self.oldest_first(limit, |a| a.severity == Severity::Pending))
+    }
+
+    async fn list_undelivered(&self, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        Ok(self.oldest_first(limit, has_queued))
+    }
+
+    async fn resolve_pending(
+        &self,
+        tbs: &Sha256Hash,
+        severity: Severity,
+        authorized_by: Option<AuthorizedBy>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| match s.alerts.get_mut(tbs) {
+            Some(alert) if alert.severity == Severity::Pending => {
+                alert.severity = severity;
+                alert.authorized_by = authorized_by;
+                alert.classified_at = now;
+                for channel in [Channel::Sns, Channel::Email] {
+                    let d = delivery_mut(alert, channel);
+                    if d.state != DeliveryState::Skipped {
+                        d.state = DeliveryState::Queued;
+                    }
+                }
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn claim_delivery(
+        &self,
+        tbs: &Sha256Hash,
+        channel: Channel,
+        run_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| {
+            let queued = s
+                .alerts
+                .get(tbs)
+                .is_some_and(|a| a.delivery(channel).state == DeliveryState::Queued);
+            let free = s
+                .leases
+                .get(&(*tbs, channel))
+                .is_none_or(|(_, until)| *until <= now);
+            if queued && free {
+                s.leases
+                    .insert((*tbs, channel), (run_id.to_owned(), lease_until));
+                true
+            } else {
+                false
+            }
+        }))
+    }
+
+    async fn record_delivery(
+        &self,
+        tbs: &Sha256Hash,
+        channel: Channel,
+        run_id: &str,
+        result: &DeliveryResult,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            let holds_lease = s
+                .leases
+                .get(&(*tbs, channel))
+                .is_some_and(|(owner, _)| owner == run_id);
+            if !holds_lease {
+                return;
+            }
+            s.leases.remove(&(*tbs, channel));
+            let Some(alert) = s.alerts.get_mut(tbs) else {
+                return;
+            };
+            let d = delivery_mut(alert, channel);
+            d.attempts += 1;
+            match result {
+                DeliveryResult::Sent { message_id, at } => {
+                    d.state = DeliveryState::Sent;
+                    d.sent_at = Some(*at);
+                    d.last_attempt_at = Some(*at);
+                    d.message_id = message_id.clone();
+                    d.last_error = None;
+                }
+                DeliveryResult::Failed { error, at, give_up } => {
+                    d.last_attempt_at = Some(*at);
+                    d.last_error = Some(error.clone());
+                    if *give_up {
+                        d.state = DeliveryState::Failed;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn acknowledge(
+        &self,
+        tbs: &Sha256Hash,
+        ack: &Acknowledgement,
+    ) -> Result<Option<Alert>, StoreError> {
+        Ok(self.with(|s| {
+            s.alerts.get_mut(tbs).map(|a| {
+                a.ack = Some(ack.clone());
+                a.clone()
+            })
+        }))
+    }
+}
+
+impl MemoryStore {
+    fn oldest_first(&self, limit: u32, keep: impl Fn(&Alert) -> bool) -> Vec<Alert> {
+        let mut items: Vec<Alert> =
+            self.with(|s| s.alerts.values().filter(|a| keep(a)).cloned().collect());
+        items.sort_by(|a, b| {
+            a.first_seen_at
+                .cmp(&b.first_seen_at)
+                .then(a.tbs_sha256.cmp(&b.tbs_sha256))
+        });
+        items.truncate(limit as usize);
+        items
+    }
+}
