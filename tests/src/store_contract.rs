@@ -981,3 +981,100 @@ pub async fn acknowledge_alert<S: AlertStore>(store: &S) {
     );
     assert_eq!(store.get_alert(&a.tbs_sha256).await.unwrap(), Some(updated));
 }
+
+/// `create_alerts` over a page bigger than one batch, some alerts already stored, one repeated.
+pub async fn create_alerts_in_batches<S: AlertStore>(store: &S, n: usize) {
+    let alerts: Vec<Alert> = (0..n)
+        .map(|i| {
+            let seen = t0() + Duration::milliseconds(i as i64);
+            alert(
+                &format!("batch-{i}"),
+                Severity::Suspicious,
+                &["example.com"],
+                seen,
+            )
+        })
+        .collect();
+    for a in alerts.iter().step_by(3) {
+        assert!(store.create_alert(a).await.unwrap());
+    }
+    let mut page: Vec<Alert> = alerts
+        .iter()
+        .map(|a| Alert {
+            issuance_id: "seen again".to_owned(),
+            ..a.clone()
+        })
+        .collect();
+    page.push(page[1].clone()); // a repeat is created once
+    let created = store.create_alerts(&page).await.unwrap();
+    let mut expected: Vec<bool> = (0..n).map(|i| i % 3 != 0).collect();
+    expected.push(false);
+    assert_eq!(created, expected);
+    for (i, a) in alerts.iter().enumerate() {
+        let stored = store.get_alert(&a.tbs_sha256).await.unwrap().unwrap();
+        let want = if i % 3 == 0 {
+            "original"
+        } else {
+            "created by the batch"
+        };
+        let is_original = stored.issuance_id == a.issuance_id;
+        assert_eq!(is_original, i % 3 == 0, "alert {i} should be {want}");
+    }
+    assert_eq!(
+        store.create_alerts(&page).await.unwrap(),
+        vec![false; n + 1]
+    );
+    assert!(store.create_alerts(&[]).await.unwrap().is_empty());
+}
+
+/// A channel skipped by design leaves the outbox without counting as an attempt.
+pub async fn delivery_skipped_is_not_an_attempt<S: AlertStore>(store: &S) {
+    let a = alert("skip", Severity::Info, &["example.com"], t0());
+    store.create_alert(&a).await.unwrap();
+    let tbs = &a.tbs_sha256;
+    let (now, lease) = (t0(), t0() + Duration::minutes(1));
+    assert!(
+        store
+            .claim_delivery(tbs, Channel::Email, "run", now, lease)
+            .await
+            .unwrap()
+    );
+    let skip = DeliveryResult::Skipped {
+        reason: "email excludes info alerts".to_owned(),
+        at: now,
+    };
+    store
+        .record_delivery(tbs, Channel::Email, "run", &skip)
+        .await
+        .unwrap();
+    let email = store.get_alert(tbs).await.unwrap().unwrap().email;
+    assert_eq!((email.state, email.attempts), (DeliveryState::Skipped, 0));
+    assert_eq!(
+        email.last_error.as_deref(),
+        Some("email excludes info alerts")
+    );
+    assert_eq!(email.last_attempt_at, Some(now));
+    assert_eq!(
+        tbs_list(&store.list_undelivered(10).await.unwrap()),
+        [*tbs],
+        "SNS still queued"
+    );
+    assert!(
+        !store
+            .claim_delivery(tbs, Channel::Email, "run", now, lease)
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        store
+            .claim_delivery(tbs, Channel::Sns, "run", now, lease)
+            .await
+            .unwrap()
+    );
+    store
+        .record_delivery(tbs, Channel::Sns, "run", &skip)
+        .await
+        .unwrap();
+    assert!(store.list_undelivered(10).await.unwrap().is_empty());
+}

@@ -435,3 +435,35 @@ async fn corrupt_items_are_reported_with_their_key() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn create_alerts_in_batches() {
+    contract::create_alerts_in_batches(&store().await, 150).await;
+}
+
+#[tokio::test]
+async fn delivery_skipped_is_not_an_attempt() {
+    contract::delivery_skipped_is_not_an_attempt(&store().await).await;
+}
+
+/// A page of new alerts costs one TransactWriteItems per 100; a page with some already
+/// stored costs one more per batch (the cancelled attempt names them).
+#[tokio::test]
+async fn create_alerts_costs_one_transaction_per_hundred() {
+    let aws = TestAws::new().await;
+    let proxy = FaultProxy::start(&aws.endpoint).await;
+    let store = aws.store_via(proxy.url()).await;
+    let page: Vec<_> = (0..120)
+        .map(|i| alert(&format!("tx-{i}"), Severity::Info, &["a.example"], t0()))
+        .collect();
+    assert_eq!(
+        store.create_alerts(&page[..60]).await.unwrap(),
+        vec![true; 60]
+    );
+    assert_eq!(proxy.count(Service::DynamoDb, "TransactWriteItems"), 1);
+    proxy.reset_counts();
+    let created = store.create_alerts(&page).await.unwrap();
+    assert_eq!(created, (0..120).map(|i| i >= 60).collect::<Vec<_>>());
+    // Batch 1 (0..100): cancelled once (60 exist), then 40 created; batch 2: 20 created.
+    assert_eq!(proxy.count(Service::DynamoDb, "TransactWriteItems"), 3);
+}

@@ -6,8 +6,11 @@
 //! - `lease_<channel>_owner` / `lease_<channel>_until` (epoch ms): delivery leases;
 //! - `ttl_epoch`: DynamoDB TTL.
 
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use chrono::{DateTime, Utc};
 
 use super::DynamoStore;
@@ -39,6 +42,8 @@ const OUTBOX_KEYS: &[&str] = &[PK, OUTBOX, SEEN_KEY];
 
 /// Attempts at a conditional write whose condition depends on state that can move under us.
 const CONDITIONAL_ROUNDS: usize = 4;
+/// TransactWriteItems takes at most 100 actions.
+const TRANSACTION_MAX: usize = 100;
 
 fn channel_attr(channel: Channel) -> &'static str {
     match channel {
@@ -160,6 +165,85 @@ impl DynamoStore {
         items.into_iter().map(decode_alert).collect()
     }
 
+    /// Creates-if-absent up to [`TRANSACTION_MAX`] alerts in one TransactWriteItems; returns
+    /// the indices it created. A cancelled transaction names the items that already exist
+    /// (ConditionalCheckFailed); the rest are retried without them.
+    async fn create_alerts_transaction(
+        &self,
+        alerts: &[Alert],
+        indices: &[usize],
+    ) -> Result<Vec<usize>, StoreError> {
+        const OP: &str = "create_alerts";
+        let table = &self.tables.alerts;
+        let mut remaining = indices.to_vec();
+        for round in 0..CONDITIONAL_ROUNDS {
+            if remaining.is_empty() {
+                return Ok(remaining);
+            }
+            if round > 0 {
+                let base = 20u64 << round;
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    base / 2 + fastrand::u64(0..=base),
+                ))
+                .await;
+            }
+            let mut items = Vec::with_capacity(remaining.len());
+            for &i in &remaining {
+                let put = Put::builder()
+                    .table_name(table)
+                    .set_item(Some(alert_item(&alerts[i])?))
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", PK)
+                    .build()
+                    .map_err(|e| StoreError::Backend {
+                        operation: OP,
+                        message: format!("cannot build a transaction item: {e}"),
+                    })?;
+                items.push(TransactWriteItem::builder().put(put).build());
+            }
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(remaining),
+                Err(e) => e,
+            };
+            let reasons: Vec<Option<String>> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_owned))
+                    .collect(),
+                _ => return Err(backend(OP, "TransactWriteItems", table, err)),
+            };
+            if reasons.len() != remaining.len() {
+                return Err(backend(OP, "TransactWriteItems", table, err));
+            }
+            // Existing alerts drop out (not created by us); the others are tried again.
+            remaining = remaining
+                .into_iter()
+                .zip(&reasons)
+                .filter(|(_, code)| code.as_deref() != Some("ConditionalCheckFailed"))
+                .map(|(i, _)| i)
+                .collect();
+            let only_conflicts = reasons
+                .iter()
+                .all(|c| c.as_deref() != Some("ConditionalCheckFailed"));
+            if only_conflicts {
+                tracing::debug!(?reasons, "alert transaction cancelled; retrying");
+            }
+        }
+        Err(StoreError::Backend {
+            operation: OP,
+            message: format!(
+                "DynamoDB TransactWriteItems on {table}: still cancelled after {CONDITIONAL_ROUNDS} attempts"
+            ),
+        })
+    }
+
     async fn update_alert(
         &self,
         operation: &'static str,
@@ -220,6 +304,21 @@ impl AlertStore for DynamoStore {
             }
             Err(e) => Err(backend(OP, "PutItem", table, e)),
         }
+    }
+
+    async fn create_alerts(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
+        let mut created = vec![false; alerts.len()];
+        // A transaction may not touch one item twice: a repeated hash is created once.
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<usize> = (0..alerts.len())
+            .filter(|&i| seen.insert(alerts[i].tbs_sha256))
+            .collect();
+        for chunk in unique.chunks(TRANSACTION_MAX) {
+            for i in self.create_alerts_transaction(alerts, chunk).await? {
+                created[i] = true;
+            }
+        }
+        Ok(created)
     }
 
     async fn get_alert(&self, tbs: &Sha256Hash) -> Result<Option<Alert>, StoreError> {
@@ -398,7 +497,7 @@ impl AlertStore for DynamoStore {
         let ch = channel_attr(channel);
         let path = |field: &str| format!("{ch}.{field}");
         let terminal = match result {
-            DeliveryResult::Sent { .. } => true,
+            DeliveryResult::Sent { .. } | DeliveryResult::Skipped { .. } => true,
             DeliveryResult::Failed { give_up, .. } => *give_up,
         };
         // For a terminal result the outbox attribute must go iff the other channel is not
@@ -406,16 +505,23 @@ impl AlertStore for DynamoStore {
         let mut other_queued = false;
         for _ in 0..CONDITIONAL_ROUNDS {
             let mut expr = Expr::new();
-            expr.add_to(&path("attempts"), 1);
             match result {
                 DeliveryResult::Sent { message_id, at } => {
+                    expr.add_to(&path("attempts"), 1);
                     expr.set(&path("state"), state_value(DeliveryState::Sent));
                     expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
                     expr.set(&path("sent_at"), encode_value(OP, at)?);
                     expr.set(&path("message_id"), encode_value(OP, message_id)?);
                     expr.set(&path("last_error"), AttributeValue::Null(true));
                 }
+                // Not an attempt: the channel is off by design; the reason stays visible.
+                DeliveryResult::Skipped { reason, at } => {
+                    expr.set(&path("state"), state_value(DeliveryState::Skipped));
+                    expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
+                    expr.set(&path("last_error"), s(reason.as_str()));
+                }
                 DeliveryResult::Failed { error, at, give_up } => {
+                    expr.add_to(&path("attempts"), 1);
                     expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
                     expr.set(&path("last_error"), s(error.as_str()));
                     if *give_up {
