@@ -136,17 +136,9 @@ mod tests {
     #[test]
     fn unauthorized_within_grace_is_pending_until_grace_ends() {
         let i = issuance(1, &["www.example.com"]);
-        let c = classify(
-            &i,
-            &Authorized::default(),
-            Duration::from_secs(1800),
-            now(),
-        );
+        let c = classify(&i, &Authorized::default(), Duration::from_secs(1800), now());
         assert_eq!(c.severity, Severity::Pending);
-        assert_eq!(
-            c.grace_until,
-            Some(now() + chrono::Duration::seconds(1800))
-        );
+        assert_eq!(c.grace_until, Some(now() + chrono::Duration::seconds(1800)));
     }
 
     #[test]

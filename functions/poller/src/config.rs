@@ -309,9 +309,7 @@ fn looks_like_address(address: &str) -> bool {
 /// `90`, `90s`, `30m`, `2h`, `1d`, `500ms`.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(raw.len());
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (digits, unit) = raw.split_at(split);
     let value: u64 = digits
         .parse()
@@ -322,7 +320,11 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3_600,
         "d" => 86_400,
-        other => return Err(format!("unknown unit {other:?} in {raw:?} (use ms, s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {raw:?} (use ms, s, m, h or d)"
+            ));
+        }
     };
     value
         .checked_mul(seconds_per_unit)
@@ -402,7 +404,10 @@ mod tests {
         vars.extend([
             ("CERTSPOTTER_API_URL", "http://127.0.0.1:9000/"),
             ("CERTSPOTTER_API_TOKEN", "k"),
-            ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts"),
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:alerts",
+            ),
             ("EMAIL_FROM", "ctguard <ct@example.com>"),
             ("EMAIL_TO", "a@example.com, b@example.org ,"),
             ("EMAIL_INCLUDE_INFO", "yes"),

@@ -32,11 +32,17 @@ where
     M: Mailer,
 {
     pub(crate) async fn deliver(&self, report: &mut RunReport, deadline: Instant) {
-        let queued = match self.store.list_undelivered(self.settings.outbox_batch).await {
+        let queued = match self
+            .store
+            .list_undelivered(self.settings.outbox_batch)
+            .await
+        {
             Ok(queued) => queued,
             Err(e) => {
                 error!(error = %e, "cannot list undelivered alerts");
-                report.errors.push(format!("listing undelivered alerts: {e}"));
+                report
+                    .errors
+                    .push(format!("listing undelivered alerts: {e}"));
                 return;
             }
         };
@@ -92,7 +98,8 @@ where
                 return;
             }
             let Some(publisher) = &self.poller.publisher else {
-                self.skip(alert, Channel::Sns, "SNS is not configured").await;
+                self.skip(alert, Channel::Sns, "SNS is not configured")
+                    .await;
                 continue;
             };
             if !self.claim(alert, Channel::Sns).await {
@@ -296,9 +303,10 @@ where
         {
             // The lease expires and a later run retries: possibly a duplicate, never a loss.
             error!(tbs = %alert.tbs_sha256, ?channel, error = %e, "cannot record delivery");
-            self.report
-                .errors
-                .push(format!("recording {channel:?} of {}: {e}", alert.tbs_sha256));
+            self.report.errors.push(format!(
+                "recording {channel:?} of {}: {e}",
+                alert.tbs_sha256
+            ));
         }
     }
 }

@@ -19,7 +19,12 @@ async fn main() -> ExitCode {
     init_tracing(in_lambda);
 
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let once = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let once = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] if in_lambda => false,
         ["--once"] => true,
         _ => {
@@ -58,12 +63,13 @@ async fn main() -> ExitCode {
     }
 
     let poller = &poller;
-    let result = lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<CloudWatchEvent>| async move {
-            handler::handle(poller, event).await
-        },
-    ))
-    .await;
+    let result =
+        lambda_runtime::run(service_fn(
+            move |event: LambdaEvent<CloudWatchEvent>| async move {
+                handler::handle(poller, event).await
+            },
+        ))
+        .await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

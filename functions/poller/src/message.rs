@@ -139,7 +139,10 @@ pub fn primary_domain(alert: &Alert) -> &str {
 }
 
 pub fn crtsh_url(cert_sha256: &Sha256Hash) -> String {
-    format!("https://crt.sh/?sha256={}", cert_sha256.to_hex().to_uppercase())
+    format!(
+        "https://crt.sh/?sha256={}",
+        cert_sha256.to_hex().to_uppercase()
+    )
 }
 
 fn lifetime_days(alert: &Alert) -> i64 {
@@ -158,7 +161,13 @@ fn first_names(names: &[String], n: usize) -> String {
 pub fn sns_subject(raw: &str) -> String {
     let mut clean: String = raw
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     if clean.len() > SUBJECT_MAX {
         clean.truncate(SUBJECT_MAX - 3);
@@ -202,10 +211,7 @@ pub struct CertBrief<'a> {
 }
 
 fn issuer_label(issuer: &IssuerInfo) -> Option<&str> {
-    issuer
-        .friendly_name
-        .as_deref()
-        .or(issuer.name.as_deref())
+    issuer.friendly_name.as_deref().or(issuer.name.as_deref())
 }
 
 impl<'a> CertBrief<'a> {
@@ -325,7 +331,9 @@ pub fn baseline_email(summary: &BaselineSummary<'_>) -> Email {
         html.push_str("</table>");
         if summary.truncated {
             let more = summary.unauthorized - summary.unauthorized_certificates.len();
-            text.push_str(&format!("... and {more} more (list them with the ctguard API)\n"));
+            text.push_str(&format!(
+                "... and {more} more (list them with the ctguard API)\n"
+            ));
             html.push_str(&format!(
                 "<p>... and {more} more (list them with the ctguard API).</p>"
             ));
@@ -370,7 +378,10 @@ pub fn run_email(alerts: &[Alert]) -> Email {
     domains.sort_unstable();
     domains.dedup();
     let subject = match (suspicious.len(), info.len()) {
-        (0, n) => format!("ctguard: {n} authorized certificate(s) for {}", domains.join(", ")),
+        (0, n) => format!(
+            "ctguard: {n} authorized certificate(s) for {}",
+            domains.join(", ")
+        ),
         (1, 0) => format!(
             "ctguard: SUSPICIOUS certificate for {}",
             first_names(&suspicious[0].dns_names, 2)
@@ -527,7 +538,9 @@ fn day(t: DateTime<Utc>) -> String {
 }
 
 fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// HTML-escapes text (certificate names and CA strings are attacker-controlled).
@@ -572,7 +585,10 @@ mod tests {
         assert_eq!(body["revoked"], false);
         assert_eq!(
             body["crtsh_url"],
-            format!("https://crt.sh/?sha256={}", a.cert_sha256.to_hex().to_uppercase())
+            format!(
+                "https://crt.sh/?sha256={}",
+                a.cert_sha256.to_hex().to_uppercase()
+            )
         );
         for field in [
             "authorized_by",
@@ -611,7 +627,11 @@ mod tests {
         assert!(s.len() <= 100);
         assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '));
         let many: Vec<String> = (0..50).map(|i| format!("host{i}.example.com")).collect();
-        let a = alert(1, Severity::Suspicious, &many.iter().map(String::as_str).collect::<Vec<_>>());
+        let a = alert(
+            1,
+            Severity::Suspicious,
+            &many.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
         assert!(alert_sns(&a).subject.len() <= 100);
     }
 

@@ -38,8 +38,10 @@ pub struct Email {
 
 pub trait Publisher: Send + Sync {
     /// Publishes; returns the message id.
-    fn publish(&self, message: &SnsMessage)
-    -> impl Future<Output = Result<String, NotifyError>> + Send;
+    fn publish(
+        &self,
+        message: &SnsMessage,
+    ) -> impl Future<Output = Result<String, NotifyError>> + Send;
 }
 
 pub trait Mailer: Send + Sync {

@@ -141,7 +141,9 @@ where
         let authorized = match self.store.lookup(&tbs, &keys, now).await {
             Ok(authorized) => authorized,
             Err(e) => {
-                report.errors.push(format!("inventory lookup for pending alerts: {e}"));
+                report
+                    .errors
+                    .push(format!("inventory lookup for pending alerts: {e}"));
                 error!(error = %e, "cannot re-check pending alerts");
                 return;
             }
@@ -420,9 +422,8 @@ where
         } else {
             Delivery::skipped()
         };
-        let email_wanted = baseline
-            || verdict.severity != Severity::Info
-            || self.settings.email_include_info;
+        let email_wanted =
+            baseline || verdict.severity != Severity::Info || self.settings.email_include_info;
         let email = if self.mailer.is_some() && email_wanted {
             Delivery::queued()
         } else {
@@ -467,7 +468,11 @@ where
 /// The entries an issuance matches. Cert Spotter returned it for `polled`, so `polled` is
 /// always among them: if our matcher disagrees (an edge case of wildcard or name syntax), we
 /// alert rather than drop it (fail safe).
-fn matched_entries(index: &WatchIndex, issuance: &Issuance, polled: &WatchDomain) -> Vec<EntryMatch> {
+fn matched_entries(
+    index: &WatchIndex,
+    issuance: &Issuance,
+    polled: &WatchDomain,
+) -> Vec<EntryMatch> {
     let mut matched = index.matches(&issuance.dns_names);
     if !matched.iter().any(|m| &m.entry == polled) {
         warn!(

@@ -57,7 +57,10 @@ impl Harness {
 
     async fn run(&self) -> RunReport {
         self.poller()
-            .run(crate::handler::new_run_id(), Instant::now() + Duration::from_secs(60))
+            .run(
+                crate::handler::new_run_id(),
+                Instant::now() + Duration::from_secs(60),
+            )
             .await
     }
 
@@ -161,7 +164,12 @@ async fn new_suspicious_certificate_is_stored_published_and_emailed_once() {
     assert_eq!(h.entry("example.com").await.cursor.as_deref(), Some("1"));
     let sns = h.notifier.sns();
     assert_eq!(sns.len(), 1);
-    assert!(sns[0].attributes.iter().any(|a| a.name == "severity" && a.value == "suspicious"));
+    assert!(
+        sns[0]
+            .attributes
+            .iter()
+            .any(|a| a.name == "severity" && a.value == "suspicious")
+    );
     assert_eq!(h.notifier.emails().len(), 1);
     assert!(h.notifier.emails()[0].text.contains("www.example.com"));
 
@@ -183,10 +191,20 @@ async fn authorized_by_tbs_or_key_is_info_published_but_not_emailed() {
 
     let report = h.run().await;
     assert_eq!(report.alerts_created.info, 2);
-    assert_eq!(h.alert(1).await.authorized_by, Some(AuthorizedBy::TbsSha256));
-    assert_eq!(h.alert(2).await.authorized_by, Some(AuthorizedBy::PubkeySha256));
+    assert_eq!(
+        h.alert(1).await.authorized_by,
+        Some(AuthorizedBy::TbsSha256)
+    );
+    assert_eq!(
+        h.alert(2).await.authorized_by,
+        Some(AuthorizedBy::PubkeySha256)
+    );
     assert_eq!(h.alert(1).await.email.state, DeliveryState::Skipped);
-    let severities: Vec<_> = h.sns_bodies().iter().map(|b| b["severity"].clone()).collect();
+    let severities: Vec<_> = h
+        .sns_bodies()
+        .iter()
+        .map(|b| b["severity"].clone())
+        .collect();
     assert_eq!(severities, ["info", "info"]);
     assert!(h.notifier.emails().is_empty());
 }
@@ -237,7 +255,11 @@ async fn a_certificate_for_two_entries_is_one_alert_listing_both() {
     assert_eq!(entries, ["example.com", "example.org"]);
     let sns = h.notifier.sns();
     assert_eq!(sns.len(), 1);
-    let domains = sns[0].attributes.iter().find(|a| a.name == "domains").unwrap();
+    let domains = sns[0]
+        .attributes
+        .iter()
+        .find(|a| a.name == "domains")
+        .unwrap();
     assert_eq!(domains.value, r#"["example.com","example.org"]"#);
     assert_eq!(h.entry("example.org").await.cursor.as_deref(), Some("1"));
 }
@@ -311,7 +333,11 @@ async fn rate_limit_mid_run_keeps_stored_progress_and_pauses_polling() {
         entry.rate_limited_until,
         Some(t0() + chrono::Duration::seconds(120))
     );
-    assert_eq!(h.notifier.sns().len(), 1, "what was stored is still delivered");
+    assert_eq!(
+        h.notifier.sns().len(),
+        1,
+        "what was stored is still delivered"
+    );
 
     // Still inside Retry-After: no query at all.
     let queries = h.source.queries();
@@ -362,10 +388,18 @@ async fn crash_between_storing_alerts_and_moving_the_cursor_duplicates_nothing()
     h.store.faults.lock().unwrap().advance_cursor = false;
     let report = h.run().await;
     assert_eq!(report.issuances_seen, 2, "the page is read again");
-    assert_eq!(report.alerts_created, Default::default(), "but no alert is new");
+    assert_eq!(
+        report.alerts_created,
+        Default::default(),
+        "but no alert is new"
+    );
     assert_eq!(h.entry("example.com").await.cursor.as_deref(), Some("2"));
     assert_eq!(h.entry("example.com").await.last_error, None);
-    assert_eq!(h.notifier.sns().len(), 2, "each alert published exactly once");
+    assert_eq!(
+        h.notifier.sns().len(),
+        2,
+        "each alert published exactly once"
+    );
 }
 
 #[tokio::test]
@@ -407,7 +441,13 @@ async fn api_error_on_one_entry_does_not_stop_the_others() {
     assert_eq!(report.entries_failed, 1);
     assert_eq!(report.entries_caught_up, 1);
     assert_eq!(report.alerts_created.suspicious, 1);
-    assert!(h.entry("example.com").await.last_error.unwrap().contains("400"));
+    assert!(
+        h.entry("example.com")
+            .await
+            .last_error
+            .unwrap()
+            .contains("400")
+    );
 }
 
 #[tokio::test]
@@ -448,7 +488,10 @@ async fn delivery_gives_up_after_the_last_attempt() {
     let first = h.run().await;
     assert_eq!((first.deliveries_failed, first.deliveries_gave_up), (2, 0));
     let second = h.run().await;
-    assert_eq!((second.deliveries_failed, second.deliveries_gave_up), (0, 2));
+    assert_eq!(
+        (second.deliveries_failed, second.deliveries_gave_up),
+        (0, 2)
+    );
     let alert = h.alert(1).await;
     assert_eq!(alert.sns.state, DeliveryState::Failed);
     assert_eq!(alert.email.state, DeliveryState::Failed);
@@ -468,7 +511,10 @@ async fn grace_turns_pending_into_info_when_the_certificate_is_pushed_in_time() 
     assert_eq!(report.alerts_created.pending, 1);
     let alert = h.alert(1).await;
     assert_eq!(alert.severity, Severity::Pending);
-    assert_eq!(alert.grace_until, Some(t0() + chrono::Duration::minutes(30)));
+    assert_eq!(
+        alert.grace_until,
+        Some(t0() + chrono::Duration::minutes(30))
+    );
     assert!(h.notifier.sns().is_empty(), "nothing sent while pending");
 
     // The load balancer pushes its certificate ten minutes later.
@@ -480,7 +526,10 @@ async fn grace_turns_pending_into_info_when_the_certificate_is_pushed_in_time() 
     assert_eq!(alert.severity, Severity::Info);
     assert_eq!(alert.authorized_by, Some(AuthorizedBy::TbsSha256));
     assert_eq!(h.sns_bodies()[0]["severity"], "info");
-    assert!(h.notifier.emails().is_empty(), "info is not emailed by default");
+    assert!(
+        h.notifier.emails().is_empty(),
+        "info is not emailed by default"
+    );
     assert_eq!(alert.email.state, DeliveryState::Skipped);
 }
 
@@ -520,7 +569,10 @@ async fn baseline_sends_one_summary_once_caught_up() {
     // Run 1 reads one page: baseline not caught up, nothing is sent yet.
     let report = h.run().await;
     assert_eq!(report.baselines_completed, 0);
-    assert_eq!(report.alerts_created.suspicious, 1, "no grace in the baseline");
+    assert_eq!(
+        report.alerts_created.suspicious, 1,
+        "no grace in the baseline"
+    );
     assert!(h.notifier.sns().is_empty());
     assert!(h.alert(1).await.baseline);
 
@@ -530,7 +582,11 @@ async fn baseline_sends_one_summary_once_caught_up() {
     assert_eq!(report.baselines_completed, 1);
     assert!(h.entry("example.com").await.baseline_completed_at.is_some());
     let bodies = h.sns_bodies();
-    assert_eq!(bodies.len(), 1, "one summary, not one message per certificate");
+    assert_eq!(
+        bodies.len(),
+        1,
+        "one summary, not one message per certificate"
+    );
     assert_eq!(bodies[0]["schema"], crate::message::BASELINE_SCHEMA);
     assert_eq!(bodies[0]["domain"], "example.com");
     assert_eq!(bodies[0]["total"], 3);
@@ -538,7 +594,9 @@ async fn baseline_sends_one_summary_once_caught_up() {
     let emails = h.notifier.emails();
     assert_eq!(emails.len(), 1);
     assert!(emails[0].subject.contains("baseline"));
-    assert!(emails[0].text.contains("h1.example.com") && !emails[0].text.contains("h2.example.com"));
+    assert!(
+        emails[0].text.contains("h1.example.com") && !emails[0].text.contains("h2.example.com")
+    );
     for n in 1..=3 {
         assert_eq!(h.alert(n).await.sns.state, DeliveryState::Sent);
     }
@@ -590,7 +648,10 @@ async fn two_runs_at_once_duplicate_nothing() {
     }
     let (p1, p2) = (h.poller(), h.poller());
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (r1, r2) = tokio::join!(p1.run("run-1".into(), deadline), p2.run("run-2".into(), deadline));
+    let (r1, r2) = tokio::join!(
+        p1.run("run-1".into(), deadline),
+        p2.run("run-2".into(), deadline)
+    );
 
     let created = r1.alerts_created.suspicious + r2.alerts_created.suspicious;
     assert_eq!(created, 30, "each alert created by exactly one run");
@@ -607,11 +668,17 @@ async fn two_runs_at_once_duplicate_nothing() {
     published.sort();
     published.dedup();
     assert_eq!(published.len(), 30, "no alert published twice");
-    for (d, last) in [("a.example", "30"), ("b.example", "28"), ("c.example", "29")] {
+    for (d, last) in [
+        ("a.example", "30"),
+        ("b.example", "28"),
+        ("c.example", "29"),
+    ] {
         assert_eq!(h.entry(d).await.cursor.as_deref(), Some(last));
     }
     // Both runs really overlapped: some compare-and-set was lost, or both read a page.
-    assert!(r1.issuances_seen + r2.issuances_seen > 30 || r1.entries_polled + r2.entries_polled > 3);
+    assert!(
+        r1.issuances_seen + r2.issuances_seen > 30 || r1.entries_polled + r2.entries_polled > 3
+    );
 }
 
 #[tokio::test]

@@ -3,9 +3,7 @@
 
 use std::future::Future;
 
-use ctguard::certspotter::{
-    Budget, CertSpotterClient, FetchError, Issuance, IssuanceQuery, Pager,
-};
+use ctguard::certspotter::{Budget, CertSpotterClient, FetchError, Issuance, IssuanceQuery, Pager};
 
 pub trait IssuanceSource: Send + Sync {
     type Pager: IssuancePager + Send;

@@ -294,7 +294,11 @@ pub struct FlakyStore {
 }
 
 impl FlakyStore {
-    fn fail(&self, operation: &'static str, on: impl Fn(&Faults) -> bool) -> Result<(), StoreError> {
+    fn fail(
+        &self,
+        operation: &'static str,
+        on: impl Fn(&Faults) -> bool,
+    ) -> Result<(), StoreError> {
         self.requests.fetch_add(1, Ordering::SeqCst);
         if on(&self.faults.lock().unwrap()) {
             Err(StoreError::Backend {
@@ -339,7 +343,11 @@ impl WatchStore for FlakyStore {
         tokio::task::yield_now().await;
         self.inner.advance_cursor(domain, expected, new, now).await
     }
-    async fn record_poll(&self, domain: &WatchDomain, status: &PollStatus) -> Result<(), StoreError> {
+    async fn record_poll(
+        &self,
+        domain: &WatchDomain,
+        status: &PollStatus,
+    ) -> Result<(), StoreError> {
         self.fail("UpdateItem", |f| f.record_poll)?;
         self.inner.record_poll(domain, status).await
     }

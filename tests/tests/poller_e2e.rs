@@ -1,0 +1,422 @@
+//! The poller end to end: the real Lambda handler, invoked with a real EventBridge scheduled
+//! event and a Lambda context with a deadline, polling the fake Cert Spotter for certificates
+//! made by the certificate factory, storing in DynamoDB (emulator), publishing to SNS (read
+//! back from a subscribed SQS queue, attributes included) and emailing through SES v2 (read
+//! back from the emulator's record of sent mail).
+
+mod poller_support;
+
+use std::time::Duration;
+
+use ctguard::model::{AuthorizedBy, BackfillMode, DeliveryState, Severity};
+use ctguard::store::AlertStore;
+use ctguard_tests::certs::LeafSpec;
+use ctguard_tests::fake_certspotter::{Fault, RetryAfter};
+use poller::message::{ALERT_SCHEMA, BASELINE_SCHEMA};
+use poller_support::*;
+
+#[tokio::test]
+async fn new_suspicious_certificate_is_stored_published_and_emailed() {
+    let env = Env::new().await;
+    env.watch("example.com").await;
+    let (_, cert) = env.log_cert(&["www.example.com"]);
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert_eq!(report.entries_caught_up, 1);
+
+    // DynamoDB: the alert, delivered on both channels; the cursor moved.
+    let alert = env.alert(&cert.tbs_sha256).await;
+    assert_eq!(alert.severity, Severity::Suspicious);
+    assert_eq!(alert.cert_sha256, cert.cert_sha256);
+    assert_eq!(alert.pubkey_sha256, cert.pubkey_sha256);
+    assert_eq!(alert.dns_names, ["www.example.com"]);
+    assert_eq!(alert.sns.state, DeliveryState::Sent);
+    assert_eq!(alert.email.state, DeliveryState::Sent);
+    let entry = env.entry("example.com").await;
+    assert_eq!(entry.cursor.as_deref(), Some(alert.issuance_id.as_str()));
+    assert!(entry.last_success_at.is_some());
+
+    // SNS: one message, with the attributes subscribers filter on.
+    let sns = env.sns(1).await;
+    assert_eq!(sns.len(), 1);
+    assert_eq!(attribute(&sns[0], "severity"), Some("suspicious"));
+    assert_eq!(attribute(&sns[0], "domain"), Some("example.com"));
+    assert_eq!(
+        sns[0].subject.as_deref().map(|s| s.contains("SUSPICIOUS")),
+        Some(true)
+    );
+    let message = body(&sns[0]);
+    assert_eq!(message["schema"], ALERT_SCHEMA);
+    assert_eq!(message["tbs_sha256"], cert.tbs_sha256.to_hex());
+    assert_eq!(message["matched"][0]["entry"], "example.com");
+    assert_eq!(message["matched"][0]["names"][0], "www.example.com");
+    assert_eq!(
+        alert.sns.message_id.as_deref(),
+        Some(sns[0].message_id.as_str())
+    );
+
+    // SES: one email from the configured sender, naming the certificate.
+    let emails = env.emails().await;
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].source, env.email_from);
+    assert!(emails[0].subject.contains("SUSPICIOUS"));
+    assert!(emails[0].body.contains("www.example.com"));
+    assert!(
+        emails[0]
+            .body
+            .contains(&cert.cert_sha256.to_hex().to_uppercase())
+    );
+
+    // A second run: nothing new, nothing sent again.
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.issuances_seen, 0);
+    assert!(env.sns(0).await.is_empty());
+    assert_eq!(env.emails().await.len(), 1);
+}
+
+#[tokio::test]
+async fn certificate_pushed_by_a_load_balancer_is_info_by_tbs() {
+    let env = Env::new().await;
+    env.watch("example.com").await;
+    let (_, cert) = env.log_cert(&["www.example.com"]);
+    env.push_cert(&cert).await;
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.alerts_created.info, 1);
+    let alert = env.alert(&cert.tbs_sha256).await;
+    assert_eq!(alert.severity, Severity::Info);
+    assert_eq!(alert.authorized_by, Some(AuthorizedBy::TbsSha256));
+    // Info is published (a heartbeat for subscribers) but not emailed by default.
+    let sns = env.sns(1).await;
+    assert_eq!(attribute(&sns[0], "severity"), Some("info"));
+    assert_eq!(body(&sns[0])["authorized_by"], "tbs_sha256");
+    assert!(env.emails().await.is_empty());
+    assert_eq!(alert.email.state, DeliveryState::Skipped);
+}
+
+#[tokio::test]
+async fn certificate_for_an_authorized_key_is_info_by_key() {
+    let env = Env::new().await;
+    env.watch("example.com").await;
+    let (_, cert) = env.log_cert(&["api.example.com"]);
+    env.authorize_key(cert.pubkey_sha256).await;
+
+    invoke(&env.poller()).await;
+    let alert = env.alert(&cert.tbs_sha256).await;
+    assert_eq!(alert.severity, Severity::Info);
+    assert_eq!(alert.authorized_by, Some(AuthorizedBy::PubkeySha256));
+    assert_eq!(attribute(&env.sns(1).await[0], "severity"), Some("info"));
+}
+
+#[tokio::test]
+async fn precertificate_and_final_certificate_are_one_alert() {
+    let env = Env::new().await;
+    env.watch("example.com").await;
+    let (precert, final_cert) = env
+        .ca
+        .issue_pair(&LeafSpec::for_names(["shop.example.com"]));
+    let precert_id = ctguard::cert::CertIdentity::from_der(&precert.der).unwrap();
+    let final_id = ctguard::cert::CertIdentity::from_der(&final_cert.der).unwrap();
+    assert_eq!(precert_id.tbs_sha256, final_id.tbs_sha256);
+    assert_ne!(precert_id.cert_sha256, final_id.cert_sha256);
+    env.fake
+        .add_cert_der_with_tbs(&precert.der, precert_id.tbs_sha256.0);
+    env.fake
+        .add_cert_der_with_tbs(&final_cert.der, final_id.tbs_sha256.0);
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.issuances_seen, 2);
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert_eq!(env.alerts().await.len(), 1);
+    assert_eq!(env.sns(1).await.len(), 1);
+}
+
+#[tokio::test]
+async fn one_certificate_for_two_entries_is_one_alert_listing_both() {
+    let env = Env::new().await;
+    env.watch("example.com").await;
+    env.watch("example.net").await;
+    let (_, cert) = env.log_cert(&["www.example.com", "www.example.net"]);
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.issuances_seen, 2, "each entry's query returns it");
+    assert_eq!(report.alerts_created.suspicious, 1);
+    let alert = env.alert(&cert.tbs_sha256).await;
+    let entries: Vec<&str> = alert.matched.iter().map(|m| m.entry.as_str()).collect();
+    assert_eq!(entries, ["example.com", "example.net"]);
+    let sns = env.sns(1).await;
+    assert_eq!(sns.len(), 1);
+    assert_eq!(attribute(&sns[0], "domain"), Some("example.com"));
+    let domains: Vec<String> =
+        serde_json::from_str(attribute(&sns[0], "domains").unwrap()).unwrap();
+    assert_eq!(domains, ["example.com", "example.net"]);
+    // Both cursors moved past it.
+    for domain in ["example.com", "example.net"] {
+        assert_eq!(
+            env.entry(domain).await.cursor.as_deref(),
+            Some(alert.issuance_id.as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn pages_across_pages_and_runs_within_the_query_budget() {
+    let mut env = Env::new().await;
+    env.set("QUERY_BUDGET", "2");
+    env.fake.set_page_sizes(&[2]);
+    env.watch("example.com").await;
+    let certs: Vec<_> = (1..=5)
+        .map(|n| env.log_cert(&[&format!("host{n}.example.com")]).1)
+        .collect();
+
+    let report = invoke(&env.poller()).await;
+    assert!(report.stopped_by_budget);
+    assert_eq!(report.queries_used, 2);
+    assert_eq!(report.alerts_created.suspicious, 4);
+    let fourth = env.alert(&certs[3].tbs_sha256).await;
+    assert_eq!(
+        env.entry("example.com").await.cursor.as_deref(),
+        Some(fourth.issuance_id.as_str())
+    );
+    assert!(
+        env.store
+            .get_alert(&certs[4].tbs_sha256)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert_eq!(report.entries_caught_up, 1);
+    assert_eq!(env.alerts().await.len(), 5);
+    // `after=` carried the stored cursor between runs.
+    let queries = env.fake.queries();
+    assert_eq!(queries[2].param("after"), Some(fourth.issuance_id.as_str()));
+    let mut published: Vec<String> = env
+        .sns(5)
+        .await
+        .iter()
+        .map(|e| body(e)["tbs_sha256"].as_str().unwrap().to_owned())
+        .collect();
+    published.sort();
+    published.dedup();
+    assert_eq!(published.len(), 5);
+    assert_eq!(env.emails().await.len(), 2, "one email per run");
+}
+
+#[tokio::test]
+async fn rate_limit_mid_run_keeps_progress_and_pauses_polling() {
+    let mut env = Env::new().await;
+    env.fake.set_page_sizes(&[1]);
+    env.set("RATE_LIMIT_BACKOFF", "10m");
+    env.watch("example.com").await;
+    env.watch("example.org").await;
+    let (_, first) = env.log_cert(&["a.example.com"]);
+    env.log_cert(&["b.example.com"]);
+    env.log_cert(&["a.example.org"]);
+    env.fake.push_fault(Fault::Delay(Duration::ZERO)); // the first query is answered
+    env.fake.push_fault(Fault::RateLimited {
+        retry_after: Some(RetryAfter::Seconds(3600)),
+    });
+
+    let before = chrono::Utc::now();
+    let report = invoke(&env.poller()).await;
+    assert!(report.rate_limited);
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert_eq!(report.entries_skipped, 1, "example.org not reached");
+    let entry = env.entry("example.com").await;
+    let first_alert = env.alert(&first.tbs_sha256).await;
+    assert_eq!(
+        entry.cursor.as_deref(),
+        Some(first_alert.issuance_id.as_str())
+    );
+    let until = entry.rate_limited_until.expect("rate limit recorded");
+    assert!(until >= before + chrono::Duration::minutes(59));
+    assert_eq!(env.sns(1).await.len(), 1, "what was stored is delivered");
+
+    // The next scheduled run respects Retry-After: no query at all.
+    let queries = env.fake.queries().len();
+    let report = invoke(&env.poller()).await;
+    assert!(report.rate_limited);
+    assert_eq!(report.queries_used, 0);
+    assert_eq!(env.fake.queries().len(), queries);
+}
+
+#[tokio::test]
+async fn deadline_stops_polling_cleanly() {
+    let mut env = Env::new().await;
+    env.fake.set_page_sizes(&[1]);
+    env.set("CERTSPOTTER_TIMEOUT", "4s");
+    env.watch("example.com").await;
+    let (_, first) = env.log_cert(&["a.example.com"]);
+    env.log_cert(&["b.example.com"]);
+    // The first page takes 2.5 s: after it, less than one request timeout is left before the
+    // deadline (8 s - 2 s margin), so the next page is not started.
+    env.fake
+        .push_fault(Fault::Delay(Duration::from_millis(2500)));
+
+    let report = invoke_with(&env.poller(), Duration::from_secs(8))
+        .await
+        .expect("run succeeds");
+    assert!(report.stopped_by_deadline);
+    assert_eq!(report.alerts_created.suspicious, 1);
+    let first_alert = env.alert(&first.tbs_sha256).await;
+    assert_eq!(
+        env.entry("example.com").await.cursor.as_deref(),
+        Some(first_alert.issuance_id.as_str())
+    );
+    assert_eq!(env.fake.queries().len(), 1);
+
+    // With no time left at all, nothing is queried and nothing is recorded.
+    let polled_at = env.entry("example.com").await.last_polled_at;
+    let report = invoke_with(&env.poller(), Duration::from_secs(1))
+        .await
+        .expect("run succeeds");
+    assert!(report.stopped_by_deadline);
+    assert_eq!(report.entries_skipped, 1);
+    assert_eq!(env.fake.queries().len(), 1);
+    assert_eq!(env.entry("example.com").await.last_polled_at, polled_at);
+}
+
+#[tokio::test]
+async fn grace_turns_pending_into_info_when_the_certificate_is_pushed_in_time() {
+    let mut env = Env::new().await;
+    env.set("GRACE_PERIOD", "30m");
+    env.watch("example.com").await;
+    // CT sees the precertificate first; the load balancer later pushes the final certificate.
+    let (precert, final_cert) = env.ca.issue_pair(&LeafSpec::for_names(["www.example.com"]));
+    let precert_id = ctguard::cert::CertIdentity::from_der(&precert.der).unwrap();
+    env.fake
+        .add_cert_der_with_tbs(&precert.der, precert_id.tbs_sha256.0);
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.alerts_created.pending, 1);
+    let alert = env.alert(&precert_id.tbs_sha256).await;
+    assert_eq!(alert.severity, Severity::Pending);
+    assert!(alert.grace_until.is_some());
+    assert!(env.sns(0).await.is_empty(), "nothing is sent while pending");
+
+    let final_id = ctguard::cert::CertIdentity::from_der(&final_cert.der).unwrap();
+    env.push_cert(&final_id).await;
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.pending_resolved.info, 1);
+    let alert = env.alert(&precert_id.tbs_sha256).await;
+    assert_eq!(alert.severity, Severity::Info);
+    assert_eq!(alert.authorized_by, Some(AuthorizedBy::TbsSha256));
+    let sns = env.sns(1).await;
+    assert_eq!(sns.len(), 1);
+    assert_eq!(attribute(&sns[0], "severity"), Some("info"));
+    assert!(env.emails().await.is_empty());
+}
+
+#[tokio::test]
+async fn baseline_sends_one_summary_instead_of_one_message_per_certificate() {
+    let env = Env::new().await;
+    env.watch_new("example.com", BackfillMode::Summary).await;
+    let (_, known) = env.log_cert(&["www.example.com"]);
+    let (_, stray1) = env.log_cert(&["old.example.com"]);
+    let (_, stray2) = env.log_cert(&["test.example.com"]);
+    env.push_cert(&known).await;
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.baselines_completed, 1);
+    assert!(
+        env.entry("example.com")
+            .await
+            .baseline_completed_at
+            .is_some()
+    );
+    for cert in [&known, &stray1, &stray2] {
+        let alert = env.alert(&cert.tbs_sha256).await;
+        assert!(alert.baseline);
+        assert_eq!(alert.sns.state, DeliveryState::Sent);
+    }
+
+    let sns = env.sns(1).await;
+    assert_eq!(sns.len(), 1, "one summary");
+    let summary = body(&sns[0]);
+    assert_eq!(summary["schema"], BASELINE_SCHEMA);
+    assert_eq!(summary["domain"], "example.com");
+    assert_eq!(summary["total"], 3);
+    assert_eq!(summary["authorized"], 1);
+    assert_eq!(summary["unauthorized"], 2);
+    assert_eq!(attribute(&sns[0], "severity"), Some("suspicious"));
+    let listed: Vec<&str> = summary["unauthorized_certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["dns_names"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&"old.example.com") && listed.contains(&"test.example.com"));
+
+    let emails = env.emails().await;
+    assert_eq!(emails.len(), 1);
+    assert!(emails[0].subject.contains("baseline"));
+    assert!(emails[0].body.contains("old.example.com"));
+
+    // From now on: one alert per new certificate.
+    let (_, fresh) = env.log_cert(&["new.example.com"]);
+    invoke(&env.poller()).await;
+    assert!(!env.alert(&fresh.tbs_sha256).await.baseline);
+    let sns = env.sns(1).await;
+    assert_eq!(body(&sns[0])["schema"], ALERT_SCHEMA);
+}
+
+#[tokio::test]
+async fn two_runs_at_once_never_duplicate_an_alert_or_a_notification() {
+    let mut env = Env::new().await;
+    env.fake.set_page_sizes(&[2]);
+    env.set("EMAIL_INCLUDE_INFO", "true");
+    let domains = ["a.example", "b.example", "c.example"];
+    for domain in domains {
+        env.watch(domain).await;
+    }
+    let mut tbs = Vec::new();
+    for n in 0..12 {
+        let domain = domains[n % 3];
+        tbs.push(env.log_cert(&[&format!("h{n}.{domain}")]).1.tbs_sha256);
+    }
+
+    // Two Lambda instances, one EventBridge event delivered twice.
+    let (first, second) = (env.poller(), env.poller());
+    let (r1, r2) = tokio::join!(invoke(&first), invoke(&second));
+    assert_eq!(
+        r1.alerts_created.suspicious + r2.alerts_created.suspicious,
+        12,
+        "each alert created by exactly one run"
+    );
+    // A later run picks up anything a lost compare-and-set left.
+    invoke(&env.poller()).await;
+
+    assert_eq!(env.alerts().await.len(), 12);
+    let mut published: Vec<String> = env
+        .sns(12)
+        .await
+        .iter()
+        .map(|e| body(e)["tbs_sha256"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(published.len(), 12, "each alert published once");
+    published.sort();
+    published.dedup();
+    assert_eq!(published.len(), 12);
+    // Every alert is in exactly one email.
+    let emails = env.emails().await;
+    for hash in &tbs {
+        let alert = env.alert(hash).await;
+        assert_eq!(alert.email.state, DeliveryState::Sent);
+        assert_eq!(alert.email.attempts, 1);
+        let upper = alert.cert_sha256.to_hex().to_uppercase();
+        let mentions = emails.iter().filter(|e| e.body.contains(&upper)).count();
+        assert_eq!(mentions, 1, "alert {hash} emailed {mentions} times");
+    }
+    for (n, domain) in domains.iter().enumerate() {
+        let last = env.alert(&tbs[9 + n]).await;
+        assert_eq!(
+            env.entry(domain).await.cursor.as_deref(),
+            Some(last.issuance_id.as_str())
+        );
+    }
+}
