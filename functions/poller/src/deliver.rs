@@ -4,21 +4,29 @@
 //! - Each alert+channel is claimed (a lease) before sending: overlapping runs never send the
 //!   same notification twice. A run that dies after sending but before recording lets the
 //!   lease expire and the alert is sent again: delivery is at least once.
-//! - SNS: one message per alert. Email: one message per run listing every claimed alert.
+//! - The outbox is read in batches (`outbox_batch`, oldest first) until a batch brings nothing
+//!   new to claim or the deadline nears. A run tries each alert+channel at most once.
+//! - SNS: one message per alert. Email: one message per batch listing every claimed alert, so
+//!   one per run unless a run delivers more than a batch.
 //! - Held back, not claimed: `pending` alerts (inside the grace period), and baseline alerts
 //!   until every entry they matched has completed its baseline; then one summary per entry
-//!   (SNS and email) covers them.
+//!   (SNS and email) covers all of that entry's baseline alerts.
 //! - After `max_delivery_attempts` failures a channel is marked failed and logged at error.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use ctguard::domain::WatchDomain;
+use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Channel, DeliveryState, Severity};
-use ctguard::store::{AlertStore, DeliveryResult, InventoryStore, WatchStore};
+use ctguard::store::{
+    AlertFilter, AlertStore, DeliveryResult, InventoryStore, PageRequest, WatchStore,
+};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::message::{BaselineSummary, alert_sns, baseline_email, baseline_sns, run_email};
+use crate::message::{
+    BaselineSummary, alert_sns, baseline_email, baseline_sns, primary_domain, run_email,
+};
 use crate::notify::{Mailer, NotifyError, Publisher};
 use crate::report::RunReport;
 use crate::run::Poller;
@@ -32,48 +40,61 @@ where
     M: Mailer,
 {
     pub(crate) async fn deliver(&self, report: &mut RunReport, deadline: Instant) {
-        let queued = match self
-            .store
-            .list_undelivered(self.settings.outbox_batch)
-            .await
-        {
-            Ok(queued) => queued,
-            Err(e) => {
-                error!(error = %e, "cannot list undelivered alerts");
-                report
-                    .errors
-                    .push(format!("listing undelivered alerts: {e}"));
-                return;
-            }
-        };
-        let queued: Vec<Alert> = queued
-            .into_iter()
-            .filter(|a| a.severity != Severity::Pending)
-            .collect();
-        if queued.is_empty() {
-            return;
-        }
-        let (baseline, regular): (Vec<Alert>, Vec<Alert>) =
-            queued.into_iter().partition(|a| a.baseline);
-
+        let batch = self.settings.outbox_batch;
         let mut outbox = Outbox {
             poller: self,
             report,
             deadline,
+            attempted: HashSet::new(),
+            summarized: HashSet::new(),
+            claims: 0,
         };
-        outbox.regular_sns(&regular).await;
-        outbox.regular_email(&regular).await;
-        if !baseline.is_empty() {
-            outbox.baseline_summaries(baseline).await;
+        loop {
+            if outbox.out_of_time() {
+                return;
+            }
+            let queued = match self.store.list_undelivered(batch).await {
+                Ok(queued) => queued,
+                Err(e) => {
+                    error!(error = %e, "cannot list undelivered alerts");
+                    outbox
+                        .report
+                        .errors
+                        .push(format!("listing undelivered alerts: {e}"));
+                    return;
+                }
+            };
+            let full_batch = queued.len() >= batch as usize;
+            let (baseline, regular): (Vec<Alert>, Vec<Alert>) = queued
+                .into_iter()
+                .filter(|a| a.severity != Severity::Pending)
+                .partition(|a| a.baseline);
+            let claims_before = outbox.claims;
+            outbox.regular_sns(&regular).await;
+            outbox.regular_email(&regular).await;
+            if !baseline.is_empty() {
+                outbox.baseline_summaries(&baseline).await;
+            }
+            // Stop when the outbox is drained, or when this batch held nothing new (held back,
+            // leased by another run, or already tried by this run).
+            if !full_batch || outbox.claims == claims_before {
+                return;
+            }
         }
     }
 }
 
-/// One delivery pass of one run.
+/// The delivery step of one run.
 struct Outbox<'a, S, C, P, M> {
     poller: &'a Poller<S, C, P, M>,
     report: &'a mut RunReport,
     deadline: Instant,
+    /// Alert+channel pairs this run already handled (a failure is retried by a later run).
+    attempted: HashSet<(Sha256Hash, Channel)>,
+    /// Entries whose baseline summary this run already handled.
+    summarized: HashSet<WatchDomain>,
+    /// Successful claims so far (progress marker for the batch loop).
+    claims: usize,
 }
 
 impl<S, C, P, M> Outbox<'_, S, C, P, M>
@@ -140,10 +161,45 @@ where
         }
     }
 
-    /// Groups baseline alerts by their primary entry; sends one summary per entry whose
-    /// matched entries have all completed their baseline.
-    async fn baseline_summaries(&mut self, alerts: Vec<Alert>) {
-        let completed: HashSet<WatchDomain> = match self.poller.store.list_watches().await {
+    /// Sends one summary per entry whose baseline alerts are ready: every entry they matched
+    /// has completed its baseline. The summary covers all of the entry's queued baseline
+    /// alerts, not only those in this outbox batch.
+    async fn baseline_summaries(&mut self, alerts: &[Alert]) {
+        let candidates: HashSet<&str> = alerts
+            .iter()
+            .map(primary_domain)
+            .filter(|d| !self.summarized.iter().any(|s| s.as_str() == *d))
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let completed = match self.completed_baselines(alerts).await {
+            Some(completed) => completed,
+            None => return,
+        };
+        let mut ready: BTreeSet<WatchDomain> = BTreeSet::new();
+        for alert in alerts {
+            let all_done = alert.matched.iter().all(|m| completed.contains(&m.entry));
+            if let (true, Some(primary)) = (all_done, alert.matched.first())
+                && !self.summarized.contains(&primary.entry)
+            {
+                ready.insert(primary.entry.clone());
+            }
+        }
+        for domain in ready {
+            self.summarized.insert(domain.clone());
+            let Some(group) = self.entry_baseline_alerts(&domain).await else {
+                continue;
+            };
+            self.summary_on(Channel::Sns, &domain, &group).await;
+            self.summary_on(Channel::Email, &domain, &group).await;
+        }
+    }
+
+    /// Entries whose baseline is complete; entries deleted mid-baseline count as complete
+    /// (they never will be, and their alerts must not wait forever).
+    async fn completed_baselines(&mut self, alerts: &[Alert]) -> Option<HashSet<WatchDomain>> {
+        match self.poller.store.list_watches().await {
             Ok(entries) => {
                 let watched: HashSet<&WatchDomain> = entries.iter().map(|e| &e.domain).collect();
                 let mut done: HashSet<WatchDomain> = entries
@@ -151,34 +207,55 @@ where
                     .filter(|e| e.baseline_completed_at.is_some())
                     .map(|e| e.domain.clone())
                     .collect();
-                // An entry deleted mid-baseline will never complete: release its alerts.
-                for alert in &alerts {
-                    for m in &alert.matched {
-                        if !watched.contains(&m.entry) {
-                            done.insert(m.entry.clone());
-                        }
+                for m in alerts.iter().flat_map(|a| &a.matched) {
+                    if !watched.contains(&m.entry) {
+                        done.insert(m.entry.clone());
                     }
                 }
-                done
+                Some(done)
             }
             Err(e) => {
                 error!(error = %e, "cannot list watch entries: baseline summaries wait");
                 self.report
                     .errors
                     .push(format!("listing watch entries for summaries: {e}"));
-                return;
-            }
-        };
-        let mut groups: BTreeMap<WatchDomain, Vec<Alert>> = BTreeMap::new();
-        for alert in alerts {
-            let ready = alert.matched.iter().all(|m| completed.contains(&m.entry));
-            if let (true, Some(primary)) = (ready, alert.matched.first()) {
-                groups.entry(primary.entry.clone()).or_default().push(alert);
+                None
             }
         }
-        for (domain, alerts) in groups {
-            self.summary_on(Channel::Sns, &domain, &alerts).await;
-            self.summary_on(Channel::Email, &domain, &alerts).await;
+    }
+
+    /// Every queued baseline alert whose primary entry is `domain`.
+    async fn entry_baseline_alerts(&mut self, domain: &WatchDomain) -> Option<Vec<Alert>> {
+        let filter = AlertFilter {
+            domain: Some(domain.clone()),
+            ..AlertFilter::default()
+        };
+        let mut page = PageRequest {
+            limit: 100,
+            token: None,
+        };
+        let mut group = Vec::new();
+        loop {
+            match self.poller.store.list_alerts(&filter, &page).await {
+                Ok(result) => {
+                    group.extend(result.items.into_iter().filter(|a| {
+                        a.baseline
+                            && primary_domain(a) == domain.as_str()
+                            && (queued(a, Channel::Sns) || queued(a, Channel::Email))
+                    }));
+                    match result.next_token {
+                        Some(token) => page.token = Some(token),
+                        None => return Some(group),
+                    }
+                }
+                Err(e) => {
+                    error!(%domain, error = %e, "cannot list the baseline's alerts");
+                    self.report
+                        .errors
+                        .push(format!("{domain}: listing baseline alerts: {e}"));
+                    return None;
+                }
+            }
         }
     }
 
@@ -216,6 +293,9 @@ where
     }
 
     async fn claim(&mut self, alert: &Alert, channel: Channel) -> bool {
+        if !self.attempted.insert((alert.tbs_sha256, channel)) {
+            return false;
+        }
         let now = self.poller.now();
         let lease = chrono::Duration::from_std(self.poller.settings.delivery_lease)
             .unwrap_or_else(|_| chrono::Duration::minutes(5));
@@ -231,7 +311,10 @@ where
             )
             .await
         {
-            Ok(claimed) => claimed,
+            Ok(claimed) => {
+                self.claims += usize::from(claimed);
+                claimed
+            }
             Err(e) => {
                 error!(tbs = %alert.tbs_sha256, ?channel, error = %e, "cannot claim delivery");
                 self.report

@@ -728,3 +728,56 @@ async fn store_requests_per_page_do_not_grow_with_the_page() {
     // One page either way (plus the empty page that says "caught up").
     assert_eq!(requests_for(2).await, requests_for(200).await);
 }
+
+#[tokio::test]
+async fn the_outbox_is_drained_in_batches_within_one_run() {
+    let mut h = Harness::new();
+    h.settings.outbox_batch = 2;
+    h.watch("example.com").await;
+    for n in 1..=5 {
+        h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
+    }
+    let report = h.run().await;
+    assert_eq!(h.notifier.sns().len(), 5);
+    assert_eq!(h.notifier.emails().len(), 3, "one email per outbox batch");
+    assert_eq!(report.deliveries_ok, 10);
+    assert!(h.store.list_undelivered(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_channel_is_tried_once_per_run_however_small_the_batch() {
+    let mut h = Harness::new();
+    h.settings.outbox_batch = 2;
+    h.watch("example.com").await;
+    for n in 1..=3 {
+        h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
+    }
+    h.notifier.fail_next(u32::MAX);
+    let report = h.run().await;
+    // The first batch fails and stays queued at the head of the outbox; the next read returns
+    // the same alerts, already tried: the run stops there instead of retrying them.
+    let mut attempts = Vec::new();
+    for n in 1..=3 {
+        let alert = h.alert(n).await;
+        attempts.push((alert.sns.attempts, alert.email.attempts));
+    }
+    attempts.sort();
+    assert_eq!(attempts, [(0, 0), (1, 1), (1, 1)]);
+    assert_eq!(report.deliveries_failed, 4, "counted per alert and channel");
+}
+
+#[tokio::test]
+async fn a_baseline_larger_than_an_outbox_batch_is_still_one_summary() {
+    let mut h = Harness::new();
+    h.settings.outbox_batch = 2;
+    h.watch_new("example.com", BackfillMode::Summary).await;
+    for n in 1..=7 {
+        h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
+    }
+    h.run().await;
+    let bodies = h.sns_bodies();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["total"], 7);
+    assert_eq!(h.notifier.emails().len(), 1);
+    assert!(h.store.list_undelivered(10).await.unwrap().is_empty());
+}
