@@ -27,7 +27,7 @@ use ctguard::store::{
     AlertStore, CursorUpdate, InventoryStore, PollStatus, StoreError, WatchStore,
 };
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::classify::{Recheck, classify, recheck};
 use crate::config::RunSettings;
@@ -395,14 +395,22 @@ where
         }
         let created = self.store.create_alerts(&alerts).await?;
         for (alert, created) in alerts.iter().zip(created) {
-            if created {
-                count(&mut report.alerts_created, alert.severity);
+            if !created {
+                continue;
+            }
+            count(&mut report.alerts_created, alert.severity);
+            // Authorized certificates are routine (one per renewal): keep them out of the
+            // default log level; everything else is worth a line.
+            if alert.severity == Severity::Info {
+                debug!(tbs = %alert.tbs_sha256, domain = crate::message::primary_domain(alert), "new authorized certificate");
+            } else {
                 info!(
                     tbs = %alert.tbs_sha256,
                     severity = alert.severity.as_str(),
                     domain = crate::message::primary_domain(alert),
+                    names = ?alert.dns_names,
                     baseline = alert.baseline,
-                    "new alert"
+                    "new unauthorized certificate"
                 );
             }
         }

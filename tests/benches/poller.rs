@@ -1,0 +1,320 @@
+//! Poller throughput benchmark (not a test: it measures, it does not assert).
+//!
+//! `cargo bench -p ctguard-tests --bench poller` (the emulator must be running: `make emulator`).
+//!
+//! N issuances (default 10,000) spread over E watch entries (default 100), served by the fake
+//! Cert Spotter in pages of 100, go through the REAL Lambda handler with its clients on the
+//! emulator; every AWS request passes the counting proxy. 90% of the issuances are authorized
+//! by an inventory key, 10% are suspicious. Three scenarios:
+//!
+//! 1. `poll`: channels off, so only the polling path runs (list, lookup, store, cursor).
+//! 2. `poll` again with N/10 issuances, to compare working memory: it must not grow with N.
+//! 3. `full`: SNS and email on: polling plus delivering every alert through the outbox.
+//!
+//! Reported per scenario: wall time, Cert Spotter queries, DynamoDB requests by action (per
+//! page and per issuance), SNS/SES requests, and the peak of heap bytes allocated during the
+//! run above what was allocated before it (a counting global allocator; the fake server's
+//! stored issuances are allocated before the run, so they are not counted).
+//!
+//! Environment: `BENCH_ISSUANCES`, `BENCH_ENTRIES`, `BENCH_SCENARIOS` (comma list of
+//! `poll,small,full`), `BENCH_LOG` (a tracing filter, e.g. `info`, to see the run's logs).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use chrono::Utc;
+use ctguard::domain::WatchDomain;
+use ctguard::model::{AuthorizedKey, BackfillMode, WatchEntry};
+use ctguard::store::{InventoryStore, WatchStore};
+use ctguard_tests::aws::TestAws;
+use ctguard_tests::certs::{LeafSpec, TestCa};
+use ctguard_tests::fake_certspotter::{FakeCertSpotter, FakeIssuance};
+use ctguard_tests::fault_proxy::{FaultProxy, Service};
+use lambda_runtime::{Context, LambdaEvent};
+use poller::{Config, RunReport};
+
+struct CountingAllocator;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(bytes: usize) {
+    let now = CURRENT.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: delegates every call to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            if new_size >= layout.size() {
+                grew(new_size - layout.size());
+            } else {
+                CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Figures {
+    name: String,
+    issuances: usize,
+    entries: usize,
+    wall: Duration,
+    report: RunReport,
+    api_queries: usize,
+    counts: HashMap<(Service, String), u64>,
+    peak_run_bytes: usize,
+}
+
+impl Figures {
+    fn print(&self) {
+        let n = self.issuances as f64;
+        let dynamo: u64 = self
+            .counts
+            .iter()
+            .filter(|((service, _), _)| *service == Service::DynamoDb)
+            .map(|(_, c)| c)
+            .sum();
+        // Pages that carried issuances (each entry also ends with one empty page).
+        let pages = self.api_queries.saturating_sub(self.entries).max(1) as f64;
+        println!(
+            "\n== {} : {} issuances over {} entries",
+            self.name, self.issuances, self.entries
+        );
+        println!("wall time                 {:.2} s", self.wall.as_secs_f64());
+        println!(
+            "throughput                {:.0} issuances/s",
+            n / self.wall.as_secs_f64()
+        );
+        println!(
+            "Cert Spotter queries      {} ({:.3} per issuance)",
+            self.api_queries,
+            self.api_queries as f64 / n
+        );
+        println!(
+            "DynamoDB requests         {} ({:.3} per issuance, {:.2} per non-empty page)",
+            dynamo,
+            dynamo as f64 / n,
+            dynamo as f64 / pages
+        );
+        let mut actions: Vec<_> = self.counts.iter().collect();
+        actions
+            .sort_by(|a, b| format!("{:?}{}", a.0.0, a.0.1).cmp(&format!("{:?}{}", b.0.0, b.0.1)));
+        for ((service, action), count) in actions {
+            println!(
+                "  {:<8} {:<20} {:>7} ({:.3} per issuance)",
+                format!("{service:?}"),
+                action,
+                count,
+                *count as f64 / n
+            );
+        }
+        println!(
+            "peak heap during the run  {:.1} MiB above the pre-run level",
+            self.peak_run_bytes as f64 / (1024.0 * 1024.0)
+        );
+        println!(
+            "alerts created            info {} / suspicious {}; deliveries ok {}, failed {}",
+            self.report.alerts_created.info,
+            self.report.alerts_created.suspicious,
+            self.report.deliveries_ok,
+            self.report.deliveries_failed
+        );
+        println!(
+            "entries                   caught up {} / polled {} / skipped {} / failed {}",
+            self.report.entries_caught_up,
+            self.report.entries_polled,
+            self.report.entries_skipped,
+            self.report.entries_failed
+        );
+        for error in &self.report.errors {
+            println!("error                     {error}");
+        }
+    }
+}
+
+async fn scenario(name: &str, issuances: usize, entries: usize, deliver: bool) -> Figures {
+    let aws = TestAws::new().await;
+    let fake = FakeCertSpotter::start().await;
+    let proxy = FaultProxy::start(&aws.endpoint).await;
+    let store = aws.store();
+    let ca = TestCa::new("bench CA");
+    let template = ca.issue(&LeafSpec::for_names(["template.bench.example"]));
+
+    // Watch entries (baseline done) and one authorized key per entry.
+    let now = Utc::now();
+    let domains: Vec<String> = (0..entries)
+        .map(|e| format!("d{e}.bench.example"))
+        .collect();
+    for (e, domain) in domains.iter().enumerate() {
+        let mut entry = WatchEntry::new(
+            WatchDomain::parse(domain).expect("domain"),
+            None,
+            BackfillMode::Summary,
+            now,
+        );
+        entry.baseline_completed_at = Some(now);
+        store.create_watch(&entry).await.expect("create_watch");
+        store
+            .put_key(&AuthorizedKey {
+                pubkey_sha256: key(e),
+                note: None,
+                source: "bench".into(),
+                added_at: now,
+                expires_at: None,
+            })
+            .await
+            .expect("put_key");
+    }
+    // Issuances round-robin over the entries; every tenth with an unknown key.
+    for i in 0..issuances {
+        let e = i % entries;
+        let mut issuance = FakeIssuance::from_cert_der(&template.der);
+        issuance.tbs_sha256 = digest(&format!("tbs{i}"));
+        issuance.cert_sha256 = digest(&format!("cert{i}"));
+        issuance.pubkey_sha256 = if (i / entries) % 10 == 9 {
+            digest(&format!("stray{i}"))
+        } else {
+            key(e).0
+        };
+        issuance.dns_names = vec![format!("h{i}.{}", domains[e])];
+        fake.add_issuance(issuance);
+    }
+
+    let mut vars: HashMap<&str, String> = HashMap::from([
+        ("WATCHES_TABLE", aws.tables.watches.clone()),
+        ("INVENTORY_TABLE", aws.tables.inventory.clone()),
+        ("ALERTS_TABLE", aws.tables.alerts.clone()),
+        ("CERTSPOTTER_API_URL", fake.url()),
+        ("GRACE_PERIOD", "0".to_owned()),
+        ("QUERY_BUDGET", (2 * issuances + 10 * entries).to_string()),
+    ]);
+    if deliver {
+        let topic = aws
+            .sns
+            .create_topic()
+            .name(aws.unique("bench"))
+            .send()
+            .await
+            .expect("CreateTopic")
+            .topic_arn
+            .expect("topic ARN");
+        let from = aws.unique_email("bench");
+        aws.verify_email_identity(&from).await;
+        vars.insert("ALERT_TOPIC_ARN", topic);
+        vars.insert("EMAIL_FROM", from);
+        vars.insert("EMAIL_TO", aws.unique_email("ops"));
+    }
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("config");
+    let sdk = aws.config_via(proxy.url()).await;
+    let poller = poller::app::build(&config, &sdk).expect("build");
+    proxy.reset_counts();
+    fake.clear_queries();
+
+    let event: CloudWatchEvent =
+        serde_json::from_str(include_str!("scheduled_event.json")).expect("event");
+    let mut context = Context::default();
+    context.request_id = "bench".into();
+    context.deadline = (SystemTime::now() + Duration::from_secs(900))
+        .duration_since(UNIX_EPOCH)
+        .expect("epoch")
+        .as_millis() as u64;
+
+    let before = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let started = Instant::now();
+    let report = poller::handle(&poller, LambdaEvent::new(event, context))
+        .await
+        .expect("run succeeds");
+    let wall = started.elapsed();
+    let peak_run_bytes = PEAK.load(Ordering::Relaxed).saturating_sub(before);
+
+    Figures {
+        name: name.to_owned(),
+        issuances,
+        entries,
+        wall,
+        report,
+        api_queries: fake.queries().len(),
+        counts: proxy.counts(),
+        peak_run_bytes,
+    }
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    ctguard::hash::Sha256Hash::digest(s.as_bytes()).0
+}
+
+fn key(entry: usize) -> ctguard::hash::Sha256Hash {
+    ctguard::hash::Sha256Hash::digest(format!("key{entry}").as_bytes())
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; when `cargo test --benches` runs this binary as a test,
+    // do not start a multi-minute measurement.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("poller benchmark: run it with `cargo bench -p ctguard-tests --bench poller`");
+        return;
+    }
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let issuances = env_number("BENCH_ISSUANCES", 10_000);
+    let entries = env_number("BENCH_ENTRIES", 100);
+    let scenarios = std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "poll,small,full".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        for name in scenarios.split(',').map(str::trim) {
+            let figures = match name {
+                "poll" => scenario("poll (channels off)", issuances, entries, false).await,
+                "small" => {
+                    scenario(
+                        "poll (channels off), a tenth",
+                        issuances / 10,
+                        entries,
+                        false,
+                    )
+                    .await
+                }
+                "full" => scenario("full (SNS + email on)", issuances, entries, true).await,
+                other => panic!("unknown scenario {other:?}"),
+            };
+            figures.print();
+        }
+    });
+}
