@@ -528,7 +528,12 @@ pub async fn alert_listing_filters_and_pages<S: AlertStore>(store: &S) {
     ];
     let mut alerts = Vec::new();
     for (tag, severity, domains, offset_us) in specs {
-        let a = alert(tag, severity, domains, base + Duration::microseconds(offset_us));
+        let a = alert(
+            tag,
+            severity,
+            domains,
+            base + Duration::microseconds(offset_us),
+        );
         store.create_alert(&a).await.unwrap();
         alerts.push(a);
     }
