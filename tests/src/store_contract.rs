@@ -512,24 +512,27 @@ pub async fn alert_create_if_absent<S: AlertStore>(store: &S) {
 /// Nine alerts over three domains and all severities, listed with every filter and paged.
 pub async fn alert_listing_filters_and_pages<S: AlertStore>(store: &S) {
     use Severity::*;
+    // Offsets in microseconds from a whole second: times with and without a fraction must
+    // still sort by time (a variable-precision text timestamp would not).
+    let base = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
     let specs: [(&str, Severity, &[&str], i64); 9] = [
         ("l0", Suspicious, &["a.example"], 0),
-        ("l1", Info, &["a.example", "b.example"], 500), // +0.5 ms: sub-second ordering
-        ("l2", Pending, &["b.example"], 1_000),
-        ("l3", Suspicious, &["c.example"], 60_000),
-        ("l4", Suspicious, &["a.example"], 120_000),
-        ("l5", Info, &["c.example"], 120_000), // same instant as l4: tie broken by hash
-        ("l6", Pending, &["a.example"], 180_000),
-        ("l7", Suspicious, &["b.example", "c.example"], 240_000),
-        ("l8", Info, &["a.example"], 300_000),
+        ("l1", Info, &["a.example", "b.example"], 250),
+        ("l2", Pending, &["b.example"], 1_000_000),
+        ("l3", Suspicious, &["c.example"], 60_000_000),
+        ("l4", Suspicious, &["a.example"], 120_000_000),
+        ("l5", Info, &["c.example"], 120_000_000), // same instant as l4: tie broken by hash
+        ("l6", Pending, &["a.example"], 180_000_500),
+        ("l7", Suspicious, &["b.example", "c.example"], 240_000_000),
+        ("l8", Info, &["a.example"], 300_000_000),
     ];
     let mut alerts = Vec::new();
-    for (tag, severity, domains, offset_ms) in specs {
+    for (tag, severity, domains, offset_us) in specs {
         let a = alert(
             tag,
             severity,
             domains,
-            t0() + Duration::milliseconds(offset_ms),
+            base + Duration::microseconds(offset_us),
         );
         store.create_alert(&a).await.unwrap();
         alerts.push(a);
@@ -572,7 +575,7 @@ pub async fn alert_listing_filters_and_pages<S: AlertStore>(store: &S) {
         expect(&|a| a.severity == Suspicious)
     );
 
-    let since = t0() + Duration::milliseconds(120_000);
+    let since = base + Duration::seconds(120);
     let recent = AlertFilter {
         since: Some(since),
         ..Default::default()
@@ -595,7 +598,7 @@ pub async fn alert_listing_filters_and_pages<S: AlertStore>(store: &S) {
     );
 
     let combined = AlertFilter {
-        since: Some(t0() + Duration::milliseconds(1)),
+        since: Some(base + Duration::microseconds(1)),
         severity: Some(Suspicious),
         domain: Some(a_dom.clone()),
     };
