@@ -5,7 +5,9 @@ use std::process::Command;
 
 fn poller() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_poller"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
 
@@ -20,10 +22,18 @@ fn once_with_a_bad_environment_names_every_problem_and_exits_2() {
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));
     let log = String::from_utf8_lossy(&output.stderr);
-    for variable in ["INVENTORY_TABLE", "ALERTS_TABLE", "QUERY_BUDGET", "EMAIL_TO"] {
+    for variable in [
+        "INVENTORY_TABLE",
+        "ALERTS_TABLE",
+        "QUERY_BUDGET",
+        "EMAIL_TO",
+    ] {
         assert!(log.contains(variable), "{variable} not named in: {log}");
     }
-    assert!(output.stdout.is_empty(), "no report for a run that never started");
+    assert!(
+        output.stdout.is_empty(),
+        "no report for a run that never started"
+    );
 }
 
 #[test]
