@@ -269,7 +269,9 @@ pub fn base_image() -> &'static str {
     })
 }
 
-/// The address of Docker's default bridge on this host (what a container reaches the host by).
+/// The address of Docker's default bridge on this host (what a container reaches the host by):
+/// the network's gateway, or, where Docker leaves it out (as here), the first address of its
+/// subnet (which the daemon gives the bridge interface).
 pub fn docker_bridge_gateway() -> IpAddr {
     require_docker();
     let out = Command::new("docker")
@@ -278,19 +280,29 @@ pub fn docker_bridge_gateway() -> IpAddr {
             "inspect",
             "bridge",
             "--format",
-            "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
+            "{{range .IPAM.Config}}{{.Gateway}}|{{.Subnet}} {{end}}",
         ])
         .output()
         .expect("docker network inspect bridge");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .find_map(|s| s.parse::<IpAddr>().ok().filter(IpAddr::is_ipv4))
-        .unwrap_or_else(|| {
-            panic!(
-                "Docker's default bridge network has no IPv4 gateway (`docker network inspect \
-                 bridge` said {text:?}); sam local invoke containers could not reach the host"
-            )
-        })
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    bridge_gateway_from(&text).unwrap_or_else(|| {
+        panic!(
+            "Docker's default bridge network has no IPv4 gateway or subnet (`docker network \
+             inspect bridge` said {text:?}); sam local invoke containers could not reach the host"
+        )
+    })
+}
+
+/// Parses `GATEWAY|SUBNET ` pairs (either part may be empty); IPv4 only.
+fn bridge_gateway_from(text: &str) -> Option<IpAddr> {
+    text.split_whitespace().find_map(|pair| {
+        let (gateway, subnet) = pair.split_once('|').unwrap_or((pair, ""));
+        if let Ok(ip @ IpAddr::V4(_)) = gateway.parse::<IpAddr>() {
+            return Some(ip);
+        }
+        let network: std::net::Ipv4Addr = subnet.split('/').next()?.parse().ok()?;
+        Some(IpAddr::V4(std::net::Ipv4Addr::from(u32::from(network) + 1)))
+    })
 }
 
 /// Relays TCP connections from `listen_ip:<free port>` to `target` until dropped.
@@ -579,6 +591,21 @@ Dynamic Section:
         assert_eq!(report.duration_ms, 28.59);
         assert_eq!(report.max_memory_mb, Some(17));
         assert_eq!(parse_report("no report here"), None);
+    }
+
+    #[test]
+    fn bridge_gateway_comes_from_the_gateway_or_the_subnet() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            bridge_gateway_from("172.17.0.1|172.17.0.0/16 "),
+            ip("172.17.0.1")
+        );
+        assert_eq!(bridge_gateway_from("|172.18.0.0/16 "), ip("172.18.0.1"));
+        assert_eq!(
+            bridge_gateway_from("|fd00::/64 |10.9.0.0/24 "),
+            ip("10.9.0.1")
+        );
+        assert_eq!(bridge_gateway_from(" \n"), None);
     }
 
     #[test]
