@@ -1,0 +1,40 @@
+# ctguard developer entry points. `make test` is THE test command (CI runs it via .ci/run).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# The local AWS emulator (moto server) the tests and the local stack use, on loopback only.
+export CTGUARD_MOTO_PORT ?= 5005
+export CTGUARD_TEST_AWS_ENDPOINT ?= http://127.0.0.1:$(CTGUARD_MOTO_PORT)
+NEXTEST_PROFILE ?= $(if $(CI),ci,default)
+
+.PHONY: help test test-rust lint fmt bench emulator emulator-stop
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+test: emulator test-rust ## run the whole test suite (sets up what it needs, idempotently)
+
+test-rust:
+	@if command -v cargo-nextest >/dev/null; then \
+	  cargo nextest run --workspace --locked --profile $(NEXTEST_PROFILE); \
+	else \
+	  echo "cargo-nextest not found: running cargo test"; cargo test --workspace --locked; \
+	fi
+	cargo test --workspace --locked --doc
+
+lint: ## rustfmt check and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## format the code
+	cargo fmt --all
+
+bench: ## run the benchmarks (TBS hashing, matching)
+	cargo bench -p ctguard
+
+emulator: ## start the local AWS emulator (moto server on 127.0.0.1:$CTGUARD_MOTO_PORT) if not running
+	infra/local-aws/start
+
+emulator-stop: ## stop the local AWS emulator
+	infra/local-aws/stop
