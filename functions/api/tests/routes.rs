@@ -379,13 +379,22 @@ async fn a_certificate_with_too_many_names_is_refused_whole() {
     let names: Vec<String> = (0..1001).map(|i| format!("h{i}.example.org")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let over = ca.issue(&names);
-    assert!(over.pem.len() < 64 * 1024, "the body limit must not be what answers");
+    assert!(
+        over.pem.len() < 64 * 1024,
+        "the body limit must not be what answers"
+    );
     let r = send(&app, Req::post("/certs").push().pem(&over.pem)).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "too_many_names");
     let page = app
         .store()
-        .list_certs(None, &PageRequest { limit: 10, token: None })
+        .list_certs(
+            None,
+            &PageRequest {
+                limit: 10,
+                token: None,
+            },
+        )
         .await
         .unwrap();
     assert!(page.items.is_empty());
