@@ -2,7 +2,7 @@
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `WATCH_TABLE`, `INVENTORY_TABLE`, `ALERTS_TABLE` | DynamoDB table names | required |
+//! | `WATCHES_TABLE`, `INVENTORY_TABLE`, `ALERTS_TABLE` | DynamoDB table names | required |
 //! | `AUTH_MODE` | `token` (bearer tokens) or `iam` (Function URL `AuthType: AWS_IAM`) | `token` |
 //! | `API_TOKENS` | token mode: JSON `[{"sha256": "<hex of SHA-256 of the token>", "role": "push"\|"admin", "label": "lb:host-1"}]` | required in token mode |
 //! | `IAM_PUSH_PRINCIPALS` | iam mode: comma-separated ARNs (or prefixes ending in `/`) given role push; other signed callers are admin | empty |
@@ -76,7 +76,7 @@ impl Config {
         let invalid = |var: &'static str, reason: String| ConfigError::Invalid { var, reason };
 
         let tables = TableNames {
-            watch: required("WATCH_TABLE")?,
+            watch: required("WATCHES_TABLE")?,
             inventory: required("INVENTORY_TABLE")?,
             alerts: required("ALERTS_TABLE")?,
         };
@@ -171,7 +171,7 @@ mod tests {
     fn reads_a_complete_token_configuration_with_defaults() {
         let tokens = tokens();
         let env = lookup(&[
-            ("WATCH_TABLE", "w"),
+            ("WATCHES_TABLE", "w"),
             ("INVENTORY_TABLE", "i"),
             ("ALERTS_TABLE", "a"),
             ("API_TOKENS", &tokens),
@@ -187,13 +187,13 @@ mod tests {
     fn each_missing_or_bad_variable_is_named() {
         let tokens = tokens();
         let base = [
-            ("WATCH_TABLE", "w"),
+            ("WATCHES_TABLE", "w"),
             ("INVENTORY_TABLE", "i"),
             ("ALERTS_TABLE", "a"),
             ("API_TOKENS", tokens.as_str()),
         ];
         for missing in [
-            "WATCH_TABLE",
+            "WATCHES_TABLE",
             "INVENTORY_TABLE",
             "ALERTS_TABLE",
             "API_TOKENS",
@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn iam_mode_needs_no_tokens() {
         let env = lookup(&[
-            ("WATCH_TABLE", "w"),
+            ("WATCHES_TABLE", "w"),
             ("INVENTORY_TABLE", "i"),
             ("ALERTS_TABLE", "a"),
             ("AUTH_MODE", "iam"),

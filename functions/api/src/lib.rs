@@ -8,12 +8,13 @@
 //! - [`body`], [`query`]: request decoding with limits; [`material`]: PEM/DER in, hashes out.
 //! - [`handlers`]: one module per resource; [`error`], [`response`]: what goes back.
 //! - [`config`]: the environment, read once; [`listener`]: plain HTTP for local use and tests;
-//!   [`aws`]: AWS clients with deliberate timeouts.
+//!   [`aws`]: AWS clients with deliberate timeouts; [`cli`], [`runtime`]: what `main` runs.
 
 pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod body;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod handlers;
@@ -22,6 +23,7 @@ pub mod material;
 pub mod query;
 pub mod response;
 pub mod router;
+pub mod runtime;
 
 pub use app::{App, Store};
 pub use config::{ApiSettings, Config};
