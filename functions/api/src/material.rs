@@ -49,7 +49,7 @@ pub fn public_key_hash(input: &[u8]) -> ApiResult<Sha256Hash> {
         .find(|pem| pem.label == "PUBLIC KEY")
         .ok_or_else(|| malformed_pem("the PUBLIC KEY block is not valid PEM"))?;
     match SubjectPublicKeyInfo::from_der(&block.contents) {
-        Ok((rest, _)) if rest.is_empty() => Ok(Sha256Hash::digest(&block.contents)),
+        Ok(([], _)) => Ok(Sha256Hash::digest(&block.contents)),
         _ => Err(malformed_pem(
             "the PUBLIC KEY block is not a DER SubjectPublicKeyInfo",
         )),

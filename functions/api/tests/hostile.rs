@@ -62,7 +62,7 @@ fn hostile_bodies(rng: &mut Rng, real_der: &[u8], real_pem: &str) -> Vec<Vec<u8>
         b"-----BEGIN CERTIFICATE-----\n".to_vec(),
         b"-----BEGIN PUBLIC KEY-----\n".to_vec(),
         real_der[..real_der.len() / 2].to_vec(),
-        real_pem[..real_pem.len() / 2].as_bytes().to_vec(),
+        real_pem.as_bytes()[..real_pem.len() / 2].to_vec(),
         br#"{"dns_names": ["a"], "tbs_sha256": null}"#.to_vec(),
         br#"[]"#.to_vec(),
         br#""string""#.to_vec(),

@@ -52,7 +52,7 @@ fn statuses(op: &Value) -> BTreeSet<u16> {
         .collect()
 }
 
-fn parameters<'a>(root: &'a Value, route: &RouteSpec, location: &str) -> BTreeSet<String> {
+fn parameters(root: &Value, route: &RouteSpec, location: &str) -> BTreeSet<String> {
     let path_level = root["paths"][route.template]["parameters"].as_sequence();
     let op_level = operation(root, route)["parameters"].as_sequence();
     path_level

@@ -2,6 +2,9 @@
 //! URL events as AWS sends them, temporary directories and `openssl`-made certificates.
 #![allow(dead_code)]
 
+#[path = "../../../functions/api/tests/support/event.rs"]
+pub mod event;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -115,4 +118,60 @@ pub fn independent_tbs_sha256(der: &[u8]) -> Sha256Hash {
 /// The hook script in the repository.
 pub fn hook_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/certbot/ctguard-deploy-hook")
+}
+
+/// Adds the test callers' credentials to an event request.
+pub trait Callers: Sized {
+    fn admin(self) -> Self;
+    fn push(self) -> Self;
+}
+
+impl Callers for event::Req {
+    fn admin(self) -> Self {
+        self.token(ADMIN_TOKEN)
+    }
+    fn push(self) -> Self {
+        self.token(PUSH_TOKEN)
+    }
+}
+
+/// A leaf from the certificate factory together with the RFC 6962 TBS hash computed
+/// independently: the same certificate issued without any CT extension (same key, serial,
+/// validity, extension order) has, as its plain TBS, exactly what ctguard must compute after
+/// removing the SCT list or poison.
+pub struct FactoryLeaf {
+    pub precert: ctguard_tests::certs::TestCert,
+    pub final_cert: ctguard_tests::certs::TestCert,
+    pub expected_tbs: Sha256Hash,
+}
+
+pub fn factory_leaf(ca: &ctguard_tests::certs::TestCa, names: &[&str]) -> FactoryLeaf {
+    use ctguard_tests::certs::LeafSpec;
+    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let spec = LeafSpec {
+        key_pem: Some(key),
+        serial: Some(vec![
+            0x42,
+            fastrand::u8(1..),
+            fastrand::u8(..),
+            fastrand::u8(..),
+        ]),
+        issued_at: chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 3600, 0),
+        valid_days: Some((-1, 90)),
+        ..LeafSpec::for_names(names.iter().copied())
+    };
+    let plain = ca.issue(&spec);
+    let precert = ca.issue(&LeafSpec {
+        precert_poison: true,
+        ..spec.clone()
+    });
+    let final_cert = ca.issue(&LeafSpec {
+        sct_list: true,
+        ..spec
+    });
+    FactoryLeaf {
+        expected_tbs: independent_tbs_sha256(&plain.der),
+        precert,
+        final_cert,
+    }
 }
