@@ -16,12 +16,12 @@ help: ## list the targets
 test: emulator test-rust ## run the whole test suite (sets up what it needs, idempotently)
 
 test-rust:
+	cargo test --workspace --locked --doc
 	@if command -v cargo-nextest >/dev/null; then \
 	  cargo nextest run --workspace --locked --profile $(NEXTEST_PROFILE); \
 	else \
 	  echo "cargo-nextest not found: running cargo test"; cargo test --workspace --locked; \
 	fi
-	cargo test --workspace --locked --doc
 
 lint: ## rustfmt check and clippy with warnings as errors
 	cargo fmt --all -- --check

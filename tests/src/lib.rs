@@ -1,9 +1,12 @@
 //! Test support for ctguard's integration tests: a certificate factory ([`certs`]), a fake Cert
-//! Spotter API ([`fake_certspotter`]), and the local AWS emulator harness ([`aws`]).
+//! Spotter API ([`fake_certspotter`]), the local AWS emulator harness ([`aws`]) and a
+//! fault-injecting proxy in front of it ([`fault_proxy`]).
 
 pub mod aws;
 pub mod certs;
 pub mod fake_certspotter;
+pub mod fault_proxy;
+pub mod store_contract;
 
 /// `../shared` beside the project root: real CT vectors and Cert Spotter responses.
 pub fn shared_data_dir() -> std::path::PathBuf {

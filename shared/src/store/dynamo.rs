@@ -1,1 +1,107 @@
-//! TODO (helper "store"): DynamoDB implementation of the store traits.
+//! DynamoDB implementation of the store traits (production, and tests against the emulator).
+//!
+//! The key design (tables, keys, indexes, TTL, access patterns) is documented in
+//! `infra/DATA_MODEL.md`; the table definitions live only in `template.yaml`.
+//!
+//! - [`codec`]: record encoding, fixed-width sort keys, page tokens, update expressions, errors.
+//! - [`watches`], [`inventory`], [`alerts`]: one trait implementation per table.
+
+use std::fmt;
+
+use aws_sdk_dynamodb::Client;
+
+mod alerts;
+mod codec;
+mod inventory;
+mod watches;
+
+/// The physical names of the three tables (CloudFormation names them; see `template.yaml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub watches: String,
+    pub inventory: String,
+    pub alerts: String,
+}
+
+/// Environment variables naming the tables (set by the SAM template on each function).
+pub const WATCHES_TABLE_ENV: &str = "WATCHES_TABLE";
+pub const INVENTORY_TABLE_ENV: &str = "INVENTORY_TABLE";
+pub const ALERTS_TABLE_ENV: &str = "ALERTS_TABLE";
+
+/// A table-name variable is missing or empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {0} (a DynamoDB table name) is not set")]
+pub struct MissingTableName(pub &'static str);
+
+impl TableNames {
+    /// Reads [`WATCHES_TABLE_ENV`], [`INVENTORY_TABLE_ENV`] and [`ALERTS_TABLE_ENV`].
+    pub fn from_env() -> Result<Self, MissingTableName> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`TableNames::from_env`] over any variable source (testable without the process env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingTableName> {
+        let read = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(MissingTableName(name))
+        };
+        Ok(Self {
+            watches: read(WATCHES_TABLE_ENV)?,
+            inventory: read(INVENTORY_TABLE_ENV)?,
+            alerts: read(ALERTS_TABLE_ENV)?,
+        })
+    }
+}
+
+/// All three stores on DynamoDB. Cheap to clone (the SDK client is reference-counted).
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    tables: TableNames,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, tables }
+    }
+
+    pub fn tables(&self) -> &TableNames {
+        &self.tables
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_from_lookup_names_the_missing_variable() {
+        let all = |name: &str| Some(format!("t-{name}"));
+        let names = TableNames::from_lookup(all).unwrap();
+        assert_eq!(names.alerts, "t-ALERTS_TABLE");
+
+        let no_alerts = |name: &str| (name != ALERTS_TABLE_ENV).then(|| "x".to_owned());
+        assert_eq!(
+            TableNames::from_lookup(no_alerts),
+            Err(MissingTableName(ALERTS_TABLE_ENV))
+        );
+        let blank = |_: &str| Some("  ".to_owned());
+        assert_eq!(
+            TableNames::from_lookup(blank),
+            Err(MissingTableName(WATCHES_TABLE_ENV))
+        );
+    }
+}

@@ -353,16 +353,22 @@ impl AlertStore for MemoryStore {
                 return;
             };
             let d = delivery_mut(alert, channel);
-            d.attempts += 1;
             match result {
                 DeliveryResult::Sent { message_id, at } => {
+                    d.attempts += 1;
                     d.state = DeliveryState::Sent;
                     d.sent_at = Some(*at);
                     d.last_attempt_at = Some(*at);
                     d.message_id = message_id.clone();
                     d.last_error = None;
                 }
+                DeliveryResult::Skipped { reason, at } => {
+                    d.state = DeliveryState::Skipped;
+                    d.last_attempt_at = Some(*at);
+                    d.last_error = Some(reason.clone());
+                }
                 DeliveryResult::Failed { error, at, give_up } => {
+                    d.attempts += 1;
                     d.last_attempt_at = Some(*at);
                     d.last_error = Some(error.clone());
                     if *give_up {

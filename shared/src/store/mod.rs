@@ -131,6 +131,10 @@ pub enum DeliveryResult {
         at: DateTime<Utc>,
         give_up: bool,
     },
+    /// Not sent by design (e.g. the channel is no longer configured, or email excludes info
+    /// alerts): marks the channel `Skipped` so it leaves the outbox. Not an attempt; `reason`
+    /// is kept in `last_error` so an operator can see why.
+    Skipped { reason: String, at: DateTime<Utc> },
 }
 
 pub trait WatchStore: Send + Sync {
@@ -212,6 +216,22 @@ pub trait InventoryStore: Send + Sync {
 pub trait AlertStore: Send + Sync {
     /// Create-if-absent by TBS hash; returns whether this call created it.
     fn create_alert(&self, alert: &Alert) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// `create_alert` for a whole page of alerts (distinct TBS hashes), answering per alert in
+    /// input order. Implementations batch it so a page costs O(1) requests; the default calls
+    /// `create_alert` once per alert. On `Err` some alerts may have been created: callers retry
+    /// the page, and create-if-absent makes that safe.
+    fn create_alerts(
+        &self,
+        alerts: &[Alert],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        async move {
+            let mut created = Vec::with_capacity(alerts.len());
+            for alert in alerts {
+                created.push(self.create_alert(alert).await?);
+            }
+            Ok(created)
+        }
+    }
     fn get_alert(
         &self,
         tbs: &Sha256Hash,

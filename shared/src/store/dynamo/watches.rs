@@ -1,0 +1,205 @@
+//! The watch table: one item per watched domain (key `domain`), holding the Cert Spotter cursor.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+
+use super::DynamoStore;
+use super::codec::{Expr, backend, decode, encode, encode_value, s, strip_nulls};
+use crate::domain::WatchDomain;
+use crate::model::WatchEntry;
+use crate::store::{CursorUpdate, PollStatus, StoreError, WatchStore};
+
+const ENTITY: &str = "watch entry";
+const KEY: &str = "domain";
+
+impl DynamoStore {
+    fn watch_key(domain: &WatchDomain) -> (String, AttributeValue) {
+        (KEY.to_owned(), s(domain.as_str()))
+    }
+}
+
+impl WatchStore for DynamoStore {
+    async fn create_watch(&self, entry: &WatchEntry) -> Result<bool, StoreError> {
+        const OP: &str = "create_watch";
+        let table = &self.tables.watches;
+        let item = strip_nulls(encode(OP, entry)?);
+        let result = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend(OP, "PutItem", table, e)),
+        }
+    }
+
+    async fn get_watch(&self, domain: &WatchDomain) -> Result<Option<WatchEntry>, StoreError> {
+        const OP: &str = "get_watch";
+        let table = &self.tables.watches;
+        let (k, v) = Self::watch_key(domain);
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(k, v)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(OP, "GetItem", table, e))?;
+        out.item
+            .map(|item| decode(ENTITY, domain, item))
+            .transpose()
+    }
+
+    async fn list_watches(&self) -> Result<Vec<WatchEntry>, StoreError> {
+        const OP: &str = "list_watches";
+        let table = &self.tables.watches;
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend(OP, "Scan", table, e))?;
+            for item in out.items.unwrap_or_default() {
+                let key = item
+                    .get(KEY)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                entries.push(decode(ENTITY, key, item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(entries),
+            }
+        }
+    }
+
+    async fn delete_watch(&self, domain: &WatchDomain) -> Result<bool, StoreError> {
+        const OP: &str = "delete_watch";
+        let table = &self.tables.watches;
+        let (k, v) = Self::watch_key(domain);
+        let out = self
+            .client
+            .delete_item()
+            .table_name(table)
+            .key(k, v)
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| backend(OP, "DeleteItem", table, e))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn advance_cursor(
+        &self,
+        domain: &WatchDomain,
+        expected: Option<&str>,
+        new: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CursorUpdate, StoreError> {
+        const OP: &str = "advance_cursor";
+        let table = &self.tables.watches;
+        let mut expr = Expr::new();
+        expr.set("cursor", s(new));
+        expr.set("cursor_updated_at", encode_value(OP, &now)?);
+        // The entry must still exist (a deleted entry is not recreated by a late run).
+        let pk = expr.name(KEY);
+        let cursor = expr.name("cursor");
+        let condition = match expected {
+            None => format!("attribute_exists({pk}) AND attribute_not_exists({cursor})"),
+            Some(expected) => {
+                let v = expr.value(s(expected));
+                format!("attribute_exists({pk}) AND {cursor} = {v}")
+            }
+        };
+        let (k, v) = Self::watch_key(domain);
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(k, v)
+            .update_expression(expr.update_expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CursorUpdate::Advanced),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(CursorUpdate::Conflict)
+            }
+            Err(e) => Err(backend(OP, "UpdateItem", table, e)),
+        }
+    }
+
+    async fn record_poll(
+        &self,
+        domain: &WatchDomain,
+        status: &PollStatus,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "record_poll";
+        let table = &self.tables.watches;
+        let mut expr = Expr::new();
+        expr.set("last_polled_at", encode_value(OP, &status.polled_at)?);
+        if status.success {
+            expr.set("last_success_at", encode_value(OP, &status.polled_at)?);
+        }
+        expr.set_or_remove("last_error", status.error.as_deref().map(s));
+        expr.set_or_remove(
+            "rate_limited_until",
+            status
+                .rate_limited_until
+                .map(|t| encode_value(OP, &t))
+                .transpose()?,
+        );
+        if let Some(at) = status.baseline_completed_at {
+            expr.set("baseline_completed_at", encode_value(OP, &at)?);
+        }
+        let pk = expr.name(KEY);
+        let (k, v) = Self::watch_key(domain);
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(k, v)
+            .update_expression(expr.update_expression())
+            .condition_expression(format!("attribute_exists({pk})"))
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The entry was deleted meanwhile: bookkeeping must not recreate it.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(backend(OP, "UpdateItem", table, e)),
+        }
+    }
+}

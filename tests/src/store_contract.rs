@@ -1,0 +1,1083 @@
+//! The storage contracts of `ctguard::store`, written once over the traits so they run against
+//! every implementation: the DynamoDB store on the emulator (`tests/store_dynamo.rs`) and the
+//! in-memory store. Each function takes a fresh, empty store.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use ctguard::domain::WatchDomain;
+use ctguard::hash::Sha256Hash;
+use ctguard::matcher::EntryMatch;
+use ctguard::model::{
+    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, BackfillMode, Channel, Delivery,
+    DeliveryState, InventoryCert, IssuerInfo, Severity, WatchEntry,
+};
+use ctguard::store::{
+    AlertFilter, AlertStore, CursorUpdate, DeliveryResult, InventoryStore, Page, PageRequest,
+    PollStatus, PutOutcome, StoreError, WatchStore,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+/// A fixed instant with a sub-second part, so variable-precision timestamps would misorder.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap() + Duration::microseconds(250)
+}
+
+pub fn domain(name: &str) -> WatchDomain {
+    WatchDomain::parse(name).expect("valid test domain")
+}
+
+pub fn hash(tag: &str) -> Sha256Hash {
+    Sha256Hash::digest(tag.as_bytes())
+}
+
+pub fn watch(name: &str) -> WatchEntry {
+    WatchEntry::new(
+        domain(name),
+        Some(format!("note for {name}")),
+        BackfillMode::Summary,
+        t0(),
+    )
+}
+
+pub fn cert(tag: &str, names: &[&str], added_at: DateTime<Utc>) -> InventoryCert {
+    InventoryCert {
+        tbs_sha256: hash(&format!("tbs-{tag}")),
+        pubkey_sha256: Some(hash(&format!("spki-{tag}"))),
+        cert_sha256: Some(hash(&format!("cert-{tag}"))),
+        dns_names: names.iter().map(|n| (*n).to_owned()).collect(),
+        not_before: Some(added_at - Duration::days(1)),
+        not_after: Some(added_at + Duration::days(89)),
+        serial: Some(format!("0a:{tag}")),
+        issuer: Some("CN=Test CA".to_owned()),
+        source: "lb:host-1".to_owned(),
+        added_at,
+        updated_at: added_at,
+        expires_at: None,
+    }
+}
+
+pub fn key(tag: &str, added_at: DateTime<Utc>) -> AuthorizedKey {
+    AuthorizedKey {
+        pubkey_sha256: hash(&format!("key-{tag}")),
+        note: Some(format!("key {tag}")),
+        source: "operator".to_owned(),
+        added_at,
+        expires_at: None,
+    }
+}
+
+/// An unauthorized alert for `domains` first seen at `seen`, both channels queued.
+pub fn alert(tag: &str, severity: Severity, domains: &[&str], seen: DateTime<Utc>) -> Alert {
+    let names: Vec<String> = domains.iter().map(|d| format!("www.{d}")).collect();
+    Alert {
+        tbs_sha256: hash(&format!("alert-{tag}")),
+        issuance_id: format!("issuance-{tag}"),
+        cert_sha256: hash(&format!("alert-cert-{tag}")),
+        pubkey_sha256: hash(&format!("alert-spki-{tag}")),
+        dns_names: names.clone(),
+        matched: domains
+            .iter()
+            .map(|d| EntryMatch {
+                entry: domain(d),
+                names: vec![format!("www.{d}")],
+            })
+            .collect(),
+        issuer: IssuerInfo {
+            friendly_name: Some("Test CA".to_owned()),
+            name: Some("C=US, O=Test, CN=Test CA".to_owned()),
+            pubkey_sha256: Some(hash("issuer")),
+            caa_domains: vec!["test-ca.example".to_owned()],
+        },
+        not_before: seen - Duration::hours(1),
+        not_after: seen + Duration::days(90),
+        revoked: false,
+        problem_reporting: None,
+        severity,
+        authorized_by: None,
+        first_seen_at: seen,
+        classified_at: seen,
+        grace_until: (severity == Severity::Pending).then(|| seen + Duration::hours(1)),
+        baseline: false,
+        sns: Delivery::queued(),
+        email: Delivery::queued(),
+        ack: None,
+        expires_at: Some(seen + Duration::days(365)),
+    }
+}
+
+fn page(limit: u32, token: Option<String>) -> PageRequest {
+    PageRequest { limit, token }
+}
+
+/// Follows tokens to the end; fails on a page larger than `limit` or a runaway loop.
+pub async fn collect_pages<T, F, Fut>(limit: u32, mut fetch: F) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut all = Vec::new();
+    let mut token = None;
+    for _ in 0..1000 {
+        let p = fetch(page(limit, token.take())).await.expect("list page");
+        assert!(
+            p.items.len() <= limit as usize,
+            "page larger than its limit"
+        );
+        all.extend(p.items);
+        match p.next_token {
+            Some(t) => token = Some(t),
+            None => return all,
+        }
+    }
+    panic!("pagination did not terminate");
+}
+
+fn tbs_list(alerts: &[Alert]) -> Vec<Sha256Hash> {
+    alerts.iter().map(|a| a.tbs_sha256).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watch list
+
+pub async fn watch_create_get_list_delete<S: WatchStore>(store: &S) {
+    let a = watch("a.example");
+    assert!(store.create_watch(&a).await.unwrap());
+    let mut changed = watch("a.example");
+    changed.note = Some("other".to_owned());
+    changed.backfill = BackfillMode::Alert;
+    assert!(
+        !store.create_watch(&changed).await.unwrap(),
+        "second create"
+    );
+    assert_eq!(store.get_watch(&a.domain).await.unwrap(), Some(a.clone()));
+
+    for name in ["b.example", "c.example"] {
+        assert!(store.create_watch(&watch(name)).await.unwrap());
+    }
+    let mut listed: Vec<String> = store
+        .list_watches()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.domain.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["a.example", "b.example", "c.example"]);
+
+    assert!(store.delete_watch(&a.domain).await.unwrap());
+    assert!(
+        !store.delete_watch(&a.domain).await.unwrap(),
+        "second delete"
+    );
+    assert_eq!(store.get_watch(&a.domain).await.unwrap(), None);
+    assert_eq!(store.list_watches().await.unwrap().len(), 2);
+}
+
+pub async fn cursor_compare_and_set<S: WatchStore>(store: &S) {
+    let entry = watch("cursor.example");
+    let d = &entry.domain;
+    store.create_watch(&entry).await.unwrap();
+    let t1 = t0() + Duration::minutes(1);
+
+    assert_eq!(
+        store.advance_cursor(d, None, "c1", t1).await.unwrap(),
+        CursorUpdate::Advanced
+    );
+    let stored = store.get_watch(d).await.unwrap().unwrap();
+    assert_eq!(stored.cursor.as_deref(), Some("c1"));
+    assert_eq!(stored.cursor_updated_at, Some(t1));
+
+    // A second run that also read "no cursor" must not move it.
+    assert_eq!(
+        store.advance_cursor(d, None, "other", t1).await.unwrap(),
+        CursorUpdate::Conflict
+    );
+    assert_eq!(
+        store.advance_cursor(d, Some("c1"), "c2", t1).await.unwrap(),
+        CursorUpdate::Advanced
+    );
+    // Stale expectation (c1 was already moved past).
+    assert_eq!(
+        store.advance_cursor(d, Some("c1"), "c3", t1).await.unwrap(),
+        CursorUpdate::Conflict
+    );
+    let stored = store.get_watch(d).await.unwrap().unwrap();
+    assert_eq!(stored.cursor.as_deref(), Some("c2"));
+    assert_eq!(stored.note, entry.note, "other fields untouched");
+
+    // Unknown and deleted entries conflict, and are not recreated.
+    let unknown = domain("unknown.example");
+    assert_eq!(
+        store
+            .advance_cursor(&unknown, None, "c1", t1)
+            .await
+            .unwrap(),
+        CursorUpdate::Conflict
+    );
+    assert_eq!(store.get_watch(&unknown).await.unwrap(), None);
+    store.delete_watch(d).await.unwrap();
+    assert_eq!(
+        store.advance_cursor(d, Some("c2"), "c3", t1).await.unwrap(),
+        CursorUpdate::Conflict
+    );
+    assert_eq!(store.get_watch(d).await.unwrap(), None);
+}
+
+pub async fn record_poll_keeps_cursor_and_never_resurrects<S: WatchStore>(store: &S) {
+    let entry = watch("poll.example");
+    let d = &entry.domain;
+    store.create_watch(&entry).await.unwrap();
+    store.advance_cursor(d, None, "c1", t0()).await.unwrap();
+
+    let ok_at = t0() + Duration::minutes(5);
+    let ok = PollStatus {
+        polled_at: ok_at,
+        success: true,
+        error: None,
+        rate_limited_until: None,
+        baseline_completed_at: Some(ok_at),
+    };
+    store.record_poll(d, &ok).await.unwrap();
+    let stored = store.get_watch(d).await.unwrap().unwrap();
+    assert_eq!(stored.cursor.as_deref(), Some("c1"));
+    assert_eq!(stored.last_polled_at, Some(ok_at));
+    assert_eq!(stored.last_success_at, Some(ok_at));
+    assert_eq!(stored.baseline_completed_at, Some(ok_at));
+
+    let failed_at = ok_at + Duration::minutes(5);
+    let limited = failed_at + Duration::minutes(30);
+    let failed = PollStatus {
+        polled_at: failed_at,
+        success: false,
+        error: Some("Cert Spotter answered 429".to_owned()),
+        rate_limited_until: Some(limited),
+        baseline_completed_at: None,
+    };
+    store.record_poll(d, &failed).await.unwrap();
+    let stored = store.get_watch(d).await.unwrap().unwrap();
+    assert_eq!(
+        stored.cursor.as_deref(),
+        Some("c1"),
+        "record_poll moved the cursor"
+    );
+    assert_eq!(stored.last_polled_at, Some(failed_at));
+    assert_eq!(
+        stored.last_success_at,
+        Some(ok_at),
+        "a failure is not a success"
+    );
+    assert_eq!(stored.last_error, failed.error);
+    assert_eq!(stored.rate_limited_until, Some(limited));
+    assert_eq!(stored.baseline_completed_at, Some(ok_at), "baseline kept");
+
+    // A later success clears the error and the rate limit.
+    let again = PollStatus {
+        polled_at: limited,
+        baseline_completed_at: None,
+        ..ok.clone()
+    };
+    store.record_poll(d, &again).await.unwrap();
+    let stored = store.get_watch(d).await.unwrap().unwrap();
+    assert_eq!(stored.last_error, None);
+    assert_eq!(stored.rate_limited_until, None);
+    assert_eq!(stored.last_success_at, Some(limited));
+
+    // A run finishing after the entry was deleted must not bring it back.
+    store.delete_watch(d).await.unwrap();
+    store.record_poll(d, &ok).await.unwrap();
+    assert_eq!(store.get_watch(d).await.unwrap(), None);
+}
+
+/// `tasks` runs race to advance the same cursor, `steps` times: exactly one wins each step.
+pub async fn concurrent_cursor_advances<S: WatchStore + 'static>(
+    store: Arc<S>,
+    tasks: usize,
+    steps: usize,
+) {
+    let entry = watch("race.example");
+    store.create_watch(&entry).await.unwrap();
+    let mut expected: Option<String> = None;
+    for step in 0..steps {
+        let mut handles = Vec::new();
+        for task in 0..tasks {
+            let (store, d, expected) = (store.clone(), entry.domain.clone(), expected.clone());
+            handles.push(tokio::spawn(async move {
+                let new = format!("c{step}-{task}");
+                let outcome = store
+                    .advance_cursor(&d, expected.as_deref(), &new, t0())
+                    .await
+                    .unwrap();
+                (outcome, new)
+            }));
+        }
+        let mut winners = Vec::new();
+        for handle in handles {
+            let (outcome, new) = handle.await.unwrap();
+            if outcome == CursorUpdate::Advanced {
+                winners.push(new);
+            }
+        }
+        assert_eq!(winners.len(), 1, "step {step}: winners {winners:?}");
+        let stored = store.get_watch(&entry.domain).await.unwrap().unwrap();
+        assert_eq!(stored.cursor.as_ref(), Some(&winners[0]));
+        expected = stored.cursor;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inventory
+
+pub async fn inventory_upsert_keeps_added_at<S: InventoryStore>(store: &S) {
+    let first = cert("upsert", &["www.example.com"], t0());
+    let (outcome, stored) = store.put_cert(&first).await.unwrap();
+    assert_eq!(outcome, PutOutcome::Created);
+    assert_eq!(stored, first);
+
+    let later = t0() + Duration::days(3);
+    let mut again = cert("upsert", &["www.example.com"], later);
+    again.updated_at = later;
+    again.source = "lb:host-2".to_owned();
+    again.serial = None; // a field that goes away must go away in storage too
+    again.expires_at = Some(later + Duration::days(90));
+    let (outcome, stored) = store.put_cert(&again).await.unwrap();
+    assert_eq!(outcome, PutOutcome::Updated);
+    assert_eq!(stored.added_at, t0(), "added_at of the first push is kept");
+    assert_eq!(stored.updated_at, later);
+    assert_eq!(stored.source, "lb:host-2");
+    assert_eq!(
+        store.get_cert(&first.tbs_sha256).await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(stored.serial, None);
+
+    let k = key("upsert", t0());
+    assert_eq!(
+        store.put_key(&k).await.unwrap(),
+        (PutOutcome::Created, k.clone())
+    );
+    let mut k2 = key("upsert", later);
+    k2.note = None;
+    let (outcome, stored) = store.put_key(&k2).await.unwrap();
+    assert_eq!(outcome, PutOutcome::Updated);
+    assert_eq!(stored.added_at, t0());
+    assert_eq!(stored.note, None);
+
+    assert!(store.delete_cert(&first.tbs_sha256).await.unwrap());
+    assert!(!store.delete_cert(&first.tbs_sha256).await.unwrap());
+    assert_eq!(store.get_cert(&first.tbs_sha256).await.unwrap(), None);
+    assert!(store.delete_key(&k.pubkey_sha256).await.unwrap());
+    assert!(!store.delete_key(&k.pubkey_sha256).await.unwrap());
+}
+
+/// Stores `n` certificates and `n` keys (some expired, some expiring later) and looks them up
+/// together with unknown and repeated hashes.
+pub async fn inventory_lookup_many<S: InventoryStore + 'static>(store: Arc<S>, n: usize) {
+    let now = t0() + Duration::days(10);
+    let mut live_tbs = HashSet::new();
+    let mut live_keys = HashSet::new();
+    let mut tbs = Vec::new();
+    let mut keys = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..n {
+        let mut c = cert(&format!("lookup-{i}"), &["www.example.com"], t0());
+        let mut k = key(&format!("lookup-{i}"), t0());
+        // Every 10th expired before `now` (TTL not applied yet), one exactly at `now`,
+        // every 7th expires after `now`.
+        let expires = match i {
+            _ if i % 10 == 3 => Some(now - Duration::seconds(1)),
+            5 => Some(now),
+            _ if i % 7 == 0 => Some(now + Duration::milliseconds(1)),
+            _ => None,
+        };
+        c.expires_at = expires;
+        k.expires_at = expires;
+        if expires.is_none_or(|t| t > now) {
+            live_tbs.insert(c.tbs_sha256);
+            live_keys.insert(k.pubkey_sha256);
+        }
+        tbs.push(c.tbs_sha256);
+        keys.push(k.pubkey_sha256);
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store.put_cert(&c).await.unwrap();
+            store.put_key(&k).await.unwrap();
+        }));
+        if handles.len() >= 16 {
+            for h in handles.drain(..) {
+                h.await.unwrap();
+            }
+        }
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    // Unknown hashes, a TBS hash asked as a key (kinds must not mix), and repeats.
+    let mut query_tbs = tbs.clone();
+    query_tbs.extend((0..20).map(|i| hash(&format!("unknown-tbs-{i}"))));
+    query_tbs.extend(tbs.iter().take(5).copied());
+    let mut query_keys = keys.clone();
+    query_keys.extend((0..20).map(|i| hash(&format!("unknown-key-{i}"))));
+    query_keys.push(tbs[0]);
+
+    let found = store.lookup(&query_tbs, &query_keys, now).await.unwrap();
+    assert_eq!(found.tbs, live_tbs);
+    assert_eq!(found.pubkeys, live_keys);
+    assert!(!found.pubkeys.contains(&tbs[0]));
+    assert!(store.lookup(&[], &[], now).await.unwrap().tbs.is_empty());
+}
+
+pub async fn inventory_lists_page_and_filter<S: InventoryStore>(store: &S) {
+    let named = "www.example.com";
+    let mut expected_named = HashSet::new();
+    let mut expected_all = HashSet::new();
+    for i in 0..7 {
+        let names: &[&str] = if i % 2 == 0 {
+            &[named, "example.com"]
+        } else {
+            &["api.example.net"]
+        };
+        let c = cert(&format!("list-{i}"), names, t0() + Duration::minutes(i));
+        store.put_cert(&c).await.unwrap();
+        expected_all.insert(c.tbs_sha256);
+        if i % 2 == 0 {
+            expected_named.insert(c.tbs_sha256);
+        }
+    }
+    let all = collect_pages(3, |p| async move { store.list_certs(None, &p).await }).await;
+    let all_set: HashSet<_> = all.iter().map(|c| c.tbs_sha256).collect();
+    assert_eq!(all.len(), 7, "no duplicates or gaps across pages");
+    assert_eq!(all_set, expected_all);
+
+    let filtered = collect_pages(
+        2,
+        |p| async move { store.list_certs(Some(named), &p).await },
+    )
+    .await;
+    let filtered_set: HashSet<_> = filtered.iter().map(|c| c.tbs_sha256).collect();
+    assert_eq!(filtered.len(), expected_named.len());
+    assert_eq!(filtered_set, expected_named);
+    // The filter is exact, not a substring match.
+    let none = store
+        .list_certs(Some("example.com.evil"), &page(10, None))
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.next_token.is_none());
+
+    for i in 0..5 {
+        store
+            .put_key(&key(&format!("list-{i}"), t0() + Duration::minutes(i)))
+            .await
+            .unwrap();
+    }
+    let keys = collect_pages(2, |p| async move { store.list_keys(&p).await }).await;
+    assert_eq!(
+        keys.iter()
+            .map(|k| k.pubkey_sha256)
+            .collect::<HashSet<_>>()
+            .len(),
+        5
+    );
+
+    let bad = store
+        .list_certs(None, &page(3, Some("!!not-a-token!!".to_owned())))
+        .await;
+    assert!(matches!(bad, Err(StoreError::InvalidPageToken)), "{bad:?}");
+    let bad = store
+        .list_keys(&page(3, Some("!!not-a-token!!".to_owned())))
+        .await;
+    assert!(matches!(bad, Err(StoreError::InvalidPageToken)), "{bad:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alerts
+
+pub async fn alert_create_if_absent<S: AlertStore>(store: &S) {
+    let a = alert("once", Severity::Suspicious, &["example.com"], t0());
+    assert!(store.create_alert(&a).await.unwrap());
+    let mut other = a.clone();
+    other.severity = Severity::Info;
+    other.issuance_id = "a later issuance of the same TBS".to_owned();
+    assert!(!store.create_alert(&other).await.unwrap(), "second create");
+    assert_eq!(
+        store.get_alert(&a.tbs_sha256).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.get_alert(&hash("no such alert")).await.unwrap(), None);
+}
+
+/// Nine alerts over three domains and all severities, listed with every filter and paged.
+pub async fn alert_listing_filters_and_pages<S: AlertStore>(store: &S) {
+    use Severity::*;
+    // Offsets in microseconds from a whole second: times with and without a fraction must
+    // still sort by time (a variable-precision text timestamp would not).
+    let base = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
+    let specs: [(&str, Severity, &[&str], i64); 9] = [
+        ("l0", Suspicious, &["a.example"], 0),
+        ("l1", Info, &["a.example", "b.example"], 250),
+        ("l2", Pending, &["b.example"], 1_000_000),
+        ("l3", Suspicious, &["c.example"], 60_000_000),
+        ("l4", Suspicious, &["a.example"], 120_000_000),
+        ("l5", Info, &["c.example"], 120_000_000), // same instant as l4: tie broken by hash
+        ("l6", Pending, &["a.example"], 180_000_500),
+        ("l7", Suspicious, &["b.example", "c.example"], 240_000_000),
+        ("l8", Info, &["a.example"], 300_000_000),
+    ];
+    let mut alerts = Vec::new();
+    for (tag, severity, domains, offset_us) in specs {
+        let a = alert(
+            tag,
+            severity,
+            domains,
+            base + Duration::microseconds(offset_us),
+        );
+        store.create_alert(&a).await.unwrap();
+        alerts.push(a);
+    }
+    let expect = |keep: &dyn Fn(&Alert) -> bool| {
+        let mut v: Vec<Alert> = alerts.iter().filter(|a| keep(a)).cloned().collect();
+        v.sort_by(|a, b| {
+            b.first_seen_at
+                .cmp(&a.first_seen_at)
+                .then(b.tbs_sha256.cmp(&a.tbs_sha256))
+        });
+        tbs_list(&v)
+    };
+    let list = |filter: AlertFilter, limit: u32| {
+        let filter = filter.clone();
+        async move {
+            let filter = &filter;
+            collect_pages(
+                limit,
+                |p| async move { store.list_alerts(filter, &p).await },
+            )
+            .await
+        }
+    };
+
+    let all = list(AlertFilter::default(), 4).await;
+    assert_eq!(
+        tbs_list(&all),
+        expect(&|_| true),
+        "newest first, across pages"
+    );
+    assert_eq!(all[0], alerts[8], "records round-trip whole");
+
+    let suspicious = AlertFilter {
+        severity: Some(Suspicious),
+        ..Default::default()
+    };
+    assert_eq!(
+        tbs_list(&list(suspicious, 2).await),
+        expect(&|a| a.severity == Suspicious)
+    );
+
+    let since = base + Duration::seconds(120);
+    let recent = AlertFilter {
+        since: Some(since),
+        ..Default::default()
+    };
+    assert_eq!(
+        tbs_list(&list(recent, 2).await),
+        expect(&|a| a.first_seen_at >= since),
+        "since is inclusive"
+    );
+
+    let a_dom = domain("a.example");
+    let by_domain = AlertFilter {
+        domain: Some(a_dom.clone()),
+        ..Default::default()
+    };
+    let has = |a: &Alert, d: &WatchDomain| a.matched.iter().any(|m| &m.entry == d);
+    assert_eq!(
+        tbs_list(&list(by_domain, 2).await),
+        expect(&|a| has(a, &a_dom))
+    );
+
+    let combined = AlertFilter {
+        since: Some(base + Duration::microseconds(1)),
+        severity: Some(Suspicious),
+        domain: Some(a_dom.clone()),
+    };
+    let want = expect(&|a| a.severity == Suspicious && has(a, &a_dom) && a.first_seen_at > t0());
+    assert_eq!(want.len(), 1);
+    assert_eq!(tbs_list(&list(combined, 1).await), want);
+
+    let nothing = AlertFilter {
+        domain: Some(domain("unwatched.example")),
+        ..Default::default()
+    };
+    assert!(list(nothing, 3).await.is_empty());
+
+    let bad = store
+        .list_alerts(
+            &AlertFilter::default(),
+            &page(3, Some("garbage".to_owned())),
+        )
+        .await;
+    assert!(matches!(bad, Err(StoreError::InvalidPageToken)), "{bad:?}");
+}
+
+pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>) {
+    let mut p1 = alert(
+        "p1",
+        Severity::Pending,
+        &["example.com"],
+        t0() + Duration::minutes(1),
+    );
+    p1.sns = Delivery::skipped(); // SNS not configured: stays skipped when resolved
+    p1.email = Delivery {
+        state: DeliveryState::Failed,
+        ..Delivery::queued()
+    };
+    let mut p2 = alert(
+        "p2",
+        Severity::Pending,
+        &["example.com"],
+        t0() + Duration::minutes(2),
+    );
+    let mut p0 = alert("p0", Severity::Pending, &["example.com"], t0());
+    for p in [&mut p1, &mut p2, &mut p0] {
+        if p.email.state == DeliveryState::Queued {
+            p.sns = Delivery::skipped();
+            p.email = Delivery::skipped();
+        }
+    }
+    let done = alert("done", Severity::Suspicious, &["example.com"], t0());
+    for a in [&p1, &p2, &p0, &done] {
+        store.create_alert(a).await.unwrap();
+    }
+    assert_eq!(
+        tbs_list(&store.list_pending(10).await.unwrap()),
+        tbs_list(&[p0.clone(), p1.clone(), p2.clone()]),
+        "oldest first, pending only"
+    );
+    assert_eq!(store.list_pending(2).await.unwrap().len(), 2);
+
+    let at = t0() + Duration::hours(2);
+    assert!(
+        store
+            .resolve_pending(
+                &p1.tbs_sha256,
+                Severity::Info,
+                Some(AuthorizedBy::PubkeySha256),
+                at
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .resolve_pending(&p1.tbs_sha256, Severity::Suspicious, None, at)
+            .await
+            .unwrap(),
+        "already resolved"
+    );
+    let resolved = store.get_alert(&p1.tbs_sha256).await.unwrap().unwrap();
+    assert_eq!(resolved.severity, Severity::Info);
+    assert_eq!(resolved.authorized_by, Some(AuthorizedBy::PubkeySha256));
+    assert_eq!(resolved.classified_at, at);
+    assert_eq!(resolved.sns.state, DeliveryState::Skipped);
+    assert_eq!(resolved.email.state, DeliveryState::Queued);
+    assert_eq!(
+        tbs_list(&store.list_undelivered(10).await.unwrap()),
+        expect_undelivered(&[&done, &resolved]),
+        "resolving queued the configured channel"
+    );
+
+    // Two runs resolve p2 at once: exactly one wins.
+    let mut handles = Vec::new();
+    for severity in [Severity::Suspicious, Severity::Info] {
+        let (store, tbs) = (store.clone(), p2.tbs_sha256);
+        handles.push(tokio::spawn(async move {
+            store
+                .resolve_pending(&tbs, severity, None, at)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for h in handles {
+        wins += usize::from(h.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(
+        tbs_list(&store.list_pending(10).await.unwrap()),
+        [p0.tbs_sha256]
+    );
+    assert!(
+        !store
+            .resolve_pending(&hash("unknown"), Severity::Info, None, at)
+            .await
+            .unwrap()
+    );
+}
+
+/// Oldest first by first-seen time, then by hash.
+fn expect_undelivered(alerts: &[&Alert]) -> Vec<Sha256Hash> {
+    let mut v: Vec<&Alert> = alerts.to_vec();
+    v.sort_by(|a, b| {
+        a.first_seen_at
+            .cmp(&b.first_seen_at)
+            .then(a.tbs_sha256.cmp(&b.tbs_sha256))
+    });
+    v.iter().map(|a| a.tbs_sha256).collect()
+}
+
+pub async fn delivery_claims_and_records<S: AlertStore>(store: &S) {
+    let a = alert("deliver", Severity::Suspicious, &["example.com"], t0());
+    let quiet = {
+        let mut q = alert("quiet", Severity::Info, &["example.com"], t0());
+        q.sns = Delivery::skipped();
+        q.email = Delivery::skipped();
+        q
+    };
+    store.create_alert(&a).await.unwrap();
+    store.create_alert(&quiet).await.unwrap();
+    let tbs = &a.tbs_sha256;
+    assert_eq!(tbs_list(&store.list_undelivered(10).await.unwrap()), [*tbs]);
+
+    let now = t0() + Duration::minutes(1);
+    let lease = now + Duration::minutes(5);
+    assert!(
+        store
+            .claim_delivery(tbs, Channel::Sns, "run-a", now, lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_delivery(tbs, Channel::Sns, "run-b", now, lease)
+            .await
+            .unwrap(),
+        "leased to run-a"
+    );
+    assert!(
+        store
+            .claim_delivery(tbs, Channel::Email, "run-b", now, lease)
+            .await
+            .unwrap(),
+        "channels lease independently"
+    );
+    assert!(
+        !store
+            .claim_delivery(&quiet.tbs_sha256, Channel::Sns, "run-a", now, lease)
+            .await
+            .unwrap(),
+        "a skipped channel is never claimed"
+    );
+    assert!(
+        !store
+            .claim_delivery(&hash("unknown"), Channel::Sns, "run-a", now, lease)
+            .await
+            .unwrap()
+    );
+
+    // Not the lease holder: ignored.
+    let sent = DeliveryResult::Sent {
+        message_id: Some("m-1".to_owned()),
+        at: now,
+    };
+    store
+        .record_delivery(tbs, Channel::Sns, "run-b", &sent)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_alert(tbs).await.unwrap().unwrap().sns,
+        Delivery::queued()
+    );
+
+    // A failure that will be retried: counted, stays queued, lease released.
+    let fail = DeliveryResult::Failed {
+        error: "SNS 500".to_owned(),
+        at: now,
+        give_up: false,
+    };
+    store
+        .record_delivery(tbs, Channel::Sns, "run-a", &fail)
+        .await
+        .unwrap();
+    let sns = store.get_alert(tbs).await.unwrap().unwrap().sns;
+    assert_eq!((sns.state, sns.attempts), (DeliveryState::Queued, 1));
+    assert_eq!(sns.last_error.as_deref(), Some("SNS 500"));
+    assert_eq!(sns.last_attempt_at, Some(now));
+    assert!(
+        store
+            .claim_delivery(tbs, Channel::Sns, "run-b", now, lease)
+            .await
+            .unwrap()
+    );
+
+    let sent_at = now + Duration::seconds(2);
+    let sent = DeliveryResult::Sent {
+        message_id: Some("m-2".to_owned()),
+        at: sent_at,
+    };
+    store
+        .record_delivery(tbs, Channel::Sns, "run-b", &sent)
+        .await
+        .unwrap();
+    let stored = store.get_alert(tbs).await.unwrap().unwrap();
+    assert_eq!(stored.sns.state, DeliveryState::Sent);
+    assert_eq!(stored.sns.attempts, 2);
+    assert_eq!(stored.sns.sent_at, Some(sent_at));
+    assert_eq!(stored.sns.message_id.as_deref(), Some("m-2"));
+    assert_eq!(stored.sns.last_error, None);
+    assert_eq!(
+        stored.email,
+        Delivery::queued(),
+        "the other channel is untouched"
+    );
+    assert_eq!(
+        tbs_list(&store.list_undelivered(10).await.unwrap()),
+        [*tbs],
+        "email still queued"
+    );
+    assert!(
+        !store
+            .claim_delivery(tbs, Channel::Sns, "run-c", now, lease)
+            .await
+            .unwrap()
+    );
+
+    // Giving up ends the email channel: nothing is queued any more, the outbox is empty.
+    let give_up = DeliveryResult::Failed {
+        error: "SES rejected".to_owned(),
+        at: now,
+        give_up: true,
+    };
+    store
+        .record_delivery(tbs, Channel::Email, "run-b", &give_up)
+        .await
+        .unwrap();
+    let stored = store.get_alert(tbs).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.email.state, stored.email.attempts),
+        (DeliveryState::Failed, 1)
+    );
+    assert!(store.list_undelivered(10).await.unwrap().is_empty());
+}
+
+pub async fn delivery_lease_expires<S: AlertStore>(store: &S) {
+    let a = alert("lease", Severity::Suspicious, &["example.com"], t0());
+    store.create_alert(&a).await.unwrap();
+    let tbs = &a.tbs_sha256;
+    let now = t0();
+    let until = now + Duration::seconds(30);
+    assert!(
+        store
+            .claim_delivery(tbs, Channel::Email, "run-a", now, until)
+            .await
+            .unwrap()
+    );
+    let early = now + Duration::seconds(29);
+    assert!(
+        !store
+            .claim_delivery(
+                tbs,
+                Channel::Email,
+                "run-b",
+                early,
+                early + Duration::seconds(30)
+            )
+            .await
+            .unwrap()
+    );
+    // At the lease's end it is free: run-a is presumed dead.
+    assert!(
+        store
+            .claim_delivery(
+                tbs,
+                Channel::Email,
+                "run-b",
+                until,
+                until + Duration::seconds(30)
+            )
+            .await
+            .unwrap()
+    );
+    // run-a comes back late: its result is not recorded over run-b's lease.
+    let late = DeliveryResult::Sent {
+        message_id: Some("late".to_owned()),
+        at: until,
+    };
+    store
+        .record_delivery(tbs, Channel::Email, "run-a", &late)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_alert(tbs).await.unwrap().unwrap().email,
+        Delivery::queued()
+    );
+    let ok = DeliveryResult::Sent {
+        message_id: Some("b".to_owned()),
+        at: until,
+    };
+    store
+        .record_delivery(tbs, Channel::Email, "run-b", &ok)
+        .await
+        .unwrap();
+    let email = store.get_alert(tbs).await.unwrap().unwrap().email;
+    assert_eq!(
+        (email.state, email.attempts, email.message_id.as_deref()),
+        (DeliveryState::Sent, 1, Some("b"))
+    );
+}
+
+/// `tasks` runs claim the same channel at once: exactly one gets it.
+pub async fn claim_is_exclusive_under_concurrency<S: AlertStore + 'static>(
+    store: Arc<S>,
+    tasks: usize,
+) {
+    let a = alert("race", Severity::Suspicious, &["example.com"], t0());
+    store.create_alert(&a).await.unwrap();
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let (store, tbs) = (store.clone(), a.tbs_sha256);
+        handles.push(tokio::spawn(async move {
+            let run = format!("run-{task}");
+            store
+                .claim_delivery(&tbs, Channel::Sns, &run, t0(), t0() + Duration::minutes(1))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for h in handles {
+        wins += usize::from(h.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
+pub async fn acknowledge_alert<S: AlertStore>(store: &S) {
+    let ack = Acknowledgement {
+        by: "alice".to_owned(),
+        note: Some("our new CDN".to_owned()),
+        at: t0() + Duration::hours(1),
+    };
+    assert_eq!(
+        store.acknowledge(&hash("unknown"), &ack).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_alert(&hash("unknown")).await.unwrap(),
+        None,
+        "not created"
+    );
+
+    let a = alert("ack", Severity::Suspicious, &["example.com"], t0());
+    store.create_alert(&a).await.unwrap();
+    let updated = store
+        .acknowledge(&a.tbs_sha256, &ack)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        updated,
+        Alert {
+            ack: Some(ack.clone()),
+            ..a.clone()
+        }
+    );
+    assert_eq!(store.get_alert(&a.tbs_sha256).await.unwrap(), Some(updated));
+}
+
+/// `create_alerts` over a page bigger than one batch, some alerts already stored, one repeated.
+pub async fn create_alerts_in_batches<S: AlertStore>(store: &S, n: usize) {
+    let alerts: Vec<Alert> = (0..n)
+        .map(|i| {
+            let seen = t0() + Duration::milliseconds(i as i64);
+            alert(
+                &format!("batch-{i}"),
+                Severity::Suspicious,
+                &["example.com"],
+                seen,
+            )
+        })
+        .collect();
+    for a in alerts.iter().step_by(3) {
+        assert!(store.create_alert(a).await.unwrap());
+    }
+    let mut page: Vec<Alert> = alerts
+        .iter()
+        .map(|a| Alert {
+            issuance_id: "seen again".to_owned(),
+            ..a.clone()
+        })
+        .collect();
+    page.push(page[1].clone()); // a repeat is created once
+    let created = store.create_alerts(&page).await.unwrap();
+    let mut expected: Vec<bool> = (0..n).map(|i| i % 3 != 0).collect();
+    expected.push(false);
+    assert_eq!(created, expected);
+    for (i, a) in alerts.iter().enumerate() {
+        let stored = store.get_alert(&a.tbs_sha256).await.unwrap().unwrap();
+        let want = if i % 3 == 0 {
+            "original"
+        } else {
+            "created by the batch"
+        };
+        let is_original = stored.issuance_id == a.issuance_id;
+        assert_eq!(is_original, i % 3 == 0, "alert {i} should be {want}");
+    }
+    assert_eq!(
+        store.create_alerts(&page).await.unwrap(),
+        vec![false; n + 1]
+    );
+    assert!(store.create_alerts(&[]).await.unwrap().is_empty());
+}
+
+/// A channel skipped by design leaves the outbox without counting as an attempt.
+pub async fn delivery_skipped_is_not_an_attempt<S: AlertStore>(store: &S) {
+    let a = alert("skip", Severity::Info, &["example.com"], t0());
+    store.create_alert(&a).await.unwrap();
+    let tbs = &a.tbs_sha256;
+    let (now, lease) = (t0(), t0() + Duration::minutes(1));
+    assert!(
+        store
+            .claim_delivery(tbs, Channel::Email, "run", now, lease)
+            .await
+            .unwrap()
+    );
+    let skip = DeliveryResult::Skipped {
+        reason: "email excludes info alerts".to_owned(),
+        at: now,
+    };
+    store
+        .record_delivery(tbs, Channel::Email, "run", &skip)
+        .await
+        .unwrap();
+    let email = store.get_alert(tbs).await.unwrap().unwrap().email;
+    assert_eq!((email.state, email.attempts), (DeliveryState::Skipped, 0));
+    assert_eq!(
+        email.last_error.as_deref(),
+        Some("email excludes info alerts")
+    );
+    assert_eq!(email.last_attempt_at, Some(now));
+    assert_eq!(
+        tbs_list(&store.list_undelivered(10).await.unwrap()),
+        [*tbs],
+        "SNS still queued"
+    );
+    assert!(
+        !store
+            .claim_delivery(tbs, Channel::Email, "run", now, lease)
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        store
+            .claim_delivery(tbs, Channel::Sns, "run", now, lease)
+            .await
+            .unwrap()
+    );
+    store
+        .record_delivery(tbs, Channel::Sns, "run", &skip)
+        .await
+        .unwrap();
+    assert!(store.list_undelivered(10).await.unwrap().is_empty());
+}
