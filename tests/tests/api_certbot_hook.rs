@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use api_support::*;
 use ctguard::store::InventoryStore;
-use ctguard::store::memory::MemoryStore;
+use ctguard_tests::aws::TestAws;
 
 /// Runs the hook with a clean environment plus `env`; returns its output.
 async fn run_hook(args: &[&str], env: Vec<(&'static str, String)>) -> Output {
@@ -44,7 +44,8 @@ fn stderr(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hook_pushes_the_renewed_certificate_and_the_inventory_holds_its_tbs_hash() {
-    let (url, app) = start_listener(MemoryStore::new()).await;
+    let aws = TestAws::new().await;
+    let (url, app) = start_listener(aws.store()).await;
     let tmp = TempDir::new("hook");
     let lineage = tmp.path().join("live/hook.example.org");
     let der = openssl_cert(&lineage, &["hook.example.org", "www.hook.example.org"]);
@@ -85,7 +86,8 @@ async fn the_hook_pushes_the_renewed_certificate_and_the_inventory_holds_its_tbs
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catch_up_mode_pushes_every_live_certificate() {
-    let (url, app) = start_listener(MemoryStore::new()).await;
+    let aws = TestAws::new().await;
+    let (url, app) = start_listener(aws.store()).await;
     let tmp = TempDir::new("hook-all");
     let live = tmp.path().join("live");
     let a = openssl_cert(&live.join("a.example.org"), &["a.example.org"]);
@@ -117,7 +119,8 @@ async fn catch_up_mode_pushes_every_live_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_fails_at_once_with_the_apis_message() {
-    let (url, app) = start_listener(MemoryStore::new()).await;
+    let aws = TestAws::new().await;
+    let (url, app) = start_listener(aws.store()).await;
     let tmp = TempDir::new("hook-401");
     let lineage = tmp.path().join("live/x.example.org");
     let der = openssl_cert(&lineage, &["x.example.org"]);
@@ -224,7 +227,8 @@ async fn overload_and_server_errors_are_retried_until_the_push_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_file_others_can_read_is_refused_before_any_request() {
-    let (url, app) = start_listener(MemoryStore::new()).await;
+    let aws = TestAws::new().await;
+    let (url, app) = start_listener(aws.store()).await;
     let tmp = TempDir::new("hook-perm");
     let lineage = tmp.path().join("live/x.example.org");
     let der = openssl_cert(&lineage, &["x.example.org"]);

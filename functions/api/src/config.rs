@@ -11,6 +11,10 @@
 
 use chrono::Duration;
 
+use ctguard::store::dynamo::{
+    ALERTS_TABLE_ENV, INVENTORY_TABLE_ENV, TableNames, WATCHES_TABLE_ENV,
+};
+
 use crate::auth::{AuthMode, tokens_from_json};
 
 /// Lambda's own request payload limit; a larger body limit could never apply.
@@ -22,14 +26,6 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
-}
-
-/// The DynamoDB tables (shared with the poller).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableNames {
-    pub watch: String,
-    pub inventory: String,
-    pub alerts: String,
 }
 
 /// What the request handling needs, independent of where the data lives.
@@ -56,6 +52,7 @@ impl ApiSettings {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The DynamoDB tables (shared with the poller).
     pub tables: TableNames,
     pub api: ApiSettings,
 }
@@ -76,9 +73,9 @@ impl Config {
         let invalid = |var: &'static str, reason: String| ConfigError::Invalid { var, reason };
 
         let tables = TableNames {
-            watch: required("WATCHES_TABLE")?,
-            inventory: required("INVENTORY_TABLE")?,
-            alerts: required("ALERTS_TABLE")?,
+            watches: required(WATCHES_TABLE_ENV)?,
+            inventory: required(INVENTORY_TABLE_ENV)?,
+            alerts: required(ALERTS_TABLE_ENV)?,
         };
 
         let auth = match get("AUTH_MODE").as_deref().map(str::trim) {

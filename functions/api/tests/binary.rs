@@ -91,7 +91,9 @@ fn bad_arguments_print_the_usage() {
 #[tokio::test]
 async fn listen_prints_the_address_and_serves_with_a_503_when_dynamodb_is_down() {
     let mut command = api(&dead_endpoint());
-    command.args(["--listen", "127.0.0.1:0"]).stdout(Stdio::piped());
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped());
     let mut child = command.spawn().expect("start api");
     let stdout = child.stdout.take().unwrap();
     let child = Running(child);
