@@ -8,12 +8,19 @@ export CTGUARD_MOTO_PORT ?= 5005
 export CTGUARD_TEST_AWS_ENDPOINT ?= http://127.0.0.1:$(CTGUARD_MOTO_PORT)
 NEXTEST_PROFILE ?= $(if $(CI),ci,default)
 
-.PHONY: help test test-rust lint fmt bench emulator emulator-stop
+.PHONY: help test test-prereqs test-rust lint fmt bench emulator emulator-stop build local demo poll inbox deploy secrets
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
-test: emulator test-rust ## run the whole test suite (sets up what it needs, idempotently)
+test: emulator test-prereqs test-rust ## run the whole test suite (sets up what it needs, idempotently)
+
+# SAM CLI + cargo-lambda (own venvs), the locally built Lambda base image, and the release build
+# that the sam tests invoke. Each step is idempotent and fast when already done.
+test-prereqs:
+	infra/sam/install
+	infra/lambda-image/build
+	infra/sam/build --arch x86_64
 
 test-rust:
 	cargo test --workspace --locked --doc
@@ -38,3 +45,24 @@ emulator: ## start the local AWS emulator (moto server on 127.0.0.1:$CTGUARD_MOT
 
 emulator-stop: ## stop the local AWS emulator
 	infra/local-aws/stop
+
+build: ## sam build for the host architecture (ARCH=arm64 for deploys)
+	infra/sam/build $(if $(ARCH),--arch $(ARCH),)
+
+local: ## run the whole system locally: emulator, API on a local port, poller on a timer
+	infra/local/run
+
+demo: ## like `local`, with a fake Cert Spotter and sample data (no internet needed)
+	infra/local/run --demo
+
+poll: ## one poller run against the local stack
+	infra/local/poll
+
+inbox: ## show what the local stack's SNS topic and SES sender delivered
+	infra/local/inbox
+
+deploy: ## sam build + sam deploy (guided on first use)
+	infra/deploy
+
+secrets: ## store the API token hashes and the Cert Spotter key in SSM (one-time setup)
+	infra/deploy --setup-secrets

@@ -1,0 +1,274 @@
+//! template.yaml passes SAM's and cfn-lint's checks, and keeps the promises the code relies on:
+//! least privilege (no wildcard actions or resources, every DynamoDB call the store makes is
+//! allowed), one poll run at a time with a failure destination, secrets only by SSM name.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use ctguard_tests::sam::{self, repo_root, tool};
+use serde_json::Value;
+
+fn template() -> Value {
+    sam::template_json(&repo_root().join("template.yaml"))
+}
+
+fn run_checker(name: &str, args: &[&str]) -> String {
+    let out = tool(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "`{name} {}` failed ({}):\n{text}",
+        args.join(" "),
+        out.status
+    );
+    text
+}
+
+#[test]
+fn sam_validate_passes() {
+    let out = run_checker("sam", &["validate", "--region", "us-east-1"]);
+    assert!(out.contains("is a valid SAM Template"), "{out}");
+}
+
+#[test]
+fn sam_validate_lint_passes_without_findings() {
+    let out = run_checker("sam", &["validate", "--lint", "--region", "us-east-1"]);
+    assert!(out.contains("is a valid SAM Template"), "{out}");
+    // cfn-lint findings are printed as `W1234 …` / `E1234 …` / `I1234 …` lines.
+    let findings: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.len() > 5
+                && l.starts_with(['E', 'W', 'I'])
+                && l[1..5].chars().all(|c| c.is_ascii_digit())
+        })
+        .collect();
+    assert!(findings.is_empty(), "lint findings: {findings:#?}");
+}
+
+#[test]
+fn cfn_lint_passes_without_warnings() {
+    // Exit status 0 means no errors, warnings or informational findings.
+    run_checker("cfn-lint", &["template.yaml"]);
+}
+
+fn resources(template: &Value) -> &serde_json::Map<String, Value> {
+    template["Resources"].as_object().expect("Resources")
+}
+
+fn functions(template: &Value) -> Vec<(&String, &Value)> {
+    resources(template)
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .collect()
+}
+
+/// Every statement of a function's inline policies, through `Fn::If` branches.
+fn statements(function: &Value) -> Vec<Value> {
+    fn collect(policy: &Value, out: &mut Vec<Value>) {
+        if let Some(branches) = policy.get("Fn::If").and_then(Value::as_array) {
+            for branch in branches.iter().skip(1) {
+                collect(branch, out);
+            }
+        } else if let Some(list) = policy.get("Statement").and_then(Value::as_array) {
+            out.extend(list.iter().cloned());
+        }
+    }
+    let mut out = Vec::new();
+    for policy in function["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        collect(policy, &mut out);
+    }
+    out
+}
+
+fn as_list(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+#[test]
+fn function_policies_name_their_actions_and_resources() {
+    let template = template();
+    for (name, function) in functions(&template) {
+        let statements = statements(function);
+        assert!(!statements.is_empty(), "{name} has no policy statements");
+        for statement in statements {
+            for action in as_list(&statement["Action"]) {
+                let action = action.as_str().unwrap_or_default();
+                assert!(
+                    !action.contains('*'),
+                    "{name}: wildcard action {action} in {statement}"
+                );
+            }
+            for resource in as_list(&statement["Resource"]) {
+                assert_ne!(resource, "*", "{name}: Resource \"*\" in {statement}");
+            }
+        }
+    }
+}
+
+/// The IAM actions behind the DynamoDB calls in the store's source.
+fn dynamodb_actions_called(dir: &Path) -> BTreeSet<&'static str> {
+    const CALLS: &[(&str, &str)] = &[
+        (".get_item()", "dynamodb:GetItem"),
+        (".put_item()", "dynamodb:PutItem"),
+        (".update_item()", "dynamodb:UpdateItem"),
+        (".delete_item()", "dynamodb:DeleteItem"),
+        (".query()", "dynamodb:Query"),
+        (".scan()", "dynamodb:Scan"),
+        (".batch_get_item()", "dynamodb:BatchGetItem"),
+        (".batch_write_item()", "dynamodb:BatchWriteItem"),
+        // Transactions are authorised per item action.
+        ("Put::builder()", "dynamodb:PutItem"),
+        ("Update::builder()", "dynamodb:UpdateItem"),
+        ("Delete::builder()", "dynamodb:DeleteItem"),
+        ("ConditionCheck::builder()", "dynamodb:ConditionCheckItem"),
+        (".transact_get_items()", "dynamodb:GetItem"),
+    ];
+    let mut found = BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("read dir")
+                    .map(|e| e.expect("entry").path()),
+            );
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let source = std::fs::read_to_string(&path).expect("read source");
+            for (call, action) in CALLS {
+                if source.contains(call) {
+                    found.insert(*action);
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_dynamodb_call_of_the_store_is_allowed_to_some_function() {
+    let template = template();
+    let granted: BTreeSet<String> = functions(&template)
+        .iter()
+        .flat_map(|(_, f)| statements(f))
+        .flat_map(|s| as_list(&s["Action"]))
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .filter(|a| a.starts_with("dynamodb:"))
+        .collect();
+    let store = repo_root().join("shared/src/store");
+    let called = dynamodb_actions_called(&store);
+    assert!(
+        called.len() >= 4,
+        "found too few DynamoDB calls in {}: {called:?}",
+        store.display()
+    );
+    let missing: Vec<_> = called.iter().filter(|a| !granted.contains(**a)).collect();
+    assert!(
+        missing.is_empty(),
+        "the store calls {missing:?} but no function may"
+    );
+}
+
+#[test]
+fn functions_run_bootstrap_on_al2023_with_json_logs() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(
+        globals["Architectures"],
+        serde_json::json!([{"Ref": "Architecture"}])
+    );
+    assert_eq!(template["Parameters"]["Architecture"]["Default"], "arm64");
+    for (name, function) in functions(&template) {
+        let properties = &function["Properties"];
+        assert_eq!(properties["LoggingConfig"]["LogFormat"], "JSON", "{name}");
+        assert!(
+            properties["Timeout"].as_u64().is_some(),
+            "{name} sets no Timeout"
+        );
+        assert!(
+            properties["MemorySize"].as_u64().is_some(),
+            "{name} sets no MemorySize"
+        );
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn poller_runs_alone_on_a_schedule_with_a_failure_destination() {
+    let template = template();
+    let poller = &template["Resources"]["PollerFunction"]["Properties"];
+    assert_eq!(poller["ReservedConcurrentExecutions"], 1);
+    let events: Vec<&Value> = poller["Events"]
+        .as_object()
+        .expect("Events")
+        .values()
+        .collect();
+    assert!(
+        events.iter().any(|e| e["Type"] == "Schedule"),
+        "no EventBridge schedule"
+    );
+    let invoke = &poller["EventInvokeConfig"];
+    assert!(
+        invoke["MaximumRetryAttempts"].as_u64().is_some(),
+        "retries left to the default"
+    );
+    assert!(
+        invoke["DestinationConfig"]["OnFailure"]["Destination"].is_object(),
+        "no on-failure destination"
+    );
+}
+
+#[test]
+fn secrets_are_passed_by_ssm_parameter_name_only() {
+    let template = template();
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("template");
+    for (name, function) in functions(&template) {
+        let variables = function["Properties"]["Environment"]["Variables"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        // Only declared for local runs and removed on deploy (`!Ref AWS::NoValue`).
+        let no_value = serde_json::json!({"Ref": "AWS::NoValue"});
+        for plain in ["CERTSPOTTER_API_TOKEN", "API_TOKENS"] {
+            if let Some(value) = variables.get(plain) {
+                assert_eq!(
+                    value, &no_value,
+                    "{name} sets the secret {plain} in the template"
+                );
+            }
+        }
+    }
+    for parameter in ["CertSpotterTokenParameter", "ApiTokensParameter"] {
+        let pattern = template["Parameters"][parameter]["AllowedPattern"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            pattern.contains('/'),
+            "{parameter} must be an SSM parameter name"
+        );
+    }
+    assert!(
+        !text.contains("{{resolve:"),
+        "dynamic references would put the secret in the function's configuration"
+    );
+}
