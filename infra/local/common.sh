@@ -8,4 +8,5 @@ need_stack_env() {
     [[ -f "$state/env" ]] || die "the local stack is not set up: start it with infra/local/run (make local) first"
     # shellcheck source=/dev/null
     source "$state/env"
+    bin_dir="${CTGUARD_LOCAL_BIN_DIR:-$bin_dir}"
 }
