@@ -3,7 +3,9 @@
 //! topic with an inbox queue and the SES sender; serves the demo Cert Spotter; reads the inbox.
 //!
 //! ```text
-//! ctguard-local setup ENDPOINT PREFIX EMAIL_FROM   prints `export NAME=value` lines
+//! ctguard-local setup ENDPOINT PREFIX EMAIL_FROM [--fresh]
+//!                                                  prints `export NAME=value` lines; --fresh
+//!                                                  drops the tables first (the demo's restart)
 //! ctguard-local inbox ENDPOINT QUEUE_URL           prints (and removes) alert messages
 //! ctguard-local demo-certspotter DIR               serves sample issuances; writes DIR/url,
 //!                                                  DIR/authorized.pem (to push), runs until killed
@@ -11,12 +13,12 @@
 
 use std::process::ExitCode;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_sesv2::error::ProvideErrorMetadata;
 use ctguard_tests::aws::{create_table, sdk_config, template_tables};
 use ctguard_tests::certs::{LeafSpec, TestCa};
 use ctguard_tests::fake_certspotter::FakeCertSpotter;
 
-const USAGE: &str = "usage: ctguard-local setup ENDPOINT PREFIX EMAIL_FROM\n       \
+const USAGE: &str = "usage: ctguard-local setup ENDPOINT PREFIX EMAIL_FROM [--fresh]\n       \
                      ctguard-local inbox ENDPOINT QUEUE_URL\n       \
                      ctguard-local demo-certspotter DIR";
 
@@ -25,7 +27,10 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
-        ["setup", endpoint, prefix, email_from] => setup(endpoint, prefix, email_from).await,
+        ["setup", endpoint, prefix, email_from] => setup(endpoint, prefix, email_from, false).await,
+        ["setup", endpoint, prefix, email_from, "--fresh"] => {
+            setup(endpoint, prefix, email_from, true).await
+        }
         ["inbox", endpoint, queue_url] => inbox(endpoint, queue_url).await,
         ["demo-certspotter", dir] => demo_certspotter(dir).await,
         _ => Err(USAGE.to_owned()),
@@ -39,22 +44,10 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Idempotent: existing tables, topic, queue and identity are kept.
-async fn setup(endpoint: &str, prefix: &str, email_from: &str) -> Result<(), String> {
+/// Idempotent: existing tables (unless `fresh`), topic, queue and identity are kept.
+async fn setup(endpoint: &str, prefix: &str, email_from: &str, fresh: bool) -> Result<(), String> {
     let config = sdk_config(endpoint).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let existing = dynamodb
-        .list_tables()
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "ListTables at {endpoint}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        })?
-        .table_names
-        .unwrap_or_default();
     let specs = template_tables();
     let tables = [
         ("WATCHES_TABLE", format!("{prefix}-watches"), &specs.watches),
@@ -66,8 +59,25 @@ async fn setup(endpoint: &str, prefix: &str, email_from: &str) -> Result<(), Str
         ("ALERTS_TABLE", format!("{prefix}-alerts"), &specs.alerts),
     ];
     for (variable, name, spec) in &tables {
-        if !existing.contains(name) {
-            create_table(&dynamodb, name, spec).await;
+        if fresh {
+            // Gone already is fine; anything else shows up in DescribeTable below.
+            let _ = dynamodb.delete_table().table_name(name).send().await;
+        }
+        // DescribeTable, not ListTables: the emulator may hold many test tables (paginated).
+        match dynamodb.describe_table().table_name(name).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                create_table(&dynamodb, name, spec).await;
+            }
+            Err(e) => {
+                return Err(format!(
+                    "DescribeTable {name} at {endpoint}: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                ));
+            }
         }
         println!("export {variable}={name}");
     }
@@ -148,13 +158,12 @@ async fn setup(endpoint: &str, prefix: &str, email_from: &str) -> Result<(), Str
         .email_identity(email_from)
         .send()
         .await
+        && e.code() != Some("AlreadyExistsException")
     {
-        if e.code() != Some("AlreadyExistsException") {
-            return Err(format!(
-                "CreateEmailIdentity {email_from}: {}",
-                aws_sdk_sesv2::error::DisplayErrorContext(e)
-            ));
-        }
+        return Err(format!(
+            "CreateEmailIdentity {email_from}: {}",
+            aws_sdk_sesv2::error::DisplayErrorContext(e)
+        ));
     }
     println!("export EMAIL_FROM={email_from}");
     Ok(())
