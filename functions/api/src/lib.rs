@@ -1,1 +1,29 @@
-//! The api Lambda (not built yet: see the open issue for it).
+//! ctguard's API Lambda, behind a Function URL: load balancers push the certificates they
+//! deploy, operators manage the watch list and authorized keys and read alerts.
+//!
+//! One concern per module:
+//! - [`app`]: the entry point shared by the Lambda runtime and the local listener.
+//! - [`router`]: method + path → route (the route table is data, checked against `openapi.yaml`).
+//! - [`auth`]: bearer tokens (hashed, with role and label) or IAM callers.
+//! - [`body`], [`query`]: request decoding with limits; [`material`]: PEM/DER in, hashes out.
+//! - [`handlers`]: one module per resource; [`error`], [`response`]: what goes back.
+//! - [`config`]: the environment, read once; [`listener`]: plain HTTP for local use and tests;
+//!   [`aws`]: AWS clients with deliberate timeouts; [`cli`], [`runtime`]: what `main` runs.
+
+pub mod app;
+pub mod auth;
+pub mod aws;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod listener;
+pub mod material;
+pub mod query;
+pub mod response;
+pub mod router;
+pub mod runtime;
+
+pub use app::{App, Store};
+pub use config::{ApiSettings, Config};

@@ -1,4 +1,52 @@
-fn main() {
-    eprintln!("api: not implemented yet");
-    std::process::exit(2);
+//! The api Lambda: configuration and AWS clients once at start-up, then either the Lambda
+//! runtime or (`--listen ADDR`) the local HTTP listener, both serving the same [`api::App`].
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use api::cli::{self, Mode};
+use api::{App, Config, runtime};
+use ctguard::store::dynamo::DynamoStore;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mode = match cli::parse(std::env::args().skip(1)) {
+        Ok(Mode::Help) => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(mode) => mode,
+        Err(e) => {
+            eprintln!("api: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    runtime::init_tracing();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            eprintln!("api: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let sdk = api::aws::sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables);
+    let app = Arc::new(App::new(store, config.api));
+
+    let result = match mode {
+        Mode::Listen(addr) => runtime::run_listener(app, addr)
+            .await
+            .map_err(|e| format!("listener on {addr}: {e}")),
+        _ => runtime::run_lambda(app).await.map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "api stopped");
+            eprintln!("api: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,119 @@
+//! The application: one entry point, [`App::handle`], shared by the Lambda runtime and the local
+//! listener. Order of checks: route (404/405) → credentials (401) → role (403) → handler.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use lambda_http::{Body, Request, Response};
+
+use ctguard::store::{AlertStore, InventoryStore, WatchStore};
+
+use crate::auth::Authenticator;
+use crate::config::ApiSettings;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{self, Ctx};
+use crate::query::Query;
+use crate::router::{self, Access, RouteId};
+
+/// Everything the API stores, in one backend.
+pub trait Store: WatchStore + InventoryStore + AlertStore + 'static {}
+impl<S: WatchStore + InventoryStore + AlertStore + 'static> Store for S {}
+
+type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub struct App<S> {
+    store: S,
+    settings: ApiSettings,
+    auth: Authenticator,
+    clock: Clock,
+}
+
+impl<S: Store> App<S> {
+    pub fn new(store: S, settings: ApiSettings) -> Self {
+        Self {
+            store,
+            auth: Authenticator::new(settings.auth.clone()),
+            settings,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Replaces the wall clock (tests).
+    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &ApiSettings {
+        &self.settings
+    }
+
+    /// Answers one request. Never fails: every error is a JSON error response.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let response = self
+            .dispatch(&request)
+            .await
+            .unwrap_or_else(ApiError::into_response);
+        tracing::info!(
+            method = %request.method(),
+            path = request.uri().path(),
+            status = response.status().as_u16(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        response
+    }
+
+    async fn dispatch(&self, request: &Request) -> ApiResult<Response<Body>> {
+        let matched = router::resolve(request.method(), request.uri().path())?;
+        if matched.spec.access == Access::Public {
+            return handlers::health::healthz();
+        }
+        let caller = self.auth.authenticate(request)?;
+        caller.authorize(matched.spec.access)?;
+        let query = Query::parse(request.uri().query())?.only(known_query_params(matched.id()))?;
+        let ctx = Ctx {
+            request,
+            caller: &caller,
+            param: matched.param(),
+            query,
+            settings: &self.settings,
+            now: (self.clock)(),
+        };
+        let store = &self.store;
+        use handlers::{alerts, certs, domains, keys, status};
+        match matched.id() {
+            RouteId::Healthz => handlers::health::healthz(),
+            RouteId::Status => status::get(store, &ctx).await,
+            RouteId::PostCert => certs::post(store, &ctx).await,
+            RouteId::ListCerts => certs::list(store, &ctx).await,
+            RouteId::GetCert => certs::get(store, &ctx).await,
+            RouteId::DeleteCert => certs::delete(store, &ctx).await,
+            RouteId::PostKey => keys::post(store, &ctx).await,
+            RouteId::ListKeys => keys::list(store, &ctx).await,
+            RouteId::DeleteKey => keys::delete(store, &ctx).await,
+            RouteId::PostDomain => domains::post(store, &ctx).await,
+            RouteId::ListDomains => domains::list(store, &ctx).await,
+            RouteId::DeleteDomain => domains::delete(store, &ctx).await,
+            RouteId::ListAlerts => alerts::list(store, &ctx).await,
+            RouteId::GetAlert => alerts::get(store, &ctx).await,
+            RouteId::AckAlert => alerts::ack(store, &ctx).await,
+        }
+    }
+}
+
+/// The query parameters each route accepts; any other is a 400.
+pub fn known_query_params(route: RouteId) -> &'static [&'static str] {
+    match route {
+        RouteId::ListCerts => &["name", "limit", "cursor"],
+        RouteId::ListKeys => &["limit", "cursor"],
+        RouteId::ListAlerts => &["since", "severity", "domain", "limit", "cursor"],
+        _ => &[],
+    }
+}

@@ -1,0 +1,331 @@
+//! Who is calling: bearer tokens (stored only as SHA-256 with a role and a label) or, behind a
+//! Function URL with `AuthType: AWS_IAM`, the IAM caller AWS already authenticated.
+
+use http::header;
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use serde::Deserialize;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
+
+use ctguard::hash::Sha256Hash;
+
+use crate::error::{ApiError, ApiResult};
+use crate::router::Access;
+
+/// What a caller may do. `push` is for load balancers: POST /certs and POST /keys only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Push,
+    Admin,
+}
+
+/// One configured token: the SHA-256 of the secret, never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    pub sha256: Sha256Hash,
+    pub role: Role,
+    /// Recorded as the `source` of what this caller pushes, e.g. `lb:host-1`.
+    pub label: String,
+}
+
+/// Why a token configuration is unusable. Messages never contain token material.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenConfigError {
+    #[error("not a JSON list of {{\"sha256\", \"role\", \"label\"}} objects: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("no tokens configured")]
+    Empty,
+    #[error("token #{index}: the label must be 1-128 printable characters")]
+    BadLabel { index: usize },
+    #[error("token #{index}: the same sha256 is configured twice")]
+    DuplicateHash { index: usize },
+}
+
+/// Parses the token list, e.g. `[{"sha256":"…","role":"push","label":"lb:host-1"}]`.
+/// Kept apart from the environment so the same JSON can come from SSM or Secrets Manager.
+pub fn tokens_from_json(json: &str) -> Result<Vec<TokenEntry>, TokenConfigError> {
+    let entries: Vec<TokenEntry> = serde_json::from_str(json)?;
+    if entries.is_empty() {
+        return Err(TokenConfigError::Empty);
+    }
+    for (index, entry) in entries.iter().enumerate() {
+        let label_ok = !entry.label.is_empty()
+            && entry.label.chars().count() <= 128
+            && !entry.label.chars().any(char::is_control);
+        if !label_ok {
+            return Err(TokenConfigError::BadLabel { index });
+        }
+        if entries[..index].iter().any(|e| e.sha256 == entry.sha256) {
+            return Err(TokenConfigError::DuplicateHash { index });
+        }
+    }
+    Ok(entries)
+}
+
+/// How callers authenticate.
+#[derive(Debug, Clone)]
+pub enum AuthMode {
+    /// `Authorization: Bearer <token>`, checked against the configured hashes.
+    Bearer(Vec<TokenEntry>),
+    /// The Function URL checked a SigV4 signature (`AuthType: AWS_IAM`); the caller is the IAM
+    /// principal in the request context. Principals matching `push_principals` (exact ARN, or
+    /// a prefix ending in `/`) get role push, every other signed caller admin.
+    Iam { push_principals: Vec<String> },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    pub label: String,
+}
+
+impl Caller {
+    /// 403 unless this caller's role may use a route with `access`.
+    pub fn authorize(&self, access: Access) -> ApiResult<()> {
+        match (access, self.role) {
+            (Access::Public, _) | (_, Role::Admin) | (Access::Push, Role::Push) => Ok(()),
+            (Access::Admin, Role::Push) => Err(ApiError::forbidden(
+                "a push token may only POST /certs and POST /keys",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    mode: AuthMode,
+}
+
+impl Authenticator {
+    pub fn new(mode: AuthMode) -> Self {
+        Self { mode }
+    }
+
+    /// Identifies the caller, or 401.
+    pub fn authenticate(&self, request: &Request) -> ApiResult<Caller> {
+        match &self.mode {
+            AuthMode::Bearer(tokens) => bearer_caller(tokens, request),
+            AuthMode::Iam { push_principals } => iam_caller(push_principals, request),
+        }
+    }
+}
+
+fn bearer_token(request: &Request) -> ApiResult<&[u8]> {
+    let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+    let value = match (values.next(), values.next()) {
+        (Some(value), None) => value,
+        (None, _) => {
+            return Err(ApiError::unauthorized("send Authorization: Bearer <token>"));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::unauthorized("more than one Authorization header"));
+        }
+    };
+    let value = value.as_bytes();
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    let token = value
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+        .and_then(|_| value.get(7..))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization scheme must be Bearer"))?;
+    Ok(token)
+}
+
+fn bearer_caller(tokens: &[TokenEntry], request: &Request) -> ApiResult<Caller> {
+    let presented = Sha256Hash::digest(bearer_token(request)?);
+    // Compare against every entry without an early exit, so timing does not tell which entry
+    // (or whether any) matched.
+    let mut found = subtle::Choice::from(0);
+    let mut index = 0u32;
+    for (i, entry) in tokens.iter().enumerate() {
+        let equal = entry.sha256.as_bytes().ct_eq(presented.as_bytes());
+        index.conditional_assign(&(i as u32), equal);
+        found |= equal;
+    }
+    if !bool::from(found) {
+        return Err(ApiError::unauthorized("unknown token"));
+    }
+    let entry = &tokens[index as usize];
+    Ok(Caller {
+        role: entry.role,
+        label: entry.label.clone(),
+    })
+}
+
+fn iam_caller(push_principals: &[String], request: &Request) -> ApiResult<Caller> {
+    let arn = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone()),
+        _ => None,
+    }
+    .filter(|arn| !arn.is_empty())
+    .ok_or_else(|| ApiError::unauthorized("no IAM caller in the request (sign it with SigV4)"))?;
+    let is_push = push_principals
+        .iter()
+        .any(|p| *p == arn || (p.ends_with('/') && arn.starts_with(p.as_str())));
+    Ok(Caller {
+        role: if is_push { Role::Push } else { Role::Admin },
+        label: arn,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    fn entry(secret: &str, role: Role, label: &str) -> TokenEntry {
+        TokenEntry {
+            sha256: Sha256Hash::digest(secret.as_bytes()),
+            role,
+            label: label.into(),
+        }
+    }
+
+    fn request_with(authorization: &[&str]) -> Request {
+        let mut builder = http::Request::builder().uri("/certs");
+        for value in authorization {
+            builder = builder.header("authorization", *value);
+        }
+        builder.body(lambda_http::Body::Empty).unwrap()
+    }
+
+    fn bearer() -> Authenticator {
+        Authenticator::new(AuthMode::Bearer(vec![
+            entry("push-secret", Role::Push, "lb:host-1"),
+            entry("admin-secret", Role::Admin, "ops"),
+        ]))
+    }
+
+    #[test]
+    fn known_tokens_map_to_role_and_label() {
+        let auth = bearer();
+        let caller = auth
+            .authenticate(&request_with(&["Bearer push-secret"]))
+            .unwrap();
+        assert_eq!(
+            caller,
+            Caller {
+                role: Role::Push,
+                label: "lb:host-1".into()
+            }
+        );
+        let caller = auth
+            .authenticate(&request_with(&["bearer   admin-secret "]))
+            .unwrap();
+        assert_eq!(caller.role, Role::Admin);
+    }
+
+    #[test]
+    fn missing_unknown_and_malformed_credentials_are_401() {
+        let auth = bearer();
+        for headers in [
+            &[][..],
+            &["Bearer nope"],
+            &["Basic cHVzaC1zZWNyZXQ="],
+            &["Bearer"],
+            &["Bearer "],
+            &["push-secret"],
+            &["Bearer push-secret", "Bearer admin-secret"],
+        ] {
+            let err = auth.authenticate(&request_with(headers)).unwrap_err();
+            assert_eq!(err.status, StatusCode::UNAUTHORIZED, "{headers:?}");
+        }
+    }
+
+    #[test]
+    fn push_may_only_use_push_routes() {
+        let push = Caller {
+            role: Role::Push,
+            label: "lb".into(),
+        };
+        assert!(push.authorize(Access::Push).is_ok());
+        assert!(push.authorize(Access::Public).is_ok());
+        assert_eq!(
+            push.authorize(Access::Admin).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
+        let admin = Caller {
+            role: Role::Admin,
+            label: "ops".into(),
+        };
+        assert!(admin.authorize(Access::Admin).is_ok());
+    }
+
+    #[test]
+    fn token_config_is_validated() {
+        let hash = Sha256Hash::digest(b"x").to_hex();
+        let ok = format!(r#"[{{"sha256":"{hash}","role":"push","label":"lb:host-1"}}]"#);
+        assert_eq!(tokens_from_json(&ok).unwrap().len(), 1);
+        assert!(matches!(
+            tokens_from_json("[]"),
+            Err(TokenConfigError::Empty)
+        ));
+        assert!(matches!(
+            tokens_from_json("{"),
+            Err(TokenConfigError::Json(_))
+        ));
+        let bad_role = format!(r#"[{{"sha256":"{hash}","role":"root","label":"x"}}]"#);
+        assert!(matches!(
+            tokens_from_json(&bad_role),
+            Err(TokenConfigError::Json(_))
+        ));
+        let bad_hash = r#"[{"sha256":"abc","role":"push","label":"x"}]"#;
+        assert!(matches!(
+            tokens_from_json(bad_hash),
+            Err(TokenConfigError::Json(_))
+        ));
+        let empty_label = format!(r#"[{{"sha256":"{hash}","role":"push","label":""}}]"#);
+        assert!(matches!(
+            tokens_from_json(&empty_label),
+            Err(TokenConfigError::BadLabel { index: 0 })
+        ));
+        let dup = format!(
+            r#"[{{"sha256":"{hash}","role":"push","label":"a"}},{{"sha256":"{hash}","role":"admin","label":"b"}}]"#
+        );
+        assert!(matches!(
+            tokens_from_json(&dup),
+            Err(TokenConfigError::DuplicateHash { index: 1 })
+        ));
+    }
+
+    #[test]
+    fn iam_mode_takes_the_caller_arn_from_the_request_context() {
+        let event = serde_json::json!({
+            "version": "2.0", "rawPath": "/certs", "rawQueryString": "", "headers": {},
+            "isBase64Encoded": false,
+            "requestContext": {
+                "http": {"method": "POST", "path": "/certs"},
+                "authorizer": {"iam": {"userArn": "arn:aws:sts::123456789012:assumed-role/lb-push/host-1"}}
+            }
+        });
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let auth = Authenticator::new(AuthMode::Iam {
+            push_principals: vec!["arn:aws:sts::123456789012:assumed-role/lb-push/".into()],
+        });
+        let caller = auth.authenticate(&request).unwrap();
+        assert_eq!(caller.role, Role::Push);
+        assert_eq!(
+            caller.label,
+            "arn:aws:sts::123456789012:assumed-role/lb-push/host-1"
+        );
+
+        let auth = Authenticator::new(AuthMode::Iam {
+            push_principals: vec![],
+        });
+        assert_eq!(auth.authenticate(&request).unwrap().role, Role::Admin);
+        let unsigned = request_with(&["Bearer push-secret"]);
+        assert_eq!(
+            auth.authenticate(&unsigned).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}

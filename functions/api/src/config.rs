@@ -1,0 +1,244 @@
+//! Configuration, read once from the environment at start-up. Each failure names the variable.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `WATCHES_TABLE`, `INVENTORY_TABLE`, `ALERTS_TABLE` | DynamoDB table names | required |
+//! | `AUTH_MODE` | `token` (bearer tokens) or `iam` (Function URL `AuthType: AWS_IAM`) | `token` |
+//! | `API_TOKENS` | token mode: JSON `[{"sha256": "<hex of SHA-256 of the token>", "role": "push"\|"admin", "label": "lb:host-1"}]` | required in token mode |
+//! | `IAM_PUSH_PRINCIPALS` | iam mode: comma-separated ARNs (or prefixes ending in `/`) given role push; other signed callers are admin | empty |
+//! | `MAX_BODY_BYTES` | request body limit (413 above it) | 65536 |
+//! | `CERT_RETENTION_DAYS` | an inventory certificate is kept this long after its `not_after` | 30 |
+
+use chrono::Duration;
+
+use ctguard::store::dynamo::{
+    ALERTS_TABLE_ENV, INVENTORY_TABLE_ENV, TableNames, WATCHES_TABLE_ENV,
+};
+
+use crate::auth::{AuthMode, tokens_from_json};
+
+/// Lambda's own request payload limit; a larger body limit could never apply.
+const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// What the request handling needs, independent of where the data lives.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub auth: AuthMode,
+    pub max_body_bytes: usize,
+    /// Added to a certificate's `not_after` to get the record's `expires_at` (DynamoDB TTL).
+    pub cert_retention: Duration,
+}
+
+impl ApiSettings {
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+    pub const DEFAULT_CERT_RETENTION_DAYS: i64 = 30;
+
+    pub fn new(auth: AuthMode) -> Self {
+        Self {
+            auth,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            cert_retention: Duration::days(Self::DEFAULT_CERT_RETENTION_DAYS),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The DynamoDB tables (shared with the poller).
+    pub tables: TableNames,
+    pub api: ApiSettings,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `get` (the environment in production, a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |var: &'static str| {
+            get(var)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.trim().to_owned())
+                .ok_or(ConfigError::Missing(var))
+        };
+        let invalid = |var: &'static str, reason: String| ConfigError::Invalid { var, reason };
+
+        let tables = TableNames {
+            watches: required(WATCHES_TABLE_ENV)?,
+            inventory: required(INVENTORY_TABLE_ENV)?,
+            alerts: required(ALERTS_TABLE_ENV)?,
+        };
+
+        let auth = match get("AUTH_MODE").as_deref().map(str::trim) {
+            None | Some("") | Some("token") => {
+                let json = required("API_TOKENS")?;
+                AuthMode::Bearer(
+                    tokens_from_json(&json).map_err(|e| invalid("API_TOKENS", e.to_string()))?,
+                )
+            }
+            Some("iam") => AuthMode::Iam {
+                push_principals: get("IAM_PUSH_PRINCIPALS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            Some(other) => {
+                return Err(invalid(
+                    "AUTH_MODE",
+                    format!("{other:?}: expected \"token\" or \"iam\""),
+                ));
+            }
+        };
+
+        let number =
+            |var: &'static str, default: i64, range: std::ops::RangeInclusive<i64>| match get(var)
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        invalid(
+                            var,
+                            format!(
+                                "{v:?}: expected an integer from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        )
+                    }),
+            };
+        let max_body_bytes = number(
+            "MAX_BODY_BYTES",
+            ApiSettings::DEFAULT_MAX_BODY_BYTES as i64,
+            1..=LAMBDA_PAYLOAD_LIMIT as i64,
+        )? as usize;
+        let retention_days = number(
+            "CERT_RETENTION_DAYS",
+            ApiSettings::DEFAULT_CERT_RETENTION_DAYS,
+            0..=3650,
+        )?;
+
+        Ok(Self {
+            tables,
+            api: ApiSettings {
+                auth,
+                max_body_bytes,
+                cert_retention: Duration::days(retention_days),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn tokens() -> String {
+        let hash = ctguard::hash::Sha256Hash::digest(b"t").to_hex();
+        format!(r#"[{{"sha256":"{hash}","role":"admin","label":"ops"}}]"#)
+    }
+
+    #[test]
+    fn reads_a_complete_token_configuration_with_defaults() {
+        let tokens = tokens();
+        let env = lookup(&[
+            ("WATCHES_TABLE", "w"),
+            ("INVENTORY_TABLE", "i"),
+            ("ALERTS_TABLE", "a"),
+            ("API_TOKENS", &tokens),
+        ]);
+        let config = Config::from_lookup(env).unwrap();
+        assert_eq!(config.tables.inventory, "i");
+        assert_eq!(config.api.max_body_bytes, 65536);
+        assert_eq!(config.api.cert_retention, Duration::days(30));
+        assert!(matches!(config.api.auth, AuthMode::Bearer(ref t) if t.len() == 1));
+    }
+
+    #[test]
+    fn each_missing_or_bad_variable_is_named() {
+        let tokens = tokens();
+        let base = [
+            ("WATCHES_TABLE", "w"),
+            ("INVENTORY_TABLE", "i"),
+            ("ALERTS_TABLE", "a"),
+            ("API_TOKENS", tokens.as_str()),
+        ];
+        for missing in [
+            "WATCHES_TABLE",
+            "INVENTORY_TABLE",
+            "ALERTS_TABLE",
+            "API_TOKENS",
+        ] {
+            let pairs: Vec<_> = base
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+            assert_eq!(err, ConfigError::Missing(missing));
+            assert!(err.to_string().contains(missing));
+        }
+        for (var, value) in [
+            ("API_TOKENS", "not json"),
+            ("AUTH_MODE", "none"),
+            ("MAX_BODY_BYTES", "0"),
+            ("MAX_BODY_BYTES", "64k"),
+            ("MAX_BODY_BYTES", "99999999"),
+            ("CERT_RETENTION_DAYS", "-1"),
+        ] {
+            let mut pairs: Vec<_> = base.iter().copied().filter(|(k, _)| *k != var).collect();
+            pairs.push((var, value));
+            let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { var: v, .. } if v == var),
+                "{var}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn iam_mode_needs_no_tokens() {
+        let env = lookup(&[
+            ("WATCHES_TABLE", "w"),
+            ("INVENTORY_TABLE", "i"),
+            ("ALERTS_TABLE", "a"),
+            ("AUTH_MODE", "iam"),
+            ("IAM_PUSH_PRINCIPALS", " arn:aws:iam::1:role/lb/ , ,arn:x"),
+            ("MAX_BODY_BYTES", "1024"),
+        ]);
+        let config = Config::from_lookup(env).unwrap();
+        assert_eq!(config.api.max_body_bytes, 1024);
+        match config.api.auth {
+            AuthMode::Iam { push_principals } => {
+                assert_eq!(push_principals, ["arn:aws:iam::1:role/lb/", "arn:x"])
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

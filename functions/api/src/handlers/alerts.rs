@@ -1,0 +1,82 @@
+//! `/alerts`: what the poller found, and people's triage of it.
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Deserialize;
+
+use ctguard::domain::WatchDomain;
+use ctguard::model::{Acknowledgement, Severity};
+use ctguard::store::{AlertFilter, AlertStore};
+
+use super::{Ctx, MAX_NOTE_CHARS, PageView, check_text, page_request, parse_hash};
+use crate::body::{self, ContentKind};
+use crate::error::{ApiError, ApiResult};
+use crate::response::json;
+
+fn parse_severity(value: &str) -> Result<Severity, &'static str> {
+    match value {
+        "info" => Ok(Severity::Info),
+        "pending" => Ok(Severity::Pending),
+        "suspicious" => Ok(Severity::Suspicious),
+        _ => Err("expected info, pending or suspicious"),
+    }
+}
+
+/// GET /alerts?since=&severity=&domain=&limit=&cursor= (newest first)
+pub async fn list<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    let query = &ctx.query;
+    let filter = AlertFilter {
+        since: query.parse_with("since", |v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    format!("expected an RFC 3339 time such as 2025-01-31T00:00:00Z ({e})")
+                })
+        })?,
+        severity: query.parse_with("severity", parse_severity)?,
+        domain: query.parse_with("domain", WatchDomain::parse)?,
+    };
+    let page = store.list_alerts(&filter, &page_request(query)?).await?;
+    json(StatusCode::OK, &PageView::from(page))
+}
+
+/// GET /alerts/{tbs_sha256}
+pub async fn get<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    let tbs = parse_hash("tbs_sha256", ctx.param)?;
+    match store.get_alert(&tbs).await? {
+        Some(alert) => json(StatusCode::OK, &alert),
+        None => Err(ApiError::not_found(format!("no alert for TBS hash {tbs}"))),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckJson {
+    note: Option<String>,
+}
+
+/// POST /alerts/{tbs_sha256}/ack `{"note": "..."}` (the body is optional): records that the
+/// caller triaged the alert. Acknowledging again replaces the earlier acknowledgement.
+pub async fn ack<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    let tbs = parse_hash("tbs_sha256", ctx.param)?;
+    let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
+    let input: AckJson = if bytes.iter().all(u8::is_ascii_whitespace) {
+        AckJson::default()
+    } else {
+        body::content_kind(ctx.request, &[ContentKind::Json])?;
+        body::json(bytes)?
+    };
+    let ack = Acknowledgement {
+        by: ctx.caller.label.clone(),
+        note: check_text("note", input.note, MAX_NOTE_CHARS)?,
+        at: ctx.now,
+    };
+    match store.acknowledge(&tbs, &ack).await? {
+        Some(alert) => {
+            tracing::info!(%tbs, by = %ack.by, "alert acknowledged");
+            json(StatusCode::OK, &alert)
+        }
+        None => Err(ApiError::not_found(format!("no alert for TBS hash {tbs}"))),
+    }
+}

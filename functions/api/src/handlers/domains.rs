@@ -1,0 +1,118 @@
+//! `/domains`: the watch list, with each entry's poll status.
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::{Deserialize, Serialize};
+
+use ctguard::domain::WatchDomain;
+use ctguard::model::{BackfillMode, WatchEntry};
+use ctguard::store::WatchStore;
+
+use super::{Ctx, MAX_NOTE_CHARS, check_text};
+use crate::body::{self, ContentKind};
+use crate::error::{ApiError, ApiResult};
+use crate::response::{json, no_content, upserted};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainJson {
+    value: String,
+    note: Option<String>,
+    #[serde(default)]
+    backfill: BackfillMode,
+}
+
+/// A watch entry as the API shows it: the stored entry plus derived freshness.
+#[derive(Debug, Serialize)]
+pub struct DomainView {
+    pub value: WatchDomain,
+    pub note: Option<String>,
+    pub backfill: BackfillMode,
+    pub created_at: DateTime<Utc>,
+    pub cursor: Option<String>,
+    pub cursor_updated_at: Option<DateTime<Utc>>,
+    /// Seconds since the cursor last moved (`null` before the first issuance is seen).
+    pub cursor_age_seconds: Option<i64>,
+    pub baseline_completed_at: Option<DateTime<Utc>>,
+    pub last_polled_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub rate_limited_until: Option<DateTime<Utc>>,
+    /// The latest poll caught up without error (`null` before the first poll).
+    pub last_poll_succeeded: Option<bool>,
+}
+
+impl DomainView {
+    pub fn new(entry: WatchEntry, now: DateTime<Utc>) -> Self {
+        let last_poll_succeeded = entry
+            .last_polled_at
+            .map(|polled| entry.last_success_at == Some(polled) && entry.last_error.is_none());
+        Self {
+            cursor_age_seconds: entry.cursor_updated_at.map(|t| (now - t).num_seconds()),
+            last_poll_succeeded,
+            value: entry.domain,
+            note: entry.note,
+            backfill: entry.backfill,
+            created_at: entry.created_at,
+            cursor: entry.cursor,
+            cursor_updated_at: entry.cursor_updated_at,
+            baseline_completed_at: entry.baseline_completed_at,
+            last_polled_at: entry.last_polled_at,
+            last_success_at: entry.last_success_at,
+            last_error: entry.last_error,
+            rate_limited_until: entry.rate_limited_until,
+        }
+    }
+}
+
+fn parse_domain(value: &str) -> ApiResult<WatchDomain> {
+    WatchDomain::parse(value).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_domain",
+            format!("{value:?} cannot be watched: {e}"),
+        )
+    })
+}
+
+/// POST /domains: creates the entry (201), or returns the existing one unchanged (200).
+pub async fn post<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    body::content_kind(ctx.request, &[ContentKind::Json])?;
+    let input: DomainJson = body::json(body::bytes(ctx.request, ctx.settings.max_body_bytes)?)?;
+    let domain = parse_domain(&input.value)?;
+    let note = check_text("note", input.note, MAX_NOTE_CHARS)?;
+    let entry = WatchEntry::new(domain, note, input.backfill, ctx.now);
+    let created = store.create_watch(&entry).await?;
+    let shown = if created {
+        tracing::info!(domain = %entry.domain, by = %ctx.caller.label, "watch entry added");
+        entry
+    } else {
+        store.get_watch(&entry.domain).await?.unwrap_or(entry)
+    };
+    let location = format!("/domains/{}", shown.domain);
+    upserted(created, &location, &DomainView::new(shown, ctx.now))
+}
+
+/// GET /domains: every entry with its poll status (watch lists are small: no pagination).
+pub async fn list<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    let mut entries = store.list_watches().await?;
+    entries.sort_by(|a, b| a.domain.cmp(&b.domain));
+    let items: Vec<DomainView> = entries
+        .into_iter()
+        .map(|e| DomainView::new(e, ctx.now))
+        .collect();
+    json(StatusCode::OK, &serde_json::json!({ "items": items }))
+}
+
+/// DELETE /domains/{value}: the value is normalised first, so `Example.ORG.` finds `example.org`.
+pub async fn delete<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    let domain = parse_domain(ctx.param)?;
+    if store.delete_watch(&domain).await? {
+        tracing::info!(%domain, by = %ctx.caller.label, "watch entry deleted");
+        Ok(no_content())
+    } else {
+        Err(ApiError::not_found(format!(
+            "{domain} is not on the watch list"
+        )))
+    }
+}

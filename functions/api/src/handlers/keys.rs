@@ -1,0 +1,99 @@
+//! `/keys`: public keys authorized on their own (every certificate for the key is authorized).
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Deserialize;
+
+use ctguard::hash::Sha256Hash;
+use ctguard::model::AuthorizedKey;
+use ctguard::store::{InventoryStore, PutOutcome};
+
+use super::{Ctx, MAX_NOTE_CHARS, PageView, check_text, page_request, parse_hash};
+use crate::body::{self, ContentKind};
+use crate::error::{ApiError, ApiResult};
+use crate::material::public_key_hash;
+use crate::response::{json, no_content, upserted};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyJson {
+    pubkey_sha256: Option<String>,
+    /// A PEM `PUBLIC KEY` block or a certificate to take the key from.
+    pem: Option<String>,
+    note: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
+    let kind = body::content_kind(ctx.request, &[ContentKind::Json, ContentKind::Pem])?;
+    let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
+    let (pubkey_sha256, note, expires_at): (Sha256Hash, _, _) = match kind {
+        ContentKind::Json => {
+            let input: KeyJson = body::json(bytes)?;
+            let hash = match (input.pubkey_sha256.as_deref(), input.pem.as_deref()) {
+                (Some(hash), None) => parse_hash("pubkey_sha256", hash)?,
+                (None, Some(pem)) => public_key_hash(pem.as_bytes())?,
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::bad_request(
+                        "invalid_field",
+                        "give either pubkey_sha256 or pem, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(ApiError::bad_request(
+                        "missing_field",
+                        "give pubkey_sha256, or pem (a public key or certificate)",
+                    ));
+                }
+            };
+            (
+                hash,
+                check_text("note", input.note, MAX_NOTE_CHARS)?,
+                input.expires_at,
+            )
+        }
+        _ => (public_key_hash(bytes)?, None, None),
+    };
+    if expires_at.is_some_and(|t| t <= ctx.now) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "expires_at is in the past",
+        ));
+    }
+    Ok(AuthorizedKey {
+        pubkey_sha256,
+        note,
+        source: ctx.caller.label.clone(),
+        added_at: ctx.now,
+        expires_at,
+    })
+}
+
+/// POST /keys: idempotent upsert by public-key hash; 201 when new, 200 when known.
+pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    let key = key_from_request(ctx)?;
+    let (outcome, stored) = store.put_key(&key).await?;
+    tracing::info!(pubkey = %stored.pubkey_sha256, source = %stored.source, ?outcome, "key authorized");
+    let location = format!("/keys/{}", stored.pubkey_sha256);
+    upserted(outcome == PutOutcome::Created, &location, &stored)
+}
+
+/// GET /keys?limit=&cursor=
+pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    let page = store.list_keys(&page_request(&ctx.query)?).await?;
+    json(StatusCode::OK, &PageView::from(page))
+}
+
+/// DELETE /keys/{pubkey_sha256}
+pub async fn delete<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    let pubkey = parse_hash("pubkey_sha256", ctx.param)?;
+    if store.delete_key(&pubkey).await? {
+        tracing::info!(%pubkey, by = %ctx.caller.label, "key deleted");
+        Ok(no_content())
+    } else {
+        Err(ApiError::not_found(format!(
+            "no authorized key with hash {pubkey}"
+        )))
+    }
+}

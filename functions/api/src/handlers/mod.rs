@@ -1,0 +1,179 @@
+//! One module per resource. Handlers are thin: decode and validate input, make one store call
+//! (so a request either writes everything or nothing), shape the answer.
+
+pub mod alerts;
+pub mod certs;
+pub mod domains;
+pub mod health;
+pub mod keys;
+pub mod status;
+
+use chrono::{DateTime, Utc};
+use lambda_http::Request;
+use serde::Serialize;
+
+use ctguard::hash::Sha256Hash;
+use ctguard::store::{Page, PageRequest};
+
+use crate::auth::Caller;
+use crate::config::ApiSettings;
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+
+/// Everything a handler needs about the current request.
+pub struct Ctx<'a> {
+    pub request: &'a Request,
+    pub caller: &'a Caller,
+    /// The decoded path parameter (for routes that have one).
+    pub param: &'a str,
+    pub query: Query,
+    pub settings: &'a ApiSettings,
+    pub now: DateTime<Utc>,
+}
+
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// A certificate with more names than this is refused (public CAs issue at most a few hundred).
+pub const MAX_NAMES: usize = 1000;
+pub const MAX_NOTE_CHARS: usize = 1000;
+pub const MAX_SOURCE_CHARS: usize = 128;
+
+/// `limit` and `cursor` from the query.
+pub fn page_request(query: &Query) -> ApiResult<PageRequest> {
+    let limit = query
+        .parse_with("limit", |v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                .ok_or_else(|| format!("expected an integer from 1 to {MAX_PAGE_SIZE}"))
+        })?
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    Ok(PageRequest {
+        limit,
+        token: query.get("cursor").map(str::to_owned),
+    })
+}
+
+/// A page as the API shows it: `{"items": [...], "next_cursor": "..."|null}`.
+#[derive(Debug, Serialize)]
+pub struct PageView<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> From<Page<T>> for PageView<T> {
+    fn from(page: Page<T>) -> Self {
+        Self {
+            items: page.items,
+            next_cursor: page.next_token,
+        }
+    }
+}
+
+/// Parses a hash from a path or body field, 400 `invalid_hash` naming the field.
+pub fn parse_hash(field: &str, value: &str) -> ApiResult<Sha256Hash> {
+    value
+        .trim()
+        .parse()
+        .map_err(|e| ApiError::bad_request("invalid_hash", format!("{field}: {e}")))
+}
+
+/// A DNS name as stored in the inventory: trimmed, lowercase, no trailing dot, ASCII
+/// (Punycode), at most 253 characters; `*.` wildcards allowed.
+pub fn normalize_name(field: &str, name: &str) -> ApiResult<String> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*'));
+    if name.is_empty() || name.len() > 253 || !valid_chars {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("{field}: {name:?} is not a DNS name (use Punycode for IDNs)"),
+        ));
+    }
+    Ok(name)
+}
+
+/// Optional free text: bounded length, no control characters other than newlines and tabs.
+pub fn check_text(
+    field: &str,
+    value: Option<String>,
+    max_chars: usize,
+) -> ApiResult<Option<String>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if value.chars().count() > max_chars {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("{field} is longer than {max_chars} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("{field} contains control characters"),
+        ));
+    }
+    Ok(Some(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_limits_are_bounded() {
+        let q = Query::parse(Some("limit=0")).unwrap();
+        assert!(page_request(&q).is_err());
+        let q = Query::parse(Some("limit=1001")).unwrap();
+        assert!(page_request(&q).is_err());
+        let q = Query::parse(Some("limit=-1")).unwrap();
+        assert!(page_request(&q).is_err());
+        let q = Query::parse(Some("limit=99999999999999999999")).unwrap();
+        assert!(page_request(&q).is_err());
+        let q = Query::parse(Some("cursor=abc")).unwrap();
+        assert_eq!(
+            page_request(&q).unwrap(),
+            PageRequest {
+                limit: DEFAULT_PAGE_SIZE,
+                token: Some("abc".into())
+            }
+        );
+    }
+
+    #[test]
+    fn names_are_normalised_or_refused() {
+        assert_eq!(
+            normalize_name("n", " WWW.Example.ORG. ").unwrap(),
+            "www.example.org"
+        );
+        assert_eq!(
+            normalize_name("n", "*.example.org").unwrap(),
+            "*.example.org"
+        );
+        for bad in ["", ".", "exa mple.org", "bücher.de", &"a".repeat(254)] {
+            assert_eq!(
+                normalize_name("n", bad).unwrap_err().code,
+                "invalid_name",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_fields_are_bounded() {
+        assert_eq!(
+            check_text("note", Some("a\nb".into()), 10)
+                .unwrap()
+                .as_deref(),
+            Some("a\nb")
+        );
+        assert!(check_text("note", Some("x".repeat(11)), 10).is_err());
+        assert!(check_text("note", Some("a\u{0}b".into()), 10).is_err());
+        assert_eq!(check_text("note", None, 10).unwrap(), None);
+    }
+}

@@ -1,0 +1,125 @@
+//! `GET /status`: is monitoring working? Per-entry freshness, the alert backlog, and failed
+//! deliveries. Every count is bounded so the call stays cheap whatever the backlog.
+
+use chrono::Duration;
+use http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use ctguard::model::{Alert, Channel, DeliveryState};
+use ctguard::store::{AlertFilter, AlertStore, PageRequest, WatchStore};
+
+use super::Ctx;
+use super::domains::DomainView;
+use crate::error::ApiResult;
+use crate::response::json;
+
+/// Counts stop here (`capped: true` says there are at least this many).
+pub const STATUS_COUNT_CAP: u32 = 1000;
+/// Failed deliveries are counted among alerts first seen this recently.
+pub const FAILED_DELIVERY_WINDOW_DAYS: i64 = 7;
+
+#[derive(Debug, Serialize)]
+struct Count {
+    count: u32,
+    capped: bool,
+}
+
+impl Count {
+    fn of(count: usize) -> Self {
+        Self {
+            count: count.min(STATUS_COUNT_CAP as usize) as u32,
+            capped: count >= STATUS_COUNT_CAP as usize,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Deliveries {
+    /// Channels waiting to be sent or retried.
+    queued: Count,
+    /// Channels that gave up, among alerts of the last `failed_window_days`.
+    failed: Count,
+    failed_window_days: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct StatusView {
+    /// Every entry's latest poll caught up without error (`false` if any entry was never polled).
+    last_poll_succeeded: bool,
+    entries: Vec<DomainView>,
+    pending_alerts: Count,
+    deliveries: Deliveries,
+}
+
+fn channels_in(alert: &Alert, state: DeliveryState) -> usize {
+    [Channel::Sns, Channel::Email]
+        .into_iter()
+        .filter(|c| alert.delivery(*c).state == state)
+        .count()
+}
+
+async fn failed_deliveries<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Count> {
+    let filter = AlertFilter {
+        since: Some(ctx.now - Duration::days(FAILED_DELIVERY_WINDOW_DAYS)),
+        ..AlertFilter::default()
+    };
+    let (mut failed, mut scanned, mut token) = (0usize, 0u32, None);
+    loop {
+        let page = store
+            .list_alerts(
+                &filter,
+                &PageRequest {
+                    limit: (STATUS_COUNT_CAP - scanned).min(200),
+                    token,
+                },
+            )
+            .await?;
+        scanned += page.items.len() as u32;
+        failed += page
+            .items
+            .iter()
+            .map(|a| channels_in(a, DeliveryState::Failed))
+            .sum::<usize>();
+        token = page.next_token;
+        if token.is_none() || scanned >= STATUS_COUNT_CAP || page.items.is_empty() {
+            let mut count = Count::of(failed);
+            count.capped |= token.is_some();
+            return Ok(count);
+        }
+    }
+}
+
+pub async fn get<S: WatchStore + AlertStore>(
+    store: &S,
+    ctx: &Ctx<'_>,
+) -> ApiResult<Response<Body>> {
+    let mut entries = store.list_watches().await?;
+    entries.sort_by(|a, b| a.domain.cmp(&b.domain));
+    let entries: Vec<DomainView> = entries
+        .into_iter()
+        .map(|e| DomainView::new(e, ctx.now))
+        .collect();
+    let last_poll_succeeded = entries.iter().all(|e| e.last_poll_succeeded == Some(true));
+
+    let pending = store.list_pending(STATUS_COUNT_CAP).await?;
+    let undelivered = store.list_undelivered(STATUS_COUNT_CAP).await?;
+    let queued: usize = undelivered
+        .iter()
+        .map(|a| channels_in(a, DeliveryState::Queued))
+        .sum();
+    let mut queued = Count::of(queued);
+    queued.capped |= undelivered.len() >= STATUS_COUNT_CAP as usize;
+
+    let view = StatusView {
+        last_poll_succeeded,
+        entries,
+        pending_alerts: Count::of(pending.len()),
+        deliveries: Deliveries {
+            queued,
+            failed: failed_deliveries(store, ctx).await?,
+            failed_window_days: FAILED_DELIVERY_WINDOW_DAYS,
+        },
+    };
+    json(StatusCode::OK, &view)
+}

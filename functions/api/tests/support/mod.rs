@@ -1,0 +1,150 @@
+//! Test support: an app over the in-memory store, Function URL events built as AWS sends them,
+//! and certificates made with rcgen.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+#[path = "event.rs"]
+mod event;
+pub use event::*;
+
+use api::auth::{AuthMode, Role, TokenEntry};
+use api::{ApiSettings, App};
+use ctguard::hash::Sha256Hash;
+use ctguard::store::memory::MemoryStore;
+
+pub const PUSH_TOKEN: &str = "push-token-for-host-1";
+pub const ADMIN_TOKEN: &str = "admin-token-for-ops";
+pub const PUSH_LABEL: &str = "lb:host-1";
+pub const ADMIN_LABEL: &str = "ops";
+
+pub fn tokens() -> Vec<TokenEntry> {
+    vec![
+        TokenEntry {
+            sha256: Sha256Hash::digest(PUSH_TOKEN.as_bytes()),
+            role: Role::Push,
+            label: PUSH_LABEL.into(),
+        },
+        TokenEntry {
+            sha256: Sha256Hash::digest(ADMIN_TOKEN.as_bytes()),
+            role: Role::Admin,
+            label: ADMIN_LABEL.into(),
+        },
+    ]
+}
+
+pub fn settings() -> ApiSettings {
+    ApiSettings::new(AuthMode::Bearer(tokens()))
+}
+
+pub fn app() -> Arc<App<MemoryStore>> {
+    Arc::new(App::new(MemoryStore::new(), settings()))
+}
+
+/// A test CA and leaves, made with rcgen.
+pub struct Ca {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub pem: String,
+}
+
+pub struct Leaf {
+    pub pem: String,
+    pub der: Vec<u8>,
+    pub fullchain: String,
+    pub key: rcgen::KeyPair,
+}
+
+impl Ca {
+    pub fn new() -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ctguard api test CA");
+        let cert = params.self_signed(&key).unwrap();
+        Self {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    pub fn issue(&self, names: &[&str]) -> Leaf {
+        let key = rcgen::KeyPair::generate().unwrap();
+        self.issue_with_key(names, key)
+    }
+
+    pub fn issue_with_key(&self, names: &[&str], key: rcgen::KeyPair) -> Leaf {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let params = rcgen::CertificateParams::new(names).unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Leaf {
+            pem: cert.pem(),
+            der: cert.der().to_vec(),
+            fullchain: format!("{}{}", cert.pem(), self.pem),
+            key,
+        }
+    }
+}
+
+/// The TBS hash computed independently of ctguard: SHA-256 of the raw TBSCertificate (equal to
+/// the RFC 6962 hash for certificates without SCT or poison extensions, as these are).
+pub fn independent_tbs_sha256(der: &[u8]) -> String {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).unwrap();
+    Sha256Hash::digest(cert.tbs_certificate.as_ref()).to_hex()
+}
+
+/// SHA-256 of the leaf's SubjectPublicKeyInfo, computed independently.
+pub fn independent_spki_sha256(der: &[u8]) -> String {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).unwrap();
+    Sha256Hash::digest(cert.tbs_certificate.subject_pki.raw).to_hex()
+}
+
+/// An alert as the poller would store it (no watch-entry matches, so no domain parsing).
+pub fn alert(
+    seed: &str,
+    severity: ctguard::model::Severity,
+    first_seen_at: chrono::DateTime<chrono::Utc>,
+) -> ctguard::model::Alert {
+    use ctguard::model::{Alert, Delivery, IssuerInfo};
+    Alert {
+        tbs_sha256: Sha256Hash::digest(format!("tbs-{seed}").as_bytes()),
+        issuance_id: format!("issuance-{seed}"),
+        cert_sha256: Sha256Hash::digest(format!("cert-{seed}").as_bytes()),
+        pubkey_sha256: Sha256Hash::digest(format!("key-{seed}").as_bytes()),
+        dns_names: vec![format!("{seed}.example.org")],
+        matched: vec![],
+        issuer: IssuerInfo::default(),
+        not_before: first_seen_at,
+        not_after: first_seen_at + chrono::Duration::days(90),
+        revoked: false,
+        problem_reporting: None,
+        severity,
+        authorized_by: None,
+        first_seen_at,
+        classified_at: first_seen_at,
+        grace_until: None,
+        baseline: false,
+        sns: Delivery::queued(),
+        email: Delivery::skipped(),
+        ack: None,
+        expires_at: None,
+    }
+}
+
+/// Credentials of the two test callers.
+pub trait Callers: Sized {
+    fn admin(self) -> Self;
+    fn push(self) -> Self;
+}
+
+impl Callers for Req {
+    fn admin(self) -> Self {
+        self.token(ADMIN_TOKEN)
+    }
+    fn push(self) -> Self {
+        self.token(PUSH_TOKEN)
+    }
+}
