@@ -8,7 +8,12 @@
 
 use std::fmt;
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::StoreError;
 
 mod alerts;
 mod codec;
@@ -72,6 +77,25 @@ impl DynamoStore {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// One item by key, read consistently (a record written just before must be seen).
+    async fn get_consistent(
+        &self,
+        operation: &'static str,
+        table: &str,
+        key: (String, AttributeValue),
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(key.0, key.1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| codec::backend(operation, "GetItem", table, e))?;
+        Ok(out.item)
     }
 }
 

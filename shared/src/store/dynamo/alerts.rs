@@ -324,17 +324,8 @@ impl AlertStore for DynamoStore {
     async fn get_alert(&self, tbs: &Sha256Hash) -> Result<Option<Alert>, StoreError> {
         const OP: &str = "get_alert";
         let table = &self.tables.alerts;
-        let (k, v) = Self::alert_key(tbs);
-        let out = self
-            .client
-            .get_item()
-            .table_name(table)
-            .key(k, v)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend(OP, "GetItem", table, e))?;
-        out.item.map(decode_alert).transpose()
+        let item = self.get_consistent(OP, table, Self::alert_key(tbs)).await?;
+        item.map(decode_alert).transpose()
     }
 
     async fn list_alerts(

@@ -129,17 +129,10 @@ impl DynamoStore {
         hash: &Sha256Hash,
     ) -> Result<Option<T>, StoreError> {
         let table = &self.tables.inventory;
-        let out = self
-            .client
-            .get_item()
-            .table_name(table)
-            .key(PK, s(kind.pk(hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend(operation, "GetItem", table, e))?;
-        out.item
-            .map(|item| decode(kind.entity(), hash, item))
+        let item = self
+            .get_consistent(operation, table, (PK.to_owned(), s(kind.pk(hash))))
+            .await?;
+        item.map(|item| decode(kind.entity(), hash, item))
             .transpose()
     }
 

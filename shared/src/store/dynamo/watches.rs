@@ -47,19 +47,10 @@ impl WatchStore for DynamoStore {
     async fn get_watch(&self, domain: &WatchDomain) -> Result<Option<WatchEntry>, StoreError> {
         const OP: &str = "get_watch";
         let table = &self.tables.watches;
-        let (k, v) = Self::watch_key(domain);
-        let out = self
-            .client
-            .get_item()
-            .table_name(table)
-            .key(k, v)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| backend(OP, "GetItem", table, e))?;
-        out.item
-            .map(|item| decode(ENTITY, domain, item))
-            .transpose()
+        let item = self
+            .get_consistent(OP, table, Self::watch_key(domain))
+            .await?;
+        item.map(|item| decode(ENTITY, domain, item)).transpose()
     }
 
     async fn list_watches(&self) -> Result<Vec<WatchEntry>, StoreError> {
