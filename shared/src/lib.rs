@@ -8,6 +8,7 @@
 //! - [`matcher`]: matching certificate names against the watch list.
 //! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
+//! - [`secrets`]: secrets from SSM Parameter Store (or plain variables locally) at cold start.
 
 pub mod cert;
 pub mod certspotter;
@@ -16,4 +17,5 @@ pub mod domain;
 pub mod hash;
 pub mod matcher;
 pub mod model;
+pub mod secrets;
 pub mod store;

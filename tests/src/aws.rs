@@ -352,6 +352,7 @@ pub struct TestAws {
     pub sns: aws_sdk_sns::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sesv2: aws_sdk_sesv2::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub tables: TableNames,
 }
 
@@ -368,6 +369,7 @@ impl TestAws {
             sns: aws_sdk_sns::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             sesv2: aws_sdk_sesv2::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
             endpoint,
             prefix,
             config,
@@ -492,6 +494,26 @@ impl TestAws {
                 return received;
             }
         }
+    }
+
+    /// Stores `value` in a new SSM SecureString parameter `/<prefix>/<what>` (default
+    /// `aws/ssm` key) and returns its name.
+    pub async fn put_secure_string(&self, what: &str, value: &str) -> String {
+        let name = format!("/{}/{what}", self.prefix);
+        self.ssm
+            .put_parameter()
+            .name(&name)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .value(value)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PutParameter {name}: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(e)
+                )
+            });
+        name
     }
 
     /// Makes `identity` (an address or a domain) a verified SES sender.

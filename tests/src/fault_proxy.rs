@@ -26,6 +26,7 @@ pub enum Service {
     Sns,
     Sqs,
     SesV2,
+    Ssm,
     Other,
 }
 
@@ -36,6 +37,7 @@ impl Service {
             "sns" => Service::Sns,
             "sqs" => Service::Sqs,
             "ses" => Service::SesV2,
+            "ssm" => Service::Ssm,
             _ => Service::Other,
         }
     }
@@ -50,6 +52,8 @@ pub enum Fault {
     Throttle,
     /// Forward it, after this delay.
     Delay(Duration),
+    /// HTTP 400 `AccessDeniedException` (what IAM answers without a grant; not retried).
+    AccessDenied,
 }
 
 struct Rule {
@@ -222,8 +226,22 @@ fn take_fault(inner: &Inner, service: Service, action: &str) -> Option<Fault> {
 fn error_response(service: Service, fault: Fault) -> Response {
     let throttle = fault == Fault::Throttle;
     let message = "injected by the ctguard test fault proxy";
+    if fault == Fault::AccessDenied {
+        // The awsJson error every JSON-protocol service (DynamoDB, SSM, ...) returns.
+        let mut response = Response::new(Body::from(format!(
+            r#"{{"__type":"AccessDeniedException","message":"{message}"}}"#
+        )));
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        headers.insert("x-amzn-requestid", HeaderValue::from_static("fault-proxy"));
+        return response;
+    }
     let (status, content_type, extra, body) = match service {
-        Service::DynamoDb | Service::Sqs | Service::Other => {
+        Service::DynamoDb | Service::Sqs | Service::Ssm | Service::Other => {
             let namespace = if service == Service::Sqs {
                 "com.amazonaws.sqs"
             } else {

@@ -207,6 +207,9 @@ async fn api_under_sam_local_invoke_answers_function_url_events() {
     let hash = hex::encode(Sha256::digest(push_token.as_bytes()));
     let mut env = table_env(&aws, &emulator);
     env.insert("AUTH_MODE".into(), json!("token"));
+    // Locally the hashes come in plain API_TOKENS; an empty API_TOKENS_PARAM switches off the
+    // SSM read the template's parameter name would otherwise trigger.
+    env.insert("API_TOKENS_PARAM".into(), json!(""));
     env.insert(
         "API_TOKENS".into(),
         json!(json!([{"sha256": hash, "role": "push", "label": "lb:sam-local"}]).to_string()),

@@ -121,9 +121,13 @@ fn function_policies_name_their_actions_and_resources() {
     }
 }
 
-/// The IAM actions behind the DynamoDB calls in the store's source.
-fn dynamodb_actions_called(dir: &Path) -> BTreeSet<&'static str> {
+/// The IAM actions behind the AWS SDK calls in the Rust sources under `dir`.
+fn aws_actions_called(dir: &Path) -> BTreeSet<&'static str> {
     const CALLS: &[(&str, &str)] = &[
+        (".get_parameter()", "ssm:GetParameter"),
+        (".get_parameters()", "ssm:GetParameters"),
+        (".get_parameters_by_path()", "ssm:GetParametersByPath"),
+        (".get_secret_value()", "secretsmanager:GetSecretValue"),
         (".get_item()", "dynamodb:GetItem"),
         (".put_item()", "dynamodb:PutItem"),
         (".update_item()", "dynamodb:UpdateItem"),
@@ -160,18 +164,24 @@ fn dynamodb_actions_called(dir: &Path) -> BTreeSet<&'static str> {
     found
 }
 
+fn granted_actions(function: &Value) -> BTreeSet<String> {
+    statements(function)
+        .iter()
+        .flat_map(|s| as_list(&s["Action"]))
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
+
 #[test]
 fn every_dynamodb_call_of_the_store_is_allowed_to_some_function() {
     let template = template();
     let granted: BTreeSet<String> = functions(&template)
         .iter()
-        .flat_map(|(_, f)| statements(f))
-        .flat_map(|s| as_list(&s["Action"]))
-        .filter_map(|a| a.as_str().map(str::to_owned))
+        .flat_map(|(_, f)| granted_actions(f))
         .filter(|a| a.starts_with("dynamodb:"))
         .collect();
     let store = repo_root().join("shared/src/store");
-    let called = dynamodb_actions_called(&store);
+    let called = aws_actions_called(&store);
     assert!(
         called.len() >= 4,
         "found too few DynamoDB calls in {}: {called:?}",
@@ -181,6 +191,129 @@ fn every_dynamodb_call_of_the_store_is_allowed_to_some_function() {
     assert!(
         missing.is_empty(),
         "the store calls {missing:?} but no function may"
+    );
+}
+
+/// The `Ref` inside a `*_PARAM` variable's value (`!Ref P` or `!If [C, !Ref P, NoValue]`).
+fn parameter_ref(value: &Value) -> Option<String> {
+    if let Some(name) = value.get("Ref").and_then(Value::as_str) {
+        return (name != "AWS::NoValue").then(|| name.to_owned());
+    }
+    value
+        .get("Fn::If")
+        .and_then(Value::as_array)
+        .and_then(|branches| branches.iter().skip(1).find_map(parameter_ref))
+}
+
+#[test]
+fn each_function_may_read_exactly_the_ssm_parameters_it_is_given() {
+    let template = template();
+    let secrets_source =
+        std::fs::read_to_string(repo_root().join("shared/src/secrets.rs")).expect("secrets.rs");
+    assert!(
+        secrets_source.contains(".get_parameter()")
+            && secrets_source.contains(".with_decryption(true)"),
+        "SecureStrings are read with GetParameter and decryption"
+    );
+    let mut checked = 0;
+    for (name, function) in functions(&template) {
+        let variables = function["Properties"]["Environment"]["Variables"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let expected: BTreeSet<String> = variables
+            .iter()
+            .filter(|(var, _)| var.ends_with("_PARAM"))
+            .map(|(var, value)| {
+                parameter_ref(value).unwrap_or_else(|| panic!("{name}: {var} is not !Ref X"))
+            })
+            .map(|parameter| {
+                format!(
+                    "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter${{{parameter}}}"
+                )
+            })
+            .collect();
+        // The code reads every *_PARAM variable the template sets.
+        let code_dir =
+            repo_root().join(function["Properties"]["CodeUri"].as_str().expect("CodeUri"));
+        let code = rust_sources(&code_dir.join("src"));
+        for var in variables.keys().filter(|v| v.ends_with("_PARAM")) {
+            assert!(
+                code.contains(&format!("\"{var}\"")),
+                "{name}: the template sets {var} but {} never reads it",
+                code_dir.display()
+            );
+        }
+        let ssm: Vec<Value> = statements(function)
+            .into_iter()
+            .filter(|s| {
+                as_list(&s["Action"])
+                    .iter()
+                    .any(|a| a.as_str().is_some_and(|a| a.starts_with("ssm:")))
+            })
+            .collect();
+        let mut granted = BTreeSet::new();
+        for statement in &ssm {
+            assert_eq!(
+                as_list(&statement["Action"]),
+                [Value::from("ssm:GetParameter")],
+                "{name}: only ssm:GetParameter: {statement}"
+            );
+            for resource in as_list(&statement["Resource"]) {
+                let arn = resource["Fn::Sub"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name}: SSM resource is not !Sub: {resource}"));
+                granted.insert(arn.to_owned());
+            }
+        }
+        assert_eq!(granted, expected, "{name}: SSM grants vs *_PARAM variables");
+        checked += expected.len();
+    }
+    assert_eq!(
+        checked, 2,
+        "API_TOKENS_PARAM and CERTSPOTTER_API_TOKEN_PARAM"
+    );
+}
+
+/// Every `.rs` file under `dir`, concatenated.
+fn rust_sources(dir: &Path) -> String {
+    let mut text = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("read dir")
+                    .map(|e| e.expect("entry").path()),
+            );
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            text.push_str(&std::fs::read_to_string(&path).expect("read source"));
+        }
+    }
+    text
+}
+
+#[test]
+fn every_secret_call_of_the_shared_code_is_allowed_to_some_function() {
+    let template = template();
+    let granted: BTreeSet<String> = functions(&template)
+        .iter()
+        .flat_map(|(_, f)| granted_actions(f))
+        .collect();
+    let shared = repo_root().join("shared/src");
+    let called: BTreeSet<_> = aws_actions_called(&shared)
+        .into_iter()
+        .filter(|a| !a.starts_with("dynamodb:"))
+        .collect();
+    assert!(
+        called.contains("ssm:GetParameter"),
+        "no SSM call found in {}: {called:?}",
+        shared.display()
+    );
+    let missing: Vec<_> = called.iter().filter(|a| !granted.contains(**a)).collect();
+    assert!(
+        missing.is_empty(),
+        "the code calls {missing:?} but no function may"
     );
 }
 

@@ -7,7 +7,7 @@ pub const USAGE: &str = "usage: api [--listen 127.0.0.1:PORT]
 Without arguments, serves Lambda Function URL invocations (inside AWS Lambda).
 With --listen, serves the same API over plain HTTP on ADDR (port 0 picks a free port;
 the bound address is printed on stdout). Configuration comes from the environment
-(WATCHES_TABLE, INVENTORY_TABLE, ALERTS_TABLE, AUTH_MODE, API_TOKENS, ...).";
+(WATCHES_TABLE, INVENTORY_TABLE, ALERTS_TABLE, AUTH_MODE, API_TOKENS_PARAM or API_TOKENS, ...).";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {

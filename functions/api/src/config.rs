@@ -4,18 +4,26 @@
 //! |---|---|---|
 //! | `WATCHES_TABLE`, `INVENTORY_TABLE`, `ALERTS_TABLE` | DynamoDB table names | required |
 //! | `AUTH_MODE` | `token` (bearer tokens) or `iam` (Function URL `AuthType: AWS_IAM`) | `token` |
-//! | `API_TOKENS` | token mode: JSON `[{"sha256": "<hex of SHA-256 of the token>", "role": "push"\|"admin", "label": "lb:host-1"}]` | required in token mode |
+//! | `API_TOKENS_PARAM` | token mode, deployed: name of the SSM SecureString holding the `API_TOKENS` JSON, read at start-up (wins over `API_TOKENS`) | unset |
+//! | `API_TOKENS` | token mode, local runs: JSON `[{"sha256": "<hex of SHA-256 of the token>", "role": "push"\|"admin", "label": "lb:host-1"}]` | required in token mode without `API_TOKENS_PARAM` |
 //! | `IAM_PUSH_PRINCIPALS` | iam mode: comma-separated ARNs (or prefixes ending in `/`) given role push; other signed callers are admin | empty |
 //! | `MAX_BODY_BYTES` | request body limit (413 above it) | 65536 |
 //! | `CERT_RETENTION_DAYS` | an inventory certificate is kept this long after its `not_after` | 30 |
 
 use chrono::Duration;
 
+use ctguard::secrets::{self, Secret, SecretError};
+
 use ctguard::store::dynamo::{
     ALERTS_TABLE_ENV, INVENTORY_TABLE_ENV, TableNames, WATCHES_TABLE_ENV,
 };
 
-use crate::auth::{AuthMode, tokens_from_json};
+use crate::auth::{AuthMode, TokenEntry, tokens_from_json};
+
+/// The variable naming the SSM parameter that holds the token JSON (deployed).
+pub const API_TOKENS_PARAM: &str = "API_TOKENS_PARAM";
+/// The variable holding the token JSON itself (local runs).
+pub const API_TOKENS: &str = "API_TOKENS";
 
 /// Lambda's own request payload limit; a larger body limit could never apply.
 const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
@@ -26,6 +34,16 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
+    /// The SSM parameter could not be read (missing, access denied, empty, unreachable).
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The SSM parameter was read but its content is unusable.
+    #[error("{var}: SSM parameter {name} is invalid: {reason}")]
+    InvalidParameter {
+        var: &'static str,
+        name: String,
+        reason: String,
+    },
 }
 
 /// What the request handling needs, independent of where the data lives.
@@ -58,12 +76,45 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the process environment, and the token hashes from SSM when `API_TOKENS_PARAM`
+    /// names a parameter (token mode).
+    pub async fn from_env(ssm: &aws_sdk_ssm::Client) -> Result<Self, ConfigError> {
+        Self::load(|name| std::env::var(name).ok(), ssm).await
     }
 
-    /// Reads the configuration through `get` (the environment in production, a map in tests).
+    /// Like [`Config::from_env`] over any variable source. Only token mode reads SSM.
+    pub async fn load(
+        get: impl Fn(&str) -> Option<String>,
+        ssm: &aws_sdk_ssm::Client,
+    ) -> Result<Self, ConfigError> {
+        if !token_mode(&get) {
+            return Self::from_lookup(get);
+        }
+        match secrets::resolve(&get, API_TOKENS_PARAM, API_TOKENS, ssm).await? {
+            Secret::Ssm { name, value } => {
+                let tokens =
+                    tokens_from_json(&value).map_err(|e| ConfigError::InvalidParameter {
+                        var: API_TOKENS_PARAM,
+                        name,
+                        reason: e.to_string(),
+                    })?;
+                Self::read(get, Some(tokens))
+            }
+            Secret::Plain(_) | Secret::Unset => Self::from_lookup(get),
+        }
+    }
+
+    /// Reads the configuration through `get` (the environment in production, a map in tests),
+    /// the token hashes from the plain `API_TOKENS` (no SSM).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(get, None)
+    }
+
+    /// `tokens`: already read from SSM; `None` reads `API_TOKENS`.
+    fn read(
+        get: impl Fn(&str) -> Option<String>,
+        tokens: Option<Vec<TokenEntry>>,
+    ) -> Result<Self, ConfigError> {
         let required = |var: &'static str| {
             get(var)
                 .filter(|v| !v.trim().is_empty())
@@ -79,12 +130,15 @@ impl Config {
         };
 
         let auth = match get("AUTH_MODE").as_deref().map(str::trim) {
-            None | Some("") | Some("token") => {
-                let json = required("API_TOKENS")?;
-                AuthMode::Bearer(
-                    tokens_from_json(&json).map_err(|e| invalid("API_TOKENS", e.to_string()))?,
-                )
-            }
+            None | Some("") | Some("token") => match tokens {
+                Some(tokens) => AuthMode::Bearer(tokens),
+                None => {
+                    let json = required(API_TOKENS)?;
+                    AuthMode::Bearer(
+                        tokens_from_json(&json).map_err(|e| invalid(API_TOKENS, e.to_string()))?,
+                    )
+                }
+            },
             Some("iam") => AuthMode::Iam {
                 push_principals: get("IAM_PUSH_PRINCIPALS")
                     .unwrap_or_default()
@@ -144,6 +198,13 @@ impl Config {
             },
         })
     }
+}
+
+fn token_mode(get: &impl Fn(&str) -> Option<String>) -> bool {
+    matches!(
+        get("AUTH_MODE").as_deref().map(str::trim),
+        None | Some("") | Some("token")
+    )
 }
 
 #[cfg(test)]

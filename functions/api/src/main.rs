@@ -22,7 +22,8 @@ async fn main() -> ExitCode {
         }
     };
     runtime::init_tracing();
-    let config = match Config::from_env() {
+    let sdk = api::aws::sdk_config().await;
+    let config = match Config::from_env(&aws_sdk_ssm::Client::new(&sdk)).await {
         Ok(config) => config,
         Err(e) => {
             tracing::error!(error = %e, "invalid configuration");
@@ -31,7 +32,6 @@ async fn main() -> ExitCode {
         }
     };
 
-    let sdk = api::aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables);
     let app = Arc::new(App::new(store, config.api));
 

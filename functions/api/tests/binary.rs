@@ -75,6 +75,23 @@ fn each_missing_or_invalid_variable_is_named_and_exits_2() {
 }
 
 #[test]
+fn the_token_parameter_is_read_from_ssm_at_start_and_an_unreadable_one_is_named() {
+    // Deployed, the template sets API_TOKENS_PARAM (not API_TOKENS): the binary must go to
+    // SSM for it, and when it cannot read it, stop naming the parameter and the variable.
+    let mut command = api(&dead_endpoint());
+    command
+        .env_remove("API_TOKENS")
+        .env("API_TOKENS_PARAM", "/ctguard/api-tokens");
+    let out = run(command);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("API_TOKENS_PARAM") && stderr.contains("/ctguard/api-tokens"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_arguments_print_the_usage() {
     let mut command = api(&dead_endpoint());
     command.args(["--listen", "localhost"]);

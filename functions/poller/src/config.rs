@@ -8,7 +8,8 @@
 //! | `INVENTORY_TABLE` | required | DynamoDB table of authorized certificates and keys |
 //! | `ALERTS_TABLE` | required | DynamoDB table of alerts |
 //! | `CERTSPOTTER_API_URL` | `https://api.certspotter.com` | Cert Spotter API base URL |
-//! | `CERTSPOTTER_API_TOKEN` | unset (anonymous) | Cert Spotter API key |
+//! | `CERTSPOTTER_API_TOKEN_PARAM` | unset | deployed: name of the SSM SecureString holding the Cert Spotter API key, read at cold start (wins over `CERTSPOTTER_API_TOKEN`) |
+//! | `CERTSPOTTER_API_TOKEN` | unset (anonymous) | Cert Spotter API key (local runs) |
 //! | `CERTSPOTTER_TIMEOUT` | `20s` | timeout of one API request |
 //! | `CERTSPOTTER_MAX_RETRIES` | `2` | retries of a 5xx / timed-out API request |
 //! | `ALERT_TOPIC_ARN` | unset (SNS off) | SNS topic receiving one JSON message per alert |
@@ -27,6 +28,13 @@
 //! Durations are a whole number with an optional unit: `ms`, `s` (default), `m`, `h`, `d`.
 
 use std::time::Duration;
+
+use ctguard::secrets::{self, Secret};
+
+/// The variable naming the SSM parameter that holds the Cert Spotter API key (deployed).
+pub const CERTSPOTTER_API_TOKEN_PARAM: &str = "CERTSPOTTER_API_TOKEN_PARAM";
+/// The variable holding the key itself (local runs).
+pub const CERTSPOTTER_API_TOKEN: &str = "CERTSPOTTER_API_TOKEN";
 
 /// Everything the poller reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,12 +57,24 @@ pub struct Tables {
     pub alerts: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CertSpotterSettings {
     pub base_url: String,
     pub token: Option<String>,
     pub request_timeout: Duration,
     pub max_retries: u32,
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for CertSpotterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertSpotterSettings")
+            .field("base_url", &self.base_url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("request_timeout", &self.request_timeout)
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,13 +132,44 @@ pub struct Problem {
 }
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the process environment, and the Cert Spotter key from SSM when
+    /// `CERTSPOTTER_API_TOKEN_PARAM` names a parameter.
+    pub async fn from_env(ssm: &aws_sdk_ssm::Client) -> Result<Self, ConfigError> {
+        Self::load(|name| std::env::var(name).ok(), ssm).await
     }
 
-    /// Reads variables through `lookup` (the environment in production, a map in tests).
-    /// Empty values count as unset.
+    /// Like [`Config::from_env`] over any variable source. The other variables are checked
+    /// first, so a broken configuration is reported without calling SSM.
+    pub async fn load(
+        lookup: impl Fn(&str) -> Option<String>,
+        ssm: &aws_sdk_ssm::Client,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::from_lookup(&lookup)?;
+        match secrets::resolve(
+            &lookup,
+            CERTSPOTTER_API_TOKEN_PARAM,
+            CERTSPOTTER_API_TOKEN,
+            ssm,
+        )
+        .await
+        {
+            Ok(Secret::Ssm { value, .. }) => config.certspotter.token = Some(value),
+            Ok(Secret::Plain(_) | Secret::Unset) => {} // read by from_lookup
+            Err(e) => {
+                return Err(ConfigError {
+                    problems: vec![Problem {
+                        variable: e.variable(),
+                        message: e.to_string(),
+                    }],
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// Reads variables through `lookup` (the environment in production, a map in tests), the
+    /// Cert Spotter key from the plain `CERTSPOTTER_API_TOKEN` (no SSM). Empty values count as
+    /// unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut env = Reader {
             lookup: &|name| lookup(name).filter(|v| !v.trim().is_empty()),
@@ -139,7 +190,7 @@ impl Config {
         }
         let certspotter = CertSpotterSettings {
             base_url: base_url.trim_end_matches('/').to_owned(),
-            token: env.optional("CERTSPOTTER_API_TOKEN"),
+            token: env.optional(CERTSPOTTER_API_TOKEN),
             request_timeout: env.duration("CERTSPOTTER_TIMEOUT", Duration::from_secs(20)),
             max_retries: env.number("CERTSPOTTER_MAX_RETRIES", 2, 0),
         };

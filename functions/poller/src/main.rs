@@ -33,14 +33,14 @@ async fn main() -> ExitCode {
         }
     };
 
-    let config = match Config::from_env() {
+    let sdk = app::sdk_config().await;
+    let config = match Config::from_env(&aws_sdk_ssm::Client::new(&sdk)).await {
         Ok(config) => config,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             return ExitCode::from(2);
         }
     };
-    let sdk = app::sdk_config().await;
     let poller = match app::build(&config, &sdk) {
         Ok(poller) => poller,
         Err(e) => {

@@ -78,6 +78,19 @@ impl Env {
 
     /// The configuration as the Lambda reads it from its environment.
     pub fn config(&self) -> Config {
+        let vars = self.env_vars();
+        Config::from_lookup(|name| vars.get(name).cloned()).expect("valid test configuration")
+    }
+
+    /// The configuration as the Lambda's cold start loads it: the environment, and the
+    /// secrets whose `*_PARAM` variable names an SSM parameter from the emulator.
+    pub async fn load_config(&self) -> Result<Config, poller::config::ConfigError> {
+        let vars = self.env_vars();
+        Config::load(|name| vars.get(name).cloned(), &self.aws.ssm).await
+    }
+
+    /// The poller's environment: the test defaults, then [`Env::set`] overrides.
+    pub fn env_vars(&self) -> HashMap<String, String> {
         let mut vars: HashMap<String, String> = [
             ("WATCHES_TABLE", self.aws.tables.watches.clone()),
             ("INVENTORY_TABLE", self.aws.tables.inventory.clone()),
@@ -95,7 +108,7 @@ impl Env {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         vars.extend(self.vars.clone());
-        Config::from_lookup(|name| vars.get(name).cloned()).expect("valid test configuration")
+        vars
     }
 
     /// The production poller, its AWS clients on the emulator.
