@@ -3,6 +3,7 @@
 //! against the API's local listener backed by the DynamoDB emulator.
 
 mod api_support;
+mod poller_support;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use api_support::*;
+use ctguard::model::{AuthorizedBy, Severity};
 use ctguard::store::InventoryStore;
 use ctguard_tests::aws::TestAws;
 
@@ -278,4 +280,48 @@ async fn a_token_file_others_can_read_is_refused_before_any_request() {
         "{}",
         stderr(&out)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_certificate_alerts_info_by_tbs_hash_and_one_not_pushed_is_suspicious() {
+    // One emulator account for the API, the hook and the poller; grace 0 (the Env default).
+    let env = poller_support::Env::new().await;
+    let (url, app) = start_listener(env.aws.store()).await;
+    let tmp = TempDir::new("hook-poller");
+    let lineage = tmp.path().join("live/lb.hookpoll.example");
+    let pushed = openssl_cert(&lineage, &["lb.hookpoll.example"]);
+    // Same name, its own key, never deployed through the hook.
+    let unknown = openssl_cert(&tmp.path().join("elsewhere"), &["lb.hookpoll.example"]);
+    let token = token_file(tmp.path(), PUSH_TOKEN, 0o600);
+
+    let out = run_hook(
+        &[],
+        vec![
+            ("CTGUARD_API_URL", url),
+            ("CTGUARD_TOKEN_FILE", token),
+            ("RENEWED_LINEAGE", lineage.display().to_string()),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "hook failed: {}", stderr(&out));
+    let pushed_tbs = independent_tbs_sha256(&pushed);
+    let unknown_tbs = independent_tbs_sha256(&unknown);
+    assert!(app.store().get_cert(&pushed_tbs).await.unwrap().is_some());
+    assert!(app.store().get_cert(&unknown_tbs).await.unwrap().is_none());
+
+    // Cert Spotter logs both for the watched domain; the real poller runs once.
+    env.watch("hookpoll.example").await;
+    env.fake.add_cert_der(&pushed);
+    env.fake.add_cert_der(&unknown);
+    let report = poller_support::invoke(&env.poller()).await;
+    assert_eq!(report.issuances_seen, 2, "{report:?}");
+    assert_eq!(report.alerts_created.info, 1, "{report:?}");
+    assert_eq!(report.alerts_created.suspicious, 1, "{report:?}");
+
+    let authorized = env.alert(&pushed_tbs).await;
+    assert_eq!(authorized.severity, Severity::Info);
+    assert_eq!(authorized.authorized_by, Some(AuthorizedBy::TbsSha256));
+    let suspicious = env.alert(&unknown_tbs).await;
+    assert_eq!(suspicious.severity, Severity::Suspicious);
+    assert_eq!(suspicious.authorized_by, None);
 }
