@@ -98,6 +98,11 @@ impl RunReport {
 
     /// One CloudWatch Embedded Metric Format record (namespace `ctguard`, dimension
     /// `Function=poller`): print it as one line on stdout and CloudWatch extracts the metrics.
+    ///
+    /// `AlertsInfo` and `AlertsSuspicious` count the alerts that reached that verdict in this
+    /// run: new ones, and pending ones resolved (pushed in time, or grace over). The
+    /// suspicious-alert alarm watches `AlertsSuspicious`, so a certificate that turns suspicious
+    /// when its grace ends must count there. `AlertsPending` counts new pending alerts.
     pub fn emf(&self) -> Value {
         let metrics: [(&str, u32); 17] = [
             ("EntriesPolled", self.entries_polled),
@@ -106,9 +111,15 @@ impl RunReport {
             ("EntriesFailed", self.entries_failed),
             ("QueriesUsed", self.queries_used),
             ("IssuancesSeen", self.issuances_seen),
-            ("AlertsInfo", self.alerts_created.info),
+            (
+                "AlertsInfo",
+                self.alerts_created.info + self.pending_resolved.info,
+            ),
             ("AlertsPending", self.alerts_created.pending),
-            ("AlertsSuspicious", self.alerts_created.suspicious),
+            (
+                "AlertsSuspicious",
+                self.alerts_created.suspicious + self.pending_resolved.suspicious,
+            ),
             (
                 "PendingResolved",
                 self.pending_resolved.info + self.pending_resolved.suspicious,
@@ -167,6 +178,20 @@ mod tests {
         assert_eq!(emf["StoppedByDeadline"], 1);
         assert_eq!(emf["Function"], "poller");
         assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ctguard");
+    }
+
+    #[test]
+    fn alerts_turned_suspicious_at_grace_expiry_count_as_suspicious() {
+        let mut report = RunReport::new("r2".into(), Utc::now());
+        report.alerts_created.suspicious = 1;
+        report.alerts_created.pending = 4;
+        report.pending_resolved.suspicious = 2;
+        report.pending_resolved.info = 3;
+        let emf = report.emf();
+        assert_eq!(emf["AlertsSuspicious"], 3, "new 1 + grace expired 2");
+        assert_eq!(emf["AlertsInfo"], 3, "pushed in time");
+        assert_eq!(emf["AlertsPending"], 4);
+        assert_eq!(emf["PendingResolved"], 5);
     }
 
     #[test]

@@ -539,17 +539,24 @@ async fn grace_expiry_turns_pending_into_suspicious() {
     h.settings.grace_period = Duration::from_secs(30 * 60);
     h.watch("example.com").await;
     h.source.push(issuance(1, &["www.example.com"]));
-    h.run().await;
+    let report = h.run().await;
+    // The suspicious-alert alarm (template.yaml) watches AlertsSuspicious: not yet.
+    assert_eq!(report.emf()["AlertsPending"], 1);
+    assert_eq!(report.emf()["AlertsSuspicious"], 0);
 
     h.clock.advance(chrono::Duration::minutes(29));
     let report = h.run().await;
     assert_eq!(report.pending_resolved, Default::default());
     assert_eq!(h.alert(1).await.severity, Severity::Pending);
+    assert_eq!(report.emf()["AlertsSuspicious"], 0);
 
     h.clock.advance(chrono::Duration::minutes(1));
     let report = h.run().await;
     assert_eq!(report.pending_resolved.suspicious, 1);
     assert_eq!(h.alert(1).await.severity, Severity::Suspicious);
+    // ... and now: the run where grace ends is the one the alarm must see.
+    assert_eq!(report.emf()["AlertsSuspicious"], 1);
+    assert_eq!(report.emf()["AlertsInfo"], 0);
     assert_eq!(h.sns_bodies()[0]["severity"], "suspicious");
     assert_eq!(h.notifier.emails().len(), 1);
 }
