@@ -1,12 +1,24 @@
-"""Runs moto's server, keeping model-instance tracking only for the services whose state the
-tests read from /moto-api/data.json (SES mail, SNS notifications).
+"""Runs moto's server with two fixes that change its speed and memory, not its behaviour.
 
-moto otherwise keeps a reference to every model instance it ever created (every DynamoDB item
-of every test, even after its table is deleted) and /moto-api/data.json serialises them all:
-after a few parallel test runs the server held 1.4 GB and data.json took minutes.
+1. Model-instance tracking only for the services whose state the tests read from
+   /moto-api/data.json (SES mail, SNS notifications). moto otherwise keeps a reference to every
+   model instance it ever created (every DynamoDB item of every test, even after its table is
+   deleted) and /moto-api/data.json serialises them all: after a few parallel test runs the
+   server held 1.4 GB and data.json took minutes.
+
+2. One table backup per TransactWriteItems instead of one per item. Before applying a
+   transaction moto deep-copies the target table once PER ITEM of the transaction (the same
+   table up to 100 times) so it can roll back; writing N items in transactions of 100 then costs
+   O(N^2) item copies (10,000 alerts took hours). Here the backup loop's repeated copies of the
+   same table are served from a per-transaction cache. The backup is identical (nothing writes
+   while the loop runs: it is the first thing transact_write_items does), the rollback restores
+   it as before, so all-or-nothing is unchanged. Only Table objects are cached, with a strong
+   reference held for the transaction (no id reuse), and only inside transact_write_items.
 """
 
+import copy as _copy
 import sys
+import threading
 
 from moto.core import common_models
 
@@ -24,7 +36,50 @@ def _tracked_new(cls, *args, **kwargs):
 # Assigned after class creation, __new__ must be wrapped as a staticmethod explicitly.
 common_models.BaseModel.__new__ = staticmethod(_tracked_new)
 
-from moto.server import main  # noqa: E402  (after the patch, on purpose)
+import moto.dynamodb.models as dynamodb_models  # noqa: E402  (after the patch, on purpose)
+
+
+class _TableCopiedOncePerTransaction:
+    """Stands in for the `copy` module inside moto.dynamodb.models."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def __getattr__(self, name):
+        return getattr(_copy, name)
+
+    def begin(self):
+        self._local.cache = {}
+
+    def end(self):
+        self._local.cache = None
+
+    def deepcopy(self, obj, memo=None):
+        cache = getattr(self._local, "cache", None)
+        if cache is None or not isinstance(obj, dynamodb_models.Table):
+            return _copy.deepcopy(obj, memo)
+        key = id(obj)
+        if key not in cache:
+            cache[key] = (obj, _copy.deepcopy(obj, memo))  # obj kept alive: its id stays unique
+        return cache[key][1]
+
+
+_copy_proxy = _TableCopiedOncePerTransaction()
+dynamodb_models.copy = _copy_proxy
+_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
+
+
+def _transact_write_items_one_backup(self, transact_items):
+    _copy_proxy.begin()
+    try:
+        return _transact_write_items(self, transact_items)
+    finally:
+        _copy_proxy.end()
+
+
+dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items_one_backup
+
+from moto.server import main  # noqa: E402  (after the patches, on purpose)
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -1,11 +1,13 @@
 //! Poller throughput benchmark (not a test: it measures, it does not assert).
 //!
-//! Run it against a dedicated emulator (moto's transaction backup is quadratic in the table
-//! size; `moto_bench.py` beside this file fixes that without changing behaviour):
+//! Run it against a dedicated emulator (the shared wrapper `infra/local-aws/moto_server.py`
+//! takes moto's per-transaction table backup once instead of once per item, without which
+//! the backup is quadratic in the table size):
 //!
 //! ```text
-//! .local/venv-moto/bin/python tests/benches/moto_bench.py -H 127.0.0.1 -p 5099 &
+//! CTGUARD_MOTO_PORT=5099 infra/local-aws/start
 //! CTGUARD_TEST_AWS_ENDPOINT=http://127.0.0.1:5099 cargo bench -p ctguard-tests --bench poller
+//! CTGUARD_MOTO_PORT=5099 infra/local-aws/stop
 //! ```
 //!
 //! N issuances (default 10,000) spread over E watch entries (default 100), served by the fake
