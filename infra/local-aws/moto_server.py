@@ -14,11 +14,22 @@
    while the loop runs: it is the first thing transact_write_items does), the rollback restores
    it as before, so all-or-nothing is unchanged. Only Table objects are cached, with a strong
    reference held for the transaction (no id reuse), and only inside transact_write_items.
+
+And one fix that makes it behave like DynamoDB:
+
+3. DynamoDB operations are serialised. DynamoDB applies a conditional write atomically per
+   item; moto's threaded server checks the condition and applies the update without a lock, so
+   two concurrent conditional updates of one item can both pass (seen: two runs recording the
+   two channels of one alert at once both kept the outbox marker, because each saw the other
+   still queued). The store's compare-and-set, leases and outbox rely on that atomicity, so every
+   DynamoDB backend operation runs under one lock.
 """
 
 import copy as _copy
+import functools
 import sys
 import threading
+import types
 
 from moto.core import common_models
 
@@ -78,6 +89,22 @@ def _transact_write_items_one_backup(self, transact_items):
 
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items_one_backup
+
+_dynamodb_lock = threading.RLock()  # re-entrant: backend operations call one another
+
+
+def _serialised(operation):
+    @functools.wraps(operation)
+    def locked(*args, **kwargs):
+        with _dynamodb_lock:
+            return operation(*args, **kwargs)
+
+    return locked
+
+
+for _name, _attr in list(vars(dynamodb_models.DynamoDBBackend).items()):
+    if isinstance(_attr, types.FunctionType) and not _name.startswith("_"):
+        setattr(dynamodb_models.DynamoDBBackend, _name, _serialised(_attr))
 
 from moto.server import main  # noqa: E402  (after the patches, on purpose)
 
