@@ -97,6 +97,35 @@ impl DynamoStore {
             .map_err(|e| codec::backend(operation, "GetItem", table, e))?;
         Ok(out.item)
     }
+
+    /// PutItem unless an item with this key exists; `Ok(false)` when one does.
+    async fn put_if_absent(
+        &self,
+        operation: &'static str,
+        table: &str,
+        key_attribute: &str,
+        item: HashMap<String, AttributeValue>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", key_attribute)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(codec::backend(operation, "PutItem", table, e)),
+        }
+    }
 }
 
 impl fmt::Debug for DynamoStore {

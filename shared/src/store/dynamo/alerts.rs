@@ -285,25 +285,7 @@ impl AlertStore for DynamoStore {
     async fn create_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
         const OP: &str = "create_alert";
         let table = &self.tables.alerts;
-        let result = self
-            .client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(alert_item(alert)?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(backend(OP, "PutItem", table, e)),
-        }
+        self.put_if_absent(OP, table, PK, alert_item(alert)?).await
     }
 
     async fn create_alerts(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {

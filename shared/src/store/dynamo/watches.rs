@@ -23,25 +23,7 @@ impl WatchStore for DynamoStore {
         const OP: &str = "create_watch";
         let table = &self.tables.watches;
         let item = strip_nulls(encode(OP, entry)?);
-        let result = self
-            .client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", KEY)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(backend(OP, "PutItem", table, e)),
-        }
+        self.put_if_absent(OP, table, KEY, item).await
     }
 
     async fn get_watch(&self, domain: &WatchDomain) -> Result<Option<WatchEntry>, StoreError> {
