@@ -18,7 +18,7 @@ fn main() {
 static CASE_A: LazyLock<Vec<u8>> = LazyLock::new(|| {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/ct-vectors/certspotter_authorize_sslmate_com_final.pem"
+        "/../tests/data/ct-vectors/certspotter_authorize_sslmate_com_final.pem"
     );
     let pem = std::fs::read(path).expect("CT vector case A");
     x509_parser::pem::Pem::iter_from_buffer(&pem)

@@ -10,7 +10,8 @@ pub mod fault_proxy;
 pub mod sam;
 pub mod store_contract;
 
-/// `../shared` beside the project root: real CT vectors and Cert Spotter responses.
-pub fn shared_data_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+/// `tests/data` in the repository: real CT vectors and Cert Spotter responses (see its README).
+/// Tests read data only from here, never from outside the repository.
+pub fn data_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
 }

@@ -1,4 +1,4 @@
-//! Every CT hash vector in `../shared/ct-vectors` (cases A–F of its README), plus the PEM/DER
+//! Every CT hash vector in `tests/data/ct-vectors` (cases A–F of its README), plus the PEM/DER
 //! input handling and robustness of `ctguard::cert` on those real certificates.
 //!
 //! Expected hashes are the values stated by the sources (see the README); expected names,
@@ -11,9 +11,7 @@ use ctguard::cert::{self, CertError, CertIdentity};
 use ctguard::hash::Sha256Hash;
 
 fn vector_path(name: &str) -> PathBuf {
-    ctguard_tests::shared_data_dir()
-        .join("ct-vectors")
-        .join(name)
+    ctguard_tests::data_dir().join("ct-vectors").join(name)
 }
 
 fn read(name: &str) -> Vec<u8> {

@@ -1,17 +1,17 @@
-//! The issuance model against real Cert Spotter API responses (`../shared/certspotter-api`).
+//! The issuance model against real Cert Spotter API responses (`tests/data/certspotter-api`).
 
 use ctguard::certspotter::{CertType, Issuance};
-use ctguard_tests::shared_data_dir;
+use ctguard_tests::data_dir;
 use sha2::{Digest, Sha256};
 
 fn sample(name: &str) -> Vec<Issuance> {
-    let path = shared_data_dir().join("certspotter-api").join(name);
+    let path = data_dir().join("certspotter-api").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?} does not parse: {e}"))
 }
 
 fn vector(name: &str) -> Vec<u8> {
-    let path = shared_data_dir().join("ct-vectors").join(name);
+    let path = data_dir().join("ct-vectors").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
@@ -132,7 +132,7 @@ fn legacy_sample_maps_the_cert_object() {
 /// A page with one bad issuance is rejected as a whole: the client never returns part of a page.
 #[test]
 fn one_bad_issuance_rejects_the_page() {
-    let path = shared_data_dir().join("certspotter-api/hsn723_certspotter-client_example.json");
+    let path = data_dir().join("certspotter-api/hsn723_certspotter-client_example.json");
     let mut page: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
     let mut bad = page[0].clone();
