@@ -13,7 +13,7 @@ use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Delivery, IssuerInfo, Severity};
 use ctguard::store::dynamo::DynamoStore;
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
-use ctguard_tests::aws::TestAws;
+use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::certs::TestCa;
 use serde_json::json;
 
@@ -67,7 +67,7 @@ fn ok(r: &Resp, status: u16) -> serde_json::Value {
 #[tokio::test]
 async fn certificates_pushed_as_events_are_stored_with_their_rfc6962_tbs_hash() {
     let aws = TestAws::new().await;
-    let app = app_on(aws.store());
+    let app = app_on(aws.function_store(API_FUNCTION).await);
     let ca = TestCa::new("ctguard api test CA");
     let leaf = factory_leaf(&ca, &["www.example.org", "example.org"]);
 
@@ -149,7 +149,7 @@ async fn certificates_pushed_as_events_are_stored_with_their_rfc6962_tbs_hash() 
 #[tokio::test]
 async fn keys_domains_alerts_and_status_work_through_events() {
     let aws = TestAws::new().await;
-    let app = app_on(aws.store());
+    let app = app_on(aws.function_store(API_FUNCTION).await);
 
     // Keys.
     let key = Sha256Hash::digest(b"spare key");
@@ -286,7 +286,7 @@ async fn keys_domains_alerts_and_status_work_through_events() {
 #[tokio::test]
 async fn refused_requests_write_nothing_to_dynamodb() {
     let aws = TestAws::new().await;
-    let app = app_on(aws.store());
+    let app = app_on(aws.function_store(API_FUNCTION).await);
     let ca = TestCa::new("ctguard api test CA");
     let leaf = factory_leaf(&ca, &["x.example.org"]);
     let many: Vec<String> = (0..1001).map(|i| format!("n{i}.example.org")).collect();
@@ -434,7 +434,9 @@ fn iam_settings(admin: &str, push: &str) -> api::ApiSettings {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())
     };
-    api::Config::from_lookup(get).expect("iam configuration").api
+    api::Config::from_lookup(get)
+        .expect("iam configuration")
+        .api
 }
 
 #[tokio::test]
@@ -445,11 +447,14 @@ async fn with_iam_auth_the_callers_arn_is_the_source() {
         "arn:aws:iam::123456789012:role/ops",
         "arn:aws:iam::123456789012:role/lb-push",
     );
-    let app = Arc::new(App::new(aws.store(), settings));
+    let app = Arc::new(App::new(aws.function_store(API_FUNCTION).await, settings));
     let leaf = factory_leaf(&TestCa::new("ca"), &["iam.example.org"]);
     let arn = "arn:aws:sts::123456789012:assumed-role/lb-push/host-7";
     let response = app
-        .handle(iam_event(Req::post("/certs").pem(&leaf.final_cert.pem), arn))
+        .handle(iam_event(
+            Req::post("/certs").pem(&leaf.final_cert.pem),
+            arn,
+        ))
         .await;
     assert_eq!(response.status(), 201);
     let stored = aws
@@ -475,7 +480,7 @@ async fn with_iam_auth_the_callers_arn_is_the_source() {
 async fn with_iam_auth_a_signed_caller_in_neither_list_is_refused() {
     let aws = TestAws::new().await;
     let app = Arc::new(App::new(
-        aws.store(),
+        aws.function_store(API_FUNCTION).await,
         iam_settings(
             "arn:aws:iam::123456789012:user/ops",
             "arn:aws:sts::123456789012:assumed-role/lb-push/",
@@ -510,7 +515,10 @@ async fn with_iam_auth_a_signed_caller_in_neither_list_is_refused() {
     );
     // The listed IAM user is admin.
     let r = app
-        .handle(iam_event(Req::get("/domains"), "arn:aws:iam::123456789012:user/ops"))
+        .handle(iam_event(
+            Req::get("/domains"),
+            "arn:aws:iam::123456789012:user/ops",
+        ))
         .await;
     assert_eq!(r.status(), 200);
 }

@@ -343,7 +343,11 @@ mod tests {
     }
 
     fn iam(admin: &[&str], push: &[&str]) -> Authenticator {
-        let list = |l: &[&str]| l.iter().map(|p| PrincipalPattern::parse(p).unwrap()).collect();
+        let list = |l: &[&str]| {
+            l.iter()
+                .map(|p| PrincipalPattern::parse(p).unwrap())
+                .collect()
+        };
         Authenticator::new(AuthMode::Iam {
             admin_principals: list(admin),
             push_principals: list(push),
@@ -353,7 +357,10 @@ mod tests {
     #[test]
     fn iam_mode_gives_listed_principals_their_role_and_refuses_others() {
         let auth = iam(
-            &["arn:aws:iam::123456789012:role/ops", "arn:aws:iam::123456789012:user/alice"],
+            &[
+                "arn:aws:iam::123456789012:role/ops",
+                "arn:aws:iam::123456789012:user/alice",
+            ],
             &["arn:aws:iam::123456789012:role/lb-push"],
         );
         let session = "arn:aws:sts::123456789012:assumed-role/lb-push/host-1";
@@ -361,9 +368,15 @@ mod tests {
         assert_eq!(caller.role, Role::Push);
         assert_eq!(caller.label, session);
         let admin = "arn:aws:sts::123456789012:assumed-role/ops/alice-sso";
-        assert_eq!(auth.authenticate(&iam_request(admin)).unwrap().role, Role::Admin);
+        assert_eq!(
+            auth.authenticate(&iam_request(admin)).unwrap().role,
+            Role::Admin
+        );
         let user = "arn:aws:iam::123456789012:user/alice";
-        assert_eq!(auth.authenticate(&iam_request(user)).unwrap().role, Role::Admin);
+        assert_eq!(
+            auth.authenticate(&iam_request(user)).unwrap().role,
+            Role::Admin
+        );
 
         // Signed, but in neither list: refused, never admin.
         for stranger in [

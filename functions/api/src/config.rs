@@ -155,10 +155,15 @@ impl Config {
                 if admin_principals.is_empty() && push_principals.is_empty() {
                     return Err(invalid(
                         IAM_ADMIN_PRINCIPALS,
-                        format!("AUTH_MODE=iam needs {IAM_ADMIN_PRINCIPALS} or {IAM_PUSH_PRINCIPALS} (no caller would have a role)"),
+                        format!(
+                            "AUTH_MODE=iam needs {IAM_ADMIN_PRINCIPALS} or {IAM_PUSH_PRINCIPALS} (no caller would have a role)"
+                        ),
                     ));
                 }
-                if let Some(both) = admin_principals.iter().find(|p| push_principals.contains(p)) {
+                if let Some(both) = admin_principals
+                    .iter()
+                    .find(|p| push_principals.contains(p))
+                {
                     return Err(invalid(
                         IAM_PUSH_PRINCIPALS,
                         format!("{} is also in {IAM_ADMIN_PRINCIPALS}", both.as_str()),
@@ -335,7 +340,10 @@ mod tests {
                 let text = |l: &[iam_principal::PrincipalPattern]| {
                     l.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>()
                 };
-                assert_eq!(text(&admin_principals), ["arn:aws:iam::123456789012:user/ops"]);
+                assert_eq!(
+                    text(&admin_principals),
+                    ["arn:aws:iam::123456789012:user/ops"]
+                );
                 assert_eq!(
                     text(&push_principals),
                     [
@@ -349,8 +357,14 @@ mod tests {
         // No list at all, a non-ARN entry, one principal in both lists: refused at start-up.
         for (extra, var) in [
             (&[][..], "IAM_ADMIN_PRINCIPALS"),
-            (&[("IAM_ADMIN_PRINCIPALS", "ops")][..], "IAM_ADMIN_PRINCIPALS"),
-            (&[("IAM_PUSH_PRINCIPALS", "arn:x")][..], "IAM_PUSH_PRINCIPALS"),
+            (
+                &[("IAM_ADMIN_PRINCIPALS", "ops")][..],
+                "IAM_ADMIN_PRINCIPALS",
+            ),
+            (
+                &[("IAM_PUSH_PRINCIPALS", "arn:x")][..],
+                "IAM_PUSH_PRINCIPALS",
+            ),
             (
                 &[
                     ("IAM_ADMIN_PRINCIPALS", "arn:aws:iam::123456789012:role/a"),

@@ -22,7 +22,9 @@ pub struct PrincipalPattern(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PrincipalError {
-    #[error("{0:?} is not an IAM or STS ARN (arn:PARTITION:iam::ACCOUNT:… or arn:PARTITION:sts::ACCOUNT:assumed-role/…)")]
+    #[error(
+        "{0:?} is not an IAM or STS ARN (arn:PARTITION:iam::ACCOUNT:… or arn:PARTITION:sts::ACCOUNT:assumed-role/…)"
+    )]
     NotAnArn(String),
 }
 
@@ -156,7 +158,9 @@ mod tests {
 
     #[test]
     fn lists_are_parsed_and_non_arns_rejected() {
-        let list = parse_list(" arn:aws:iam::123456789012:role/a , ,arn:aws:iam::123456789012:root").unwrap();
+        let list =
+            parse_list(" arn:aws:iam::123456789012:role/a , ,arn:aws:iam::123456789012:root")
+                .unwrap();
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].as_str(), "arn:aws:iam::123456789012:role/a");
         for bad in [
