@@ -106,6 +106,13 @@ for _name, _attr in list(vars(dynamodb_models.DynamoDBBackend).items()):
     if isinstance(_attr, types.FunctionType) and not _name.startswith("_"):
         setattr(dynamodb_models.DynamoDBBackend, _name, _serialised(_attr))
 
+# 4. Every AWS call is recorded (caller key id, IAM action, resource ARN): see call_log.py.
+from moto.moto_server import werkzeug_app  # noqa: E402
+
+import call_log  # noqa: E402  (infra/local-aws/ is the script's directory, so on sys.path)
+
+call_log.install(werkzeug_app.DomainDispatcherApplication)
+
 from moto.server import main  # noqa: E402  (after the patches, on purpose)
 
 if __name__ == "__main__":

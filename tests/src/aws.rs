@@ -40,13 +40,26 @@ pub fn endpoint() -> String {
         .to_owned()
 }
 
+/// The Lambda functions' logical ids in template.yaml: a function's code runs in the tests with
+/// credentials named after it (see [`TestAws::function_key`]).
+pub const POLLER_FUNCTION: &str = "PollerFunction";
+pub const API_FUNCTION: &str = "ApiFunction";
+
+/// The access key id of the test harness itself (setup and checks, not any function).
+pub const HARNESS_KEY: &str = "testing";
+
 /// SDK configuration for the emulator (or the fault proxy in front of it): fake credentials,
 /// us-east-1, and deliberate retry/timeout settings so a dead endpoint fails in seconds.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    sdk_config_as(endpoint, HARNESS_KEY).await
+}
+
+/// [`sdk_config`] with the access key id `key_id`, which the emulator records with each call.
+pub async fn sdk_config_as(endpoint: &str, key_id: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(
-            "testing",
+            key_id,
             "testing",
             None,
             None,
@@ -381,6 +394,28 @@ impl TestAws {
     /// A store on this test's tables.
     pub fn store(&self) -> DynamoStore {
         DynamoStore::new(self.dynamodb.clone(), self.tables.clone())
+    }
+
+    /// The access key id `function` (a logical id in template.yaml) runs with in this test:
+    /// `<function>-<prefix>`, so the emulator's call record tells the function and the test.
+    pub fn function_key(&self, function: &str) -> String {
+        format!("{function}-{}", self.prefix)
+    }
+
+    /// SDK configuration with `function`'s credentials ([`TestAws::function_key`]).
+    pub async fn function_config(&self, function: &str) -> SdkConfig {
+        sdk_config_as(&self.endpoint, &self.function_key(function)).await
+    }
+
+    /// [`TestAws::function_config`] through another endpoint (e.g. a fault proxy).
+    pub async fn function_config_via(&self, function: &str, endpoint: &str) -> SdkConfig {
+        sdk_config_as(endpoint, &self.function_key(function)).await
+    }
+
+    /// A store on this test's tables with `function`'s credentials.
+    pub async fn function_store(&self, function: &str) -> DynamoStore {
+        let client = aws_sdk_dynamodb::Client::new(&self.function_config(function).await);
+        DynamoStore::new(client, self.tables.clone())
     }
 
     /// SDK configuration for another endpoint (e.g. a [`crate::fault_proxy::FaultProxy`]),

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod certs;
 pub mod fake_certspotter;
 pub mod fault_proxy;
+pub mod iam;
 pub mod sam;
 pub mod store_contract;
 

@@ -444,6 +444,18 @@ impl Drop for ScratchDir {
 /// function's environment with `env` (`{"Var": "value"}`; only variables the template declares
 /// can be set), in the local base image, without pulling anything.
 pub async fn sam_local_invoke(function: &str, event: &Value, env: &Value) -> Invocation {
+    sam_local_invoke_as(function, crate::aws::HARNESS_KEY, event, env).await
+}
+
+/// [`sam_local_invoke`] with the access key id `key_id` (SAM hands its credentials to the
+/// container), e.g. [`crate::aws::TestAws::function_key`] so the emulator's record attributes
+/// the function's calls.
+pub async fn sam_local_invoke_as(
+    function: &str,
+    key_id: &str,
+    event: &Value,
+    env: &Value,
+) -> Invocation {
     let build = sam_build();
     let image = base_image();
     let scratch = ScratchDir::new("sam-invoke");
@@ -465,7 +477,7 @@ pub async fn sam_local_invoke(function: &str, event: &Value, env: &Value) -> Inv
         ])
         .args(["--region", crate::aws::REGION])
         // Fake credentials for the emulator, never the developer's real ones.
-        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_ACCESS_KEY_ID", key_id)
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE");

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use api_support::*;
 use ctguard::model::{AuthorizedBy, Severity};
 use ctguard::store::InventoryStore;
-use ctguard_tests::aws::TestAws;
+use ctguard_tests::aws::{API_FUNCTION, TestAws};
 
-/// Runs the hook with a clean environment plus `env`; returns its output.
+/// Runs the hook with a clean environment plus `env`; returns its output. The test servers
+/// speak plain HTTP on loopback, so `CTGUARD_ALLOW_HTTP=1` unless `env` overrides it.
 async fn run_hook(args: &[&str], env: Vec<(&'static str, String)>) -> Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
@@ -23,6 +24,7 @@ async fn run_hook(args: &[&str], env: Vec<(&'static str, String)>) -> Output {
         command.arg(hook_path()).args(&args).env_clear();
         command.env("PATH", std::env::var("PATH").unwrap_or_default());
         command.env("CTGUARD_ENV_FILE", "/nonexistent/ctguard-hook.env");
+        command.env("CTGUARD_ALLOW_HTTP", "1");
         for (k, v) in env {
             command.env(k, v);
         }
@@ -47,7 +49,7 @@ fn stderr(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hook_pushes_the_renewed_certificate_and_the_inventory_holds_its_tbs_hash() {
     let aws = TestAws::new().await;
-    let (url, app) = start_listener(aws.store()).await;
+    let (url, app) = start_listener(aws.function_store(API_FUNCTION).await).await;
     let tmp = TempDir::new("hook");
     let lineage = tmp.path().join("live/hook.example.org");
     let der = openssl_cert(&lineage, &["hook.example.org", "www.hook.example.org"]);
@@ -89,7 +91,7 @@ async fn the_hook_pushes_the_renewed_certificate_and_the_inventory_holds_its_tbs
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catch_up_mode_pushes_every_live_certificate() {
     let aws = TestAws::new().await;
-    let (url, app) = start_listener(aws.store()).await;
+    let (url, app) = start_listener(aws.function_store(API_FUNCTION).await).await;
     let tmp = TempDir::new("hook-all");
     let live = tmp.path().join("live");
     let a = openssl_cert(&live.join("a.example.org"), &["a.example.org"]);
@@ -122,7 +124,7 @@ async fn catch_up_mode_pushes_every_live_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_fails_at_once_with_the_apis_message() {
     let aws = TestAws::new().await;
-    let (url, app) = start_listener(aws.store()).await;
+    let (url, app) = start_listener(aws.function_store(API_FUNCTION).await).await;
     let tmp = TempDir::new("hook-401");
     let lineage = tmp.path().join("live/x.example.org");
     let der = openssl_cert(&lineage, &["x.example.org"]);
@@ -230,7 +232,7 @@ async fn overload_and_server_errors_are_retried_until_the_push_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_file_others_can_read_is_refused_before_any_request() {
     let aws = TestAws::new().await;
-    let (url, app) = start_listener(aws.store()).await;
+    let (url, app) = start_listener(aws.function_store(API_FUNCTION).await).await;
     let tmp = TempDir::new("hook-perm");
     let lineage = tmp.path().join("live/x.example.org");
     let der = openssl_cert(&lineage, &["x.example.org"]);
@@ -286,7 +288,7 @@ async fn a_token_file_others_can_read_is_refused_before_any_request() {
 async fn a_pushed_certificate_alerts_info_by_tbs_hash_and_one_not_pushed_is_suspicious() {
     // One emulator account for the API, the hook and the poller; grace 0 (the Env default).
     let env = poller_support::Env::new().await;
-    let (url, app) = start_listener(env.aws.store()).await;
+    let (url, app) = start_listener(env.aws.function_store(API_FUNCTION).await).await;
     let tmp = TempDir::new("hook-poller");
     let lineage = tmp.path().join("live/lb.hookpoll.example");
     let pushed = openssl_cert(&lineage, &["lb.hookpoll.example"]);
@@ -324,4 +326,207 @@ async fn a_pushed_certificate_alerts_info_by_tbs_hash_and_one_not_pushed_is_susp
     let suspicious = env.alert(&unknown_tbs).await;
     assert_eq!(suspicious.severity, Severity::Suspicious);
     assert_eq!(suspicious.authorized_by, None);
+}
+
+/// Writes a hook.env with `mode` (and `owner` uid, when running as root).
+fn env_file(dir: &Path, content: &str, mode: u32, owner: Option<u32>) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("hook.env");
+    std::fs::write(&path, content).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    if let Some(uid) = owner {
+        std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
+    }
+    path.display().to_string()
+}
+
+fn running_as_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("id -u");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_env_others_could_change_is_refused_before_it_is_sourced() {
+    let aws = TestAws::new().await;
+    let (url, app) = start_listener(aws.function_store(API_FUNCTION).await).await;
+    let tmp = TempDir::new("hook-env");
+    let lineage = tmp.path().join("live/env.example.org");
+    let der = openssl_cert(&lineage, &["env.example.org"]);
+    // If sourced, this file would run a command: the marker proves it was not.
+    let marker = tmp.path().join("sourced");
+    let content = format!(
+        "CTGUARD_API_URL={url}\nCTGUARD_PUSH_TOKEN={PUSH_TOKEN}\ntouch {}\n",
+        marker.display()
+    );
+    let run = |env_file: String| {
+        run_hook(
+            &[],
+            vec![
+                ("CTGUARD_ENV_FILE", env_file),
+                ("RENEWED_LINEAGE", lineage.display().to_string()),
+            ],
+        )
+    };
+    for mode in [0o664, 0o646, 0o666, 0o620] {
+        let out = run(env_file(tmp.path(), &content, mode, None)).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "mode {mode:o}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("writable by group or others"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!marker.exists(), "mode {mode:o}: the file was sourced");
+    }
+    // A symlink (mode 777 itself) is refused even if its target is fine.
+    let target = env_file(tmp.path(), &content, 0o644, None);
+    let link = tmp.path().join("hook-link.env");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = run(link.display().to_string()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!marker.exists());
+    if running_as_root() {
+        // Root runs the hook: a file another user owns is refused whatever its mode.
+        let out = run(env_file(tmp.path(), &content, 0o600, Some(65534))).await;
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("not by root"), "{}", stderr(&out));
+        assert!(!marker.exists());
+    }
+    assert!(
+        app.store()
+            .get_cert(&independent_tbs_sha256(&der))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Owned by the user running the hook (root in production), not writable by others: used.
+    let out = run(env_file(tmp.path(), &content, 0o644, None)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(marker.exists(), "a safe hook.env is sourced");
+    assert!(
+        app.store()
+            .get_cert(&independent_tbs_sha256(&der))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_url_is_refused_unless_explicitly_allowed() {
+    let aws = TestAws::new().await;
+    let (url, app) = start_listener(aws.function_store(API_FUNCTION).await).await;
+    let tmp = TempDir::new("hook-https");
+    let lineage = tmp.path().join("live/tls.example.org");
+    let der = openssl_cert(&lineage, &["tls.example.org"]);
+    let env = |allow: &str, url: &str| {
+        vec![
+            ("CTGUARD_API_URL", url.to_owned()),
+            ("CTGUARD_PUSH_TOKEN", PUSH_TOKEN.to_owned()),
+            ("CTGUARD_ALLOW_HTTP", allow.to_owned()),
+            ("RENEWED_LINEAGE", lineage.display().to_string()),
+        ]
+    };
+    for (allow, target) in [
+        ("", url.as_str()),
+        ("0", url.as_str()),
+        ("yes", url.as_str()),
+        ("1", "ftp://example.org"),
+        ("1", "example.org"),
+        ("", "https://"),
+    ] {
+        let out = run_hook(&[], env(allow, target)).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{allow:?} {target}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("https://"), "{}", stderr(&out));
+    }
+    let tbs = independent_tbs_sha256(&der);
+    assert!(app.store().get_cert(&tbs).await.unwrap().is_none());
+    let out = run_hook(&[], env("1", &url)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(app.store().get_cert(&tbs).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curls_errors_go_to_a_mktemp_file_that_is_removed() {
+    // A stand-in API that, while curl waits for it, lists the hook's temporary files.
+    let tmp = TempDir::new("hook-tmp");
+    let hook_tmp = tmp.path().join("tmp");
+    std::fs::create_dir_all(&hook_tmp).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (dir, names) = (hook_tmp.clone(), Arc::clone(&seen));
+    let router = axum::Router::new().route(
+        "/certs",
+        axum::routing::post(move || {
+            let mut listing: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            listing.sort();
+            names.lock().unwrap().push(listing.join(","));
+            async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "{}") }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let lineage = tmp.path().join("live/x.example.org");
+    openssl_cert(&lineage, &["x.example.org"]);
+    let env = |url: String| {
+        vec![
+            ("CTGUARD_API_URL", url),
+            ("CTGUARD_PUSH_TOKEN", PUSH_TOKEN.into()),
+            ("CTGUARD_ATTEMPTS", "2".into()),
+            ("CTGUARD_RETRY_DELAY", "0.01".into()),
+            ("TMPDIR", hook_tmp.display().to_string()),
+            ("RENEWED_LINEAGE", lineage.display().to_string()),
+        ]
+    };
+    let out = run_hook(&[], env(url)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for listing in &seen {
+        // Exactly two files, both mktemp-made (tmp.XXXXXXXXXX): no name derived from another.
+        let files: Vec<&str> = listing.split(',').collect();
+        assert_eq!(files.len(), 2, "{listing}");
+        for file in files {
+            let suffix = file.strip_prefix("tmp.").unwrap_or_default();
+            assert!(
+                suffix.len() == 10 && suffix.chars().all(|c| c.is_ascii_alphanumeric()),
+                "not a mktemp name: {file} (in {listing})"
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(&hook_tmp).unwrap().count(),
+        0,
+        "temporary files left"
+    );
+
+    // curl's own message (from that file) still reaches the log when the connection fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = run_hook(&[], env(url)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("curl: (7)") && stderr(&out).contains("curl exit 7"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(&hook_tmp).unwrap().count(),
+        0,
+        "temporary files left"
+    );
 }

@@ -6,7 +6,6 @@ mod api_support;
 use std::sync::Arc;
 
 use api::App;
-use api::auth::AuthMode;
 use api_support::event::{Req, Resp, send};
 use api_support::*;
 use chrono::{Duration, Utc};
@@ -14,7 +13,7 @@ use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Delivery, IssuerInfo, Severity};
 use ctguard::store::dynamo::DynamoStore;
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
-use ctguard_tests::aws::TestAws;
+use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::certs::TestCa;
 use serde_json::json;
 
@@ -68,7 +67,7 @@ fn ok(r: &Resp, status: u16) -> serde_json::Value {
 #[tokio::test]
 async fn certificates_pushed_as_events_are_stored_with_their_rfc6962_tbs_hash() {
     let aws = TestAws::new().await;
-    let app = app_on(aws.store());
+    let app = app_on(aws.function_store(API_FUNCTION).await);
     let ca = TestCa::new("ctguard api test CA");
     let leaf = factory_leaf(&ca, &["www.example.org", "example.org"]);
 
@@ -150,7 +149,7 @@ async fn certificates_pushed_as_events_are_stored_with_their_rfc6962_tbs_hash() 
 #[tokio::test]
 async fn keys_domains_alerts_and_status_work_through_events() {
     let aws = TestAws::new().await;
-    let app = app_on(aws.store());
+    let app = app_on(aws.function_store(API_FUNCTION).await);
 
     // Keys.
     let key = Sha256Hash::digest(b"spare key");
@@ -287,7 +286,7 @@ async fn keys_domains_alerts_and_status_work_through_events() {
 #[tokio::test]
 async fn refused_requests_write_nothing_to_dynamodb() {
     let aws = TestAws::new().await;
-    let app = app_on(aws.store());
+    let app = app_on(aws.function_store(API_FUNCTION).await);
     let ca = TestCa::new("ctguard api test CA");
     let leaf = factory_leaf(&ca, &["x.example.org"]);
     let many: Vec<String> = (0..1001).map(|i| format!("n{i}.example.org")).collect();
@@ -402,23 +401,61 @@ async fn a_database_outage_is_a_503_json_error_not_a_500() {
     assert_eq!(send(&app, Req::get("/healthz")).await.status, 200);
 }
 
+/// `requestContext.authorizer` as a Function URL with `AuthType: AWS_IAM` sends it for a
+/// SigV4-signed caller (the role session's temporary key, its role id and session name).
+fn iam_authorizer(user_arn: &str) -> serde_json::Value {
+    let session = user_arn.rsplit('/').next().unwrap_or_default();
+    json!({"iam": {
+        "accessKey": "ASIAQEXAMPLEEXAMPLE", "accountId": "123456789012",
+        "callerId": format!("AROAQEXAMPLEEXAMPLE:{session}"), "cognitoIdentity": null,
+        "principalOrgId": "o-exampleorg", "userArn": user_arn,
+        "userId": format!("AROAQEXAMPLEEXAMPLE:{session}")
+    }})
+}
+
+fn iam_event(req: Req, user_arn: &str) -> lambda_http::Request {
+    let mut event = req.event();
+    event["requestContext"]["accountId"] = json!("123456789012");
+    event["requestContext"]["authorizer"] = iam_authorizer(user_arn);
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn iam_settings(admin: &str, push: &str) -> api::ApiSettings {
+    let env = [
+        ("WATCHES_TABLE", "w"),
+        ("INVENTORY_TABLE", "i"),
+        ("ALERTS_TABLE", "a"),
+        ("AUTH_MODE", "iam"),
+        ("IAM_ADMIN_PRINCIPALS", admin),
+        ("IAM_PUSH_PRINCIPALS", push),
+    ];
+    let get = |name: &str| {
+        env.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    api::Config::from_lookup(get)
+        .expect("iam configuration")
+        .api
+}
+
 #[tokio::test]
 async fn with_iam_auth_the_callers_arn_is_the_source() {
     let aws = TestAws::new().await;
-    let mut settings = settings();
-    settings.auth = AuthMode::Iam {
-        push_principals: vec!["arn:aws:sts::123456789012:assumed-role/lb-push/".into()],
-    };
-    let app = Arc::new(App::new(aws.store(), settings));
+    // As configured in the template: role ARNs, which match the roles' sessions.
+    let settings = iam_settings(
+        "arn:aws:iam::123456789012:role/ops",
+        "arn:aws:iam::123456789012:role/lb-push",
+    );
+    let app = Arc::new(App::new(aws.function_store(API_FUNCTION).await, settings));
     let leaf = factory_leaf(&TestCa::new("ca"), &["iam.example.org"]);
     let arn = "arn:aws:sts::123456789012:assumed-role/lb-push/host-7";
-    let mut event = Req::post("/certs").pem(&leaf.final_cert.pem).event();
-    event["requestContext"]["authorizer"] = json!({"iam": {
-        "accessKey": "ASIAEXAMPLE", "accountId": "123456789012", "callerId": "AROAEXAMPLE:host-7",
-        "userArn": arn, "userId": "AROAEXAMPLE:host-7"
-    }});
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let response = app.handle(request).await;
+    let response = app
+        .handle(iam_event(
+            Req::post("/certs").pem(&leaf.final_cert.pem),
+            arn,
+        ))
+        .await;
     assert_eq!(response.status(), 201);
     let stored = aws
         .store()
@@ -429,12 +466,59 @@ async fn with_iam_auth_the_callers_arn_is_the_source() {
     assert_eq!(stored.source, arn);
 
     // The same principal may not manage the watch list (role push); an unsigned request is 401.
-    let mut event = Req::get("/domains").event();
-    event["requestContext"]["authorizer"] = json!({"iam": {"userArn": arn}});
-    let response = app
-        .handle(lambda_http::request::from_str(&event.to_string()).unwrap())
-        .await;
+    let response = app.handle(iam_event(Req::get("/domains"), arn)).await;
     assert_eq!(response.status(), 403);
     let response = app.handle(Req::get("/domains").lambda_request()).await;
     assert_eq!(response.status(), 401);
+    // An admin role's session manages it.
+    let ops = "arn:aws:sts::123456789012:assumed-role/ops/alice@example.org";
+    let response = app.handle(iam_event(Req::get("/domains"), ops)).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn with_iam_auth_a_signed_caller_in_neither_list_is_refused() {
+    let aws = TestAws::new().await;
+    let app = Arc::new(App::new(
+        aws.function_store(API_FUNCTION).await,
+        iam_settings(
+            "arn:aws:iam::123456789012:user/ops",
+            "arn:aws:sts::123456789012:assumed-role/lb-push/",
+        ),
+    ));
+    let leaf = factory_leaf(&TestCa::new("ca"), &["stranger.example.org"]);
+    // Any principal allowed lambda:InvokeFunctionUrl (another team's role, a CI user, another
+    // account granted by a resource policy) reaches the function with a valid signature.
+    for stranger in [
+        "arn:aws:sts::123456789012:assumed-role/ci-deployer/build-42",
+        "arn:aws:iam::123456789012:user/ops-intern",
+        "arn:aws:sts::210987654321:assumed-role/lb-push/host-1",
+        "arn:aws:iam::123456789012:root",
+    ] {
+        for req in [
+            Req::get("/domains"),
+            Req::get("/alerts"),
+            Req::post("/certs").pem(&leaf.final_cert.pem),
+        ] {
+            let r = app.handle(iam_event(req, stranger)).await;
+            assert_eq!(r.status(), 403, "{stranger}");
+            let body = String::from_utf8_lossy(r.body().as_ref()).into_owned();
+            assert!(body.contains("neither IAM_ADMIN_PRINCIPALS"), "{body}");
+        }
+    }
+    assert!(
+        aws.store()
+            .get_cert(&leaf.expected_tbs)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The listed IAM user is admin.
+    let r = app
+        .handle(iam_event(
+            Req::get("/domains"),
+            "arn:aws:iam::123456789012:user/ops",
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
 }

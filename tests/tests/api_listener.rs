@@ -8,7 +8,7 @@ use std::time::Duration;
 use api_support::*;
 use ctguard::hash::Sha256Hash;
 use ctguard::store::{InventoryStore, PageRequest};
-use ctguard_tests::aws::TestAws;
+use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::certs::TestCa;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -30,7 +30,7 @@ async fn error_code(response: reqwest::Response) -> String {
 #[tokio::test]
 async fn pushes_and_reads_go_through_http_to_dynamodb() {
     let aws = TestAws::new().await;
-    let (url, _app) = start_listener(aws.store()).await;
+    let (url, _app) = start_listener(aws.function_store(API_FUNCTION).await).await;
     let http = client();
     let leaf = factory_leaf(&TestCa::new("ca"), &["www.example.org"]);
 
@@ -91,7 +91,7 @@ async fn pushes_and_reads_go_through_http_to_dynamodb() {
 #[tokio::test]
 async fn routing_and_auth_errors_are_json_over_http() {
     let aws = TestAws::new().await;
-    let (url, _app) = start_listener(aws.store()).await;
+    let (url, _app) = start_listener(aws.function_store(API_FUNCTION).await).await;
     let http = client();
 
     let response = http.get(format!("{url}/healthz")).send().await.unwrap();
@@ -167,7 +167,7 @@ async fn raw_exchange(url: &str, head: &str, chunks: &[Vec<u8>]) -> (String, Str
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_whether_announced_or_streamed() {
     let aws = TestAws::new().await;
-    let (url, _app) = start_listener(aws.store()).await;
+    let (url, _app) = start_listener(aws.function_store(API_FUNCTION).await).await;
 
     let response = client()
         .post(format!("{url}/certs"))
@@ -217,7 +217,7 @@ async fn bodies_over_the_limit_are_413_whether_announced_or_streamed() {
 #[tokio::test]
 async fn concurrent_pushes_are_all_stored() {
     let aws = TestAws::new().await;
-    let (url, _app) = start_listener(aws.store()).await;
+    let (url, _app) = start_listener(aws.function_store(API_FUNCTION).await).await;
     let http = client();
     let ca = TestCa::new("ca");
     let leaves: Vec<_> = (0..12)

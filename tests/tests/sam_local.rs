@@ -14,9 +14,11 @@ use ctguard::domain::WatchDomain;
 use ctguard::model::{BackfillMode, Severity, WatchEntry};
 use ctguard::store::{AlertStore, InventoryStore, WatchStore};
 use ctguard_tests::aws::TestAws;
+use ctguard_tests::aws::{API_FUNCTION, POLLER_FUNCTION};
 use ctguard_tests::certs::{LeafSpec, TestCa};
 use ctguard_tests::fake_certspotter::FakeCertSpotter;
-use ctguard_tests::sam::{self, Forwarder, sam_local_invoke, socket_addr_of};
+use ctguard_tests::iam::{Bindings, ungranted_calls};
+use ctguard_tests::sam::{self, Forwarder, sam_local_invoke_as, socket_addr_of};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -133,8 +135,13 @@ async fn poller_under_sam_local_invoke_stores_and_delivers_an_alert_for_an_unkno
     env.insert("EMAIL_TO".into(), json!(email_to));
     env.insert("GRACE_PERIOD".into(), json!("0"));
 
-    let invocation =
-        sam_local_invoke("PollerFunction", &scheduled_event(), &Value::Object(env)).await;
+    let invocation = sam_local_invoke_as(
+        POLLER_FUNCTION,
+        &aws.function_key(POLLER_FUNCTION),
+        &scheduled_event(),
+        &Value::Object(env),
+    )
+    .await;
     assert!(
         invocation.success,
         "sam local invoke PollerFunction failed\n--- stdout\n{}\n--- stderr\n{}",
@@ -169,6 +176,25 @@ async fn poller_under_sam_local_invoke_stores_and_delivers_an_alert_for_an_unkno
     );
     let mails = aws.sent_emails(&email_to).await;
     assert_eq!(mails.len(), 1, "emails to {email_to}: {mails:?}");
+
+    // SAM handed the function its own credentials: every call it made is one its role grants.
+    let template = sam::template_json(&sam::repo_root().join("template.yaml"));
+    let bindings = Bindings::new(&template, ctguard_tests::aws::REGION)
+        .tables(&aws.tables)
+        .topic("AlertTopic", &probe.topic_arn)
+        .parameter("EmailFrom", &email_from)
+        .parameter("EmailTo", &email_to);
+    let key = aws.function_key(POLLER_FUNCTION);
+    let (denied, calls) =
+        ungranted_calls(&aws.endpoint, &key, &template, POLLER_FUNCTION, &bindings).await;
+    assert!(
+        calls > 0,
+        "no call recorded under {key}: SAM did not pass the credentials"
+    );
+    assert!(
+        denied.is_empty(),
+        "not granted to PollerFunction: {denied:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,8 +205,13 @@ async fn poller_under_sam_local_invoke_fails_the_invocation_when_its_configurati
     let mut env = table_env(&aws, &emulator);
     // The template's value is unresolvable locally (a table reference): an empty name.
     env.insert("ALERTS_TABLE".into(), json!(""));
-    let invocation =
-        sam_local_invoke("PollerFunction", &scheduled_event(), &Value::Object(env)).await;
+    let invocation = sam_local_invoke_as(
+        POLLER_FUNCTION,
+        &aws.function_key(POLLER_FUNCTION),
+        &scheduled_event(),
+        &Value::Object(env),
+    )
+    .await;
     // The runtime refuses to start; the RIE reports the failed init and no response comes back.
     let all = format!("{}\n{}", invocation.stdout, invocation.stderr);
     assert!(
@@ -217,8 +248,9 @@ async fn api_under_sam_local_invoke_answers_function_url_events() {
     let env = Value::Object(env);
 
     // Public health check.
-    let health = sam_local_invoke(
-        "ApiFunction",
+    let health = sam_local_invoke_as(
+        API_FUNCTION,
+        &aws.function_key(API_FUNCTION),
         &function_url_event("GET", "/healthz", None, None),
         &env,
     )
@@ -239,8 +271,9 @@ async fn api_under_sam_local_invoke_answers_function_url_events() {
     let ca = TestCa::new("ctguard sam local api CA");
     let cert = ca.issue(&LeafSpec::for_names(["api.shop.example"]));
     let pem_body = Some(("application/x-pem-file", cert.pem.as_str()));
-    let refused = sam_local_invoke(
-        "ApiFunction",
+    let refused = sam_local_invoke_as(
+        API_FUNCTION,
+        &aws.function_key(API_FUNCTION),
         &function_url_event("POST", "/certs", None, pem_body),
         &env,
     )
@@ -249,8 +282,9 @@ async fn api_under_sam_local_invoke_answers_function_url_events() {
     assert_eq!(refused.response()["statusCode"], 401, "{}", refused.stdout);
 
     // The deploy hook's push with the push token lands in the inventory.
-    let pushed = sam_local_invoke(
-        "ApiFunction",
+    let pushed = sam_local_invoke_as(
+        API_FUNCTION,
+        &aws.function_key(API_FUNCTION),
         &function_url_event("POST", "/certs", Some(&push_token), pem_body),
         &env,
     )
@@ -269,4 +303,15 @@ async fn api_under_sam_local_invoke_answers_function_url_events() {
         .expect("get_cert")
         .expect("the pushed certificate is in the inventory");
     assert_eq!(stored.source, "lb:sam-local");
+
+    let template = sam::template_json(&sam::repo_root().join("template.yaml"));
+    let bindings = Bindings::new(&template, ctguard_tests::aws::REGION).tables(&aws.tables);
+    let key = aws.function_key(API_FUNCTION);
+    let (denied, calls) =
+        ungranted_calls(&aws.endpoint, &key, &template, API_FUNCTION, &bindings).await;
+    assert!(
+        calls > 0,
+        "no call recorded under {key}: SAM did not pass the credentials"
+    );
+    assert!(denied.is_empty(), "not granted to ApiFunction: {denied:#?}");
 }

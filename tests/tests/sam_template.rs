@@ -405,3 +405,38 @@ fn secrets_are_passed_by_ssm_parameter_name_only() {
         "dynamic references would put the secret in the function's configuration"
     );
 }
+
+#[test]
+fn the_public_api_has_a_reserved_concurrency_parameter() {
+    let template = template();
+    let parameter = &template["Parameters"]["ApiReservedConcurrency"];
+    assert_eq!(parameter["Type"], "Number");
+    let default = parameter["Default"].as_u64().expect("a numeric default");
+    let max = parameter["MaxValue"].as_u64().expect("an upper bound");
+    assert!(
+        (1..=max).contains(&default) && parameter["MinValue"].as_u64() >= Some(1),
+        "{parameter}"
+    );
+    // The function takes it; 0 would disable the API, no value would leave it unbounded.
+    assert_eq!(
+        template["Resources"]["ApiFunction"]["Properties"]["ReservedConcurrentExecutions"],
+        serde_json::json!({"Ref": "ApiReservedConcurrency"})
+    );
+}
+
+#[test]
+fn iam_mode_passes_both_principal_lists_to_the_api() {
+    let template = template();
+    let variables = &template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    for (var, parameter) in [
+        ("IAM_ADMIN_PRINCIPALS", "IamAdminPrincipals"),
+        ("IAM_PUSH_PRINCIPALS", "IamPushPrincipals"),
+    ] {
+        assert_eq!(
+            variables[var]["Fn::If"][2],
+            serde_json::json!({"Ref": parameter}),
+            "{var}"
+        );
+        assert_eq!(template["Parameters"][parameter]["Type"], "String");
+    }
+}

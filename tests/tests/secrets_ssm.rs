@@ -14,7 +14,7 @@ use api::config::ConfigError as ApiConfigError;
 use api_support::event::{Req, send};
 use ctguard::hash::Sha256Hash;
 use ctguard::secrets::SecretError;
-use ctguard_tests::aws::TestAws;
+use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::fault_proxy::{Fault, FaultProxy, Service};
 use poller_support::{Env, invoke};
 
@@ -54,7 +54,9 @@ async fn api_config_loads_the_token_hashes_from_the_ssm_parameter_and_they_authe
         &[("API_TOKENS_PARAM", name.as_str()), ("API_TOKENS", &plain)],
     );
 
-    let config = api::Config::load(lookup(vars), &aws.ssm)
+    // As the API's cold start reads it: with the API function's credentials.
+    let api_ssm = aws_sdk_ssm::Client::new(&aws.function_config(API_FUNCTION).await);
+    let config = api::Config::load(lookup(vars), &api_ssm)
         .await
         .expect("the configuration loads from SSM");
     match &config.api.auth {
@@ -81,7 +83,9 @@ async fn api_config_without_the_param_variable_still_reads_api_tokens_for_local_
     let plain = tokens_json("plain-token", "push", "lb:local");
     // An empty API_TOKENS_PARAM is how `sam local invoke --env-vars` switches SSM off.
     let vars = api_env(&aws, &[("API_TOKENS_PARAM", ""), ("API_TOKENS", &plain)]);
-    let config = api::Config::load(lookup(vars), &aws.ssm).await.unwrap();
+    // As the API's cold start reads it: with the API function's credentials.
+    let api_ssm = aws_sdk_ssm::Client::new(&aws.function_config(API_FUNCTION).await);
+    let config = api::Config::load(lookup(vars), &api_ssm).await.unwrap();
     assert!(
         matches!(&config.api.auth, AuthMode::Bearer(t) if t[0].label == "lb:local"),
         "{:?}",
@@ -177,7 +181,7 @@ async fn poller_loads_the_certspotter_key_from_ssm_and_sends_it_as_bearer() {
         !format!("{config:?}").contains(&key),
         "Debug shows the key: {config:?}"
     );
-    let poller = poller::app::build(&config, &env.aws.config).expect("poller builds");
+    let poller = poller::app::build(&config, &env.poller_sdk).expect("poller builds");
     let report = invoke(&poller).await;
 
     let queries = env.fake.queries();

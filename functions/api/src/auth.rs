@@ -10,6 +10,7 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use ctguard::hash::Sha256Hash;
 
 use crate::error::{ApiError, ApiResult};
+use crate::iam_principal::PrincipalPattern;
 use crate::router::Access;
 
 /// What a caller may do. `push` is for load balancers: POST /certs and POST /keys only.
@@ -70,9 +71,13 @@ pub enum AuthMode {
     /// `Authorization: Bearer <token>`, checked against the configured hashes.
     Bearer(Vec<TokenEntry>),
     /// The Function URL checked a SigV4 signature (`AuthType: AWS_IAM`); the caller is the IAM
-    /// principal in the request context. Principals matching `push_principals` (exact ARN, or
-    /// a prefix ending in `/`) get role push, every other signed caller admin.
-    Iam { push_principals: Vec<String> },
+    /// principal in the request context. A caller matching `admin_principals` is admin, else one
+    /// matching `push_principals` is push; any other signed caller is refused (403). Matching
+    /// rules: [`crate::iam_principal`].
+    Iam {
+        admin_principals: Vec<PrincipalPattern>,
+        push_principals: Vec<PrincipalPattern>,
+    },
 }
 
 /// An authenticated caller.
@@ -108,7 +113,10 @@ impl Authenticator {
     pub fn authenticate(&self, request: &Request) -> ApiResult<Caller> {
         match &self.mode {
             AuthMode::Bearer(tokens) => bearer_caller(tokens, request),
-            AuthMode::Iam { push_principals } => iam_caller(push_principals, request),
+            AuthMode::Iam {
+                admin_principals,
+                push_principals,
+            } => iam_caller(admin_principals, push_principals, request),
         }
     }
 }
@@ -157,7 +165,11 @@ fn bearer_caller(tokens: &[TokenEntry], request: &Request) -> ApiResult<Caller> 
     })
 }
 
-fn iam_caller(push_principals: &[String], request: &Request) -> ApiResult<Caller> {
+fn iam_caller(
+    admin_principals: &[PrincipalPattern],
+    push_principals: &[PrincipalPattern],
+    request: &Request,
+) -> ApiResult<Caller> {
     let arn = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => context
             .authorizer
@@ -168,13 +180,22 @@ fn iam_caller(push_principals: &[String], request: &Request) -> ApiResult<Caller
     }
     .filter(|arn| !arn.is_empty())
     .ok_or_else(|| ApiError::unauthorized("no IAM caller in the request (sign it with SigV4)"))?;
-    let is_push = push_principals
-        .iter()
-        .any(|p| *p == arn || (p.ends_with('/') && arn.starts_with(p.as_str())));
-    Ok(Caller {
-        role: if is_push { Role::Push } else { Role::Admin },
-        label: arn,
-    })
+    let listed = |list: &[PrincipalPattern]| list.iter().any(|p| p.matches(&arn));
+    // Admin first: a principal an operator listed as admin keeps its rights if a broad push
+    // entry (a prefix) also covers it.
+    let role = if listed(admin_principals) {
+        Role::Admin
+    } else if listed(push_principals) {
+        Role::Push
+    } else {
+        // AWS authenticated the signature, but any principal with lambda:InvokeFunctionUrl on
+        // the function would get here: only listed principals have a role.
+        let shown: String = arn.chars().take(256).collect();
+        return Err(ApiError::forbidden(format!(
+            "IAM principal {shown} is in neither IAM_ADMIN_PRINCIPALS nor IAM_PUSH_PRINCIPALS"
+        )));
+    };
+    Ok(Caller { role, label: arn })
 }
 
 #[cfg(test)]
@@ -297,35 +318,84 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn iam_mode_takes_the_caller_arn_from_the_request_context() {
+    /// A Function URL event with the IAM authorizer context AWS sends for a signed caller.
+    fn iam_request(user_arn: &str) -> Request {
         let event = serde_json::json!({
-            "version": "2.0", "rawPath": "/certs", "rawQueryString": "", "headers": {},
+            "version": "2.0", "routeKey": "$default", "rawPath": "/certs", "rawQueryString": "",
+            "headers": {"host": "abcdefghij.lambda-url.us-east-1.on.aws"},
             "isBase64Encoded": false,
             "requestContext": {
-                "http": {"method": "POST", "path": "/certs"},
-                "authorizer": {"iam": {"userArn": "arn:aws:sts::123456789012:assumed-role/lb-push/host-1"}}
+                "accountId": "123456789012", "apiId": "abcdefghij",
+                "domainName": "abcdefghij.lambda-url.us-east-1.on.aws", "domainPrefix": "abcdefghij",
+                "http": {"method": "POST", "path": "/certs", "protocol": "HTTP/1.1",
+                         "sourceIp": "203.0.113.7", "userAgent": "aws-cli/2"},
+                "requestId": "r-1", "routeKey": "$default", "stage": "$default",
+                "time": "30/Nov/2026:11:00:00 +0000", "timeEpoch": 1796036400000u64,
+                "authorizer": {"iam": {
+                    "accessKey": "ASIAEXAMPLEEXAMPLE", "accountId": "123456789012",
+                    "callerId": "AROAEXAMPLEEXAMPLE:host-1", "cognitoIdentity": null,
+                    "principalOrgId": null, "userArn": user_arn,
+                    "userId": "AROAEXAMPLEEXAMPLE:host-1"
+                }}
             }
         });
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        let auth = Authenticator::new(AuthMode::Iam {
-            push_principals: vec!["arn:aws:sts::123456789012:assumed-role/lb-push/".into()],
-        });
-        let caller = auth.authenticate(&request).unwrap();
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    fn iam(admin: &[&str], push: &[&str]) -> Authenticator {
+        let list = |l: &[&str]| {
+            l.iter()
+                .map(|p| PrincipalPattern::parse(p).unwrap())
+                .collect()
+        };
+        Authenticator::new(AuthMode::Iam {
+            admin_principals: list(admin),
+            push_principals: list(push),
+        })
+    }
+
+    #[test]
+    fn iam_mode_gives_listed_principals_their_role_and_refuses_others() {
+        let auth = iam(
+            &[
+                "arn:aws:iam::123456789012:role/ops",
+                "arn:aws:iam::123456789012:user/alice",
+            ],
+            &["arn:aws:iam::123456789012:role/lb-push"],
+        );
+        let session = "arn:aws:sts::123456789012:assumed-role/lb-push/host-1";
+        let caller = auth.authenticate(&iam_request(session)).unwrap();
         assert_eq!(caller.role, Role::Push);
+        assert_eq!(caller.label, session);
+        let admin = "arn:aws:sts::123456789012:assumed-role/ops/alice-sso";
         assert_eq!(
-            caller.label,
-            "arn:aws:sts::123456789012:assumed-role/lb-push/host-1"
+            auth.authenticate(&iam_request(admin)).unwrap().role,
+            Role::Admin
+        );
+        let user = "arn:aws:iam::123456789012:user/alice";
+        assert_eq!(
+            auth.authenticate(&iam_request(user)).unwrap().role,
+            Role::Admin
         );
 
-        let auth = Authenticator::new(AuthMode::Iam {
-            push_principals: vec![],
-        });
-        assert_eq!(auth.authenticate(&request).unwrap().role, Role::Admin);
+        // Signed, but in neither list: refused, never admin.
+        for stranger in [
+            "arn:aws:sts::123456789012:assumed-role/some-other-role/x",
+            "arn:aws:iam::123456789012:user/bob",
+            "arn:aws:sts::210987654321:assumed-role/lb-push/host-1",
+            "arn:aws:iam::123456789012:root",
+        ] {
+            let err = auth.authenticate(&iam_request(stranger)).unwrap_err();
+            assert_eq!(err.status, StatusCode::FORBIDDEN, "{stranger}");
+        }
+        // Unsigned: 401.
         let unsigned = request_with(&["Bearer push-secret"]);
         assert_eq!(
             auth.authenticate(&unsigned).unwrap_err().status,
             StatusCode::UNAUTHORIZED
         );
+        // With no lists at all nobody gets in.
+        let err = iam(&[], &[]).authenticate(&iam_request(admin)).unwrap_err();
+        assert_eq!(err.status, StatusCode::FORBIDDEN);
     }
 }

@@ -6,7 +6,8 @@
 //! | `AUTH_MODE` | `token` (bearer tokens) or `iam` (Function URL `AuthType: AWS_IAM`) | `token` |
 //! | `API_TOKENS_PARAM` | token mode, deployed: name of the SSM SecureString holding the `API_TOKENS` JSON, read at start-up (wins over `API_TOKENS`) | unset |
 //! | `API_TOKENS` | token mode, local runs: JSON `[{"sha256": "<hex of SHA-256 of the token>", "role": "push"\|"admin", "label": "lb:host-1"}]` | required in token mode without `API_TOKENS_PARAM` |
-//! | `IAM_PUSH_PRINCIPALS` | iam mode: comma-separated ARNs (or prefixes ending in `/`) given role push; other signed callers are admin | empty |
+//! | `IAM_ADMIN_PRINCIPALS` | iam mode: comma-separated IAM principals given role admin (role ARNs match their sessions; forms: `iam_principal`) | empty |
+//! | `IAM_PUSH_PRINCIPALS` | iam mode: the same for role push; a signed caller in neither list is refused (403); at least one list must be set | empty |
 //! | `MAX_BODY_BYTES` | request body limit (413 above it) | 65536 |
 //! | `CERT_RETENTION_DAYS` | an inventory certificate is kept this long after its `not_after` | 30 |
 
@@ -19,11 +20,16 @@ use ctguard::store::dynamo::{
 };
 
 use crate::auth::{AuthMode, TokenEntry, tokens_from_json};
+use crate::iam_principal;
 
 /// The variable naming the SSM parameter that holds the token JSON (deployed).
 pub const API_TOKENS_PARAM: &str = "API_TOKENS_PARAM";
 /// The variable holding the token JSON itself (local runs).
 pub const API_TOKENS: &str = "API_TOKENS";
+
+/// iam mode: the principals given role admin, and role push.
+pub const IAM_ADMIN_PRINCIPALS: &str = "IAM_ADMIN_PRINCIPALS";
+pub const IAM_PUSH_PRINCIPALS: &str = "IAM_PUSH_PRINCIPALS";
 
 /// Lambda's own request payload limit; a larger body limit could never apply.
 const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
@@ -139,15 +145,35 @@ impl Config {
                     )
                 }
             },
-            Some("iam") => AuthMode::Iam {
-                push_principals: get("IAM_PUSH_PRINCIPALS")
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            },
+            Some("iam") => {
+                let list = |var: &'static str| {
+                    iam_principal::parse_list(&get(var).unwrap_or_default())
+                        .map_err(|e| invalid(var, e.to_string()))
+                };
+                let admin_principals = list(IAM_ADMIN_PRINCIPALS)?;
+                let push_principals = list(IAM_PUSH_PRINCIPALS)?;
+                if admin_principals.is_empty() && push_principals.is_empty() {
+                    return Err(invalid(
+                        IAM_ADMIN_PRINCIPALS,
+                        format!(
+                            "AUTH_MODE=iam needs {IAM_ADMIN_PRINCIPALS} or {IAM_PUSH_PRINCIPALS} (no caller would have a role)"
+                        ),
+                    ));
+                }
+                if let Some(both) = admin_principals
+                    .iter()
+                    .find(|p| push_principals.contains(p))
+                {
+                    return Err(invalid(
+                        IAM_PUSH_PRINCIPALS,
+                        format!("{} is also in {IAM_ADMIN_PRINCIPALS}", both.as_str()),
+                    ));
+                }
+                AuthMode::Iam {
+                    admin_principals,
+                    push_principals,
+                }
+            }
             Some(other) => {
                 return Err(invalid(
                     "AUTH_MODE",
@@ -284,22 +310,74 @@ mod tests {
     }
 
     #[test]
-    fn iam_mode_needs_no_tokens() {
-        let env = lookup(&[
+    fn iam_mode_needs_no_tokens_but_principal_lists() {
+        let base = [
             ("WATCHES_TABLE", "w"),
             ("INVENTORY_TABLE", "i"),
             ("ALERTS_TABLE", "a"),
             ("AUTH_MODE", "iam"),
-            ("IAM_PUSH_PRINCIPALS", " arn:aws:iam::1:role/lb/ , ,arn:x"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(lookup(&pairs))
+        };
+        let config = with(&[
+            (
+                "IAM_PUSH_PRINCIPALS",
+                " arn:aws:iam::123456789012:role/lb/ , ,arn:aws:iam::123456789012:role/lb2",
+            ),
+            ("IAM_ADMIN_PRINCIPALS", "arn:aws:iam::123456789012:user/ops"),
             ("MAX_BODY_BYTES", "1024"),
-        ]);
-        let config = Config::from_lookup(env).unwrap();
+        ])
+        .unwrap();
         assert_eq!(config.api.max_body_bytes, 1024);
         match config.api.auth {
-            AuthMode::Iam { push_principals } => {
-                assert_eq!(push_principals, ["arn:aws:iam::1:role/lb/", "arn:x"])
+            AuthMode::Iam {
+                admin_principals,
+                push_principals,
+            } => {
+                let text = |l: &[iam_principal::PrincipalPattern]| {
+                    l.iter().map(|p| p.as_str().to_owned()).collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    text(&admin_principals),
+                    ["arn:aws:iam::123456789012:user/ops"]
+                );
+                assert_eq!(
+                    text(&push_principals),
+                    [
+                        "arn:aws:iam::123456789012:role/lb/",
+                        "arn:aws:iam::123456789012:role/lb2"
+                    ]
+                );
             }
             other => panic!("{other:?}"),
+        }
+        // No list at all, a non-ARN entry, one principal in both lists: refused at start-up.
+        for (extra, var) in [
+            (&[][..], "IAM_ADMIN_PRINCIPALS"),
+            (
+                &[("IAM_ADMIN_PRINCIPALS", "ops")][..],
+                "IAM_ADMIN_PRINCIPALS",
+            ),
+            (
+                &[("IAM_PUSH_PRINCIPALS", "arn:x")][..],
+                "IAM_PUSH_PRINCIPALS",
+            ),
+            (
+                &[
+                    ("IAM_ADMIN_PRINCIPALS", "arn:aws:iam::123456789012:role/a"),
+                    ("IAM_PUSH_PRINCIPALS", "arn:aws:iam::123456789012:role/a"),
+                ][..],
+                "IAM_PUSH_PRINCIPALS",
+            ),
+        ] {
+            let err = with(extra).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { var: v, .. } if v == var),
+                "{extra:?}: {err}"
+            );
         }
     }
 }

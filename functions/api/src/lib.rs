@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod handlers;
+pub mod iam_principal;
 pub mod listener;
 pub mod material;
 pub mod query;

@@ -17,7 +17,7 @@ use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, AuthorizedKey, BackfillMode, InventoryCert, WatchEntry};
 use ctguard::store::dynamo::DynamoStore;
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
-use ctguard_tests::aws::{SentEmail, SnsEnvelope, SnsProbe, TestAws};
+use ctguard_tests::aws::{POLLER_FUNCTION, SentEmail, SnsEnvelope, SnsProbe, TestAws};
 use ctguard_tests::certs::{LeafSpec, TestCa, TestCert};
 use ctguard_tests::fake_certspotter::FakeCertSpotter;
 use ctguard_tests::fault_proxy::FaultProxy;
@@ -49,6 +49,9 @@ pub struct Env {
     pub vars: HashMap<String, String>,
     /// A store straight on the emulator, for setup and checks.
     pub store: DynamoStore,
+    /// The poller's own AWS configuration: credentials named after PollerFunction, so the
+    /// emulator's call record attributes its calls (tests/tests/iam_per_function.rs).
+    pub poller_sdk: aws_config::SdkConfig,
 }
 
 impl Env {
@@ -60,7 +63,9 @@ impl Env {
         let email_to = aws.unique_email("ops");
         aws.verify_email_identity(&email_from).await;
         let store = aws.store();
+        let poller_sdk = aws.function_config(POLLER_FUNCTION).await;
         Self {
+            poller_sdk,
             aws,
             fake,
             probe,
@@ -86,7 +91,8 @@ impl Env {
     /// secrets whose `*_PARAM` variable names an SSM parameter from the emulator.
     pub async fn load_config(&self) -> Result<Config, poller::config::ConfigError> {
         let vars = self.env_vars();
-        Config::load(|name| vars.get(name).cloned(), &self.aws.ssm).await
+        let ssm = aws_sdk_ssm::Client::new(&self.poller_sdk);
+        Config::load(|name| vars.get(name).cloned(), &ssm).await
     }
 
     /// The poller's environment: the test defaults, then [`Env::set`] overrides.
@@ -113,12 +119,15 @@ impl Env {
 
     /// The production poller, its AWS clients on the emulator.
     pub fn poller(&self) -> LivePoller {
-        build(&self.config(), &self.aws.config).expect("poller builds")
+        build(&self.config(), &self.poller_sdk).expect("poller builds")
     }
 
     /// The production poller with every AWS request going through `proxy`.
     pub async fn poller_via(&self, proxy: &FaultProxy) -> LivePoller {
-        let sdk = self.aws.config_via(proxy.url()).await;
+        let sdk = self
+            .aws
+            .function_config_via(POLLER_FUNCTION, proxy.url())
+            .await;
         build(&self.config(), &sdk).expect("poller builds")
     }
 

@@ -1,0 +1,159 @@
+//! The local listener (`api --listen`) against slow and numerous clients: header and body
+//! timeouts, and the connection cap. Raw TCP clients on loopback; the in-memory store (these
+//! tests are about the connection handling, not storage).
+
+mod api_support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::App;
+use api::listener::{Limits, serve_with};
+use api_support::*;
+use ctguard::store::memory::MemoryStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Upper bound for anything the listener must do by itself (the limits below are far shorter).
+const PATIENCE: Duration = Duration::from_secs(10);
+
+async fn start(limits: Limits) -> std::net::SocketAddr {
+    let app = Arc::new(App::new(MemoryStore::new(), settings()));
+    let (listener, addr) = api::listener::bind(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("bind 127.0.0.1:0");
+    tokio::spawn(serve_with(listener, app, limits));
+    addr
+}
+
+/// Reads until the server closes the connection (or PATIENCE passes: then panics).
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(PATIENCE, stream.read(&mut buf)).await {
+            Err(_) => panic!(
+                "the server kept the connection open for {PATIENCE:?}; got {:?}",
+                String::from_utf8_lossy(&received)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => return String::from_utf8_lossy(&received).into_owned(),
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+async fn healthz(addr: std::net::SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    read_to_close(&mut stream).await
+}
+
+#[tokio::test]
+async fn a_slow_loris_client_is_cut_off_after_the_header_timeout() {
+    let header_timeout = Duration::from_millis(300);
+    let addr = start(Limits {
+        header_timeout,
+        ..Limits::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    // Drip one header byte at a time, never finishing the headers, until the server hangs up.
+    let mut sent = 0usize;
+    let mut drip = tokio::time::interval(Duration::from_millis(50));
+    let closed = loop {
+        drip.tick().await;
+        if stream.write_all(b"x").await.is_err() || started.elapsed() > PATIENCE {
+            break started.elapsed();
+        }
+        sent += 1;
+        let mut probe = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(1), stream.read(&mut probe)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break started.elapsed(),
+            _ => {}
+        }
+    };
+    assert!(
+        closed < PATIENCE,
+        "still open after {closed:?} and {sent} bytes"
+    );
+    assert!(
+        closed >= header_timeout,
+        "closed after {closed:?}, before the timeout"
+    );
+    // An idle connection that sends nothing at all is closed too.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    read_to_close(&mut idle).await;
+    assert!(started.elapsed() >= header_timeout);
+    // The listener still serves well-behaved clients.
+    assert!(healthz(addr).await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408() {
+    let addr = start(Limits {
+        body_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST /certs HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {PUSH_TOKEN}\r\n\
+                 content-type: application/x-pem-file\r\ncontent-length: 1000\r\n\r\n-----BEGIN"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+        .await
+        .expect("the server answers within its body timeout")
+        .unwrap();
+    let response = String::from_utf8_lossy(&buf[..n]);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("body_timeout"), "{response}");
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_ends() {
+    let cap = 4;
+    let addr = start(Limits {
+        max_connections: cap,
+        header_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    })
+    .await;
+    // `cap` clients hold every slot (connected, sending nothing).
+    let mut holders = Vec::new();
+    for _ in 0..cap {
+        holders.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // Many more connect (the kernel queues them) and ask for /healthz: none is served while
+    // the slots are held.
+    let waiting: Vec<_> = (0..20).map(|_| tokio::spawn(healthz(addr))).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        waiting.iter().all(|w| !w.is_finished()),
+        "a connection over the cap was served"
+    );
+    // One holder leaves: the queued clients are served through the freed slot(s).
+    drop(holders.pop());
+    for w in waiting {
+        let response = tokio::time::timeout(PATIENCE, w)
+            .await
+            .expect("served once a slot is free")
+            .unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+}
