@@ -7,9 +7,11 @@
 //! - [`domain`]: watch-list entries, normalised and validated.
 //! - [`matcher`]: matching certificate names against the watch list.
 //! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
+//! - [`bounds`]: size bounds on every stored record that grows with Cert Spotter input.
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
 //! - [`secrets`]: secrets from SSM Parameter Store (or plain variables locally) at cold start.
 
+pub mod bounds;
 pub mod cert;
 pub mod certspotter;
 pub mod der;

@@ -35,6 +35,12 @@ pub struct WatchEntry {
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub rate_limited_until: Option<DateTime<Utc>>,
+    /// Polls in a row that neither caught up nor moved the cursor (errors included).
+    #[serde(default)]
+    pub stalled_runs: u32,
+    /// Set when `stalled_runs` reached the poller's `STUCK_AFTER_RUNS`; cleared by progress.
+    #[serde(default)]
+    pub stuck_since: Option<DateTime<Utc>>,
 }
 
 impl WatchEntry {
@@ -56,6 +62,8 @@ impl WatchEntry {
             last_success_at: None,
             last_error: None,
             rate_limited_until: None,
+            stalled_runs: 0,
+            stuck_since: None,
         }
     }
 }
@@ -196,8 +204,25 @@ pub struct Alert {
     pub issuance_id: String,
     pub cert_sha256: Sha256Hash,
     pub pubkey_sha256: Sha256Hash,
+    /// The certificate's names, in order, up to a size bound (`names_truncated` says when some
+    /// are left out or cut; `names_total` counts them all). See [`crate::bounds`].
     pub dns_names: Vec<String>,
+    /// Every matched entry with the names that matched it, in full up to a hard size bound
+    /// (`matched_truncated` says when it was reached).
     pub matched: Vec<EntryMatch>,
+    /// Names in the certificate (`None` on alerts stored before it was recorded).
+    #[serde(default)]
+    pub names_total: Option<u32>,
+    #[serde(default)]
+    pub names_truncated: bool,
+    /// Names that matched a watch entry, all entries together.
+    #[serde(default)]
+    pub matched_names_total: Option<u32>,
+    #[serde(default)]
+    pub matched_truncated: bool,
+    /// Set on a minimal alert stored because the full one was refused: why.
+    #[serde(default)]
+    pub reduced: Option<String>,
     pub issuer: IssuerInfo,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,

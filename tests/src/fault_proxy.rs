@@ -54,6 +54,9 @@ pub enum Fault {
     Delay(Duration),
     /// HTTP 400 `AccessDeniedException` (what IAM answers without a grant; not retried).
     AccessDenied,
+    /// HTTP 400 DynamoDB `ValidationException` "Item size has exceeded the maximum allowed
+    /// size" (what DynamoDB answers for an item over 400 KB; not retried).
+    ItemTooLarge,
 }
 
 struct Rule {
@@ -226,6 +229,19 @@ fn take_fault(inner: &Inner, service: Service, action: &str) -> Option<Fault> {
 fn error_response(service: Service, fault: Fault) -> Response {
     let throttle = fault == Fault::Throttle;
     let message = "injected by the ctguard test fault proxy";
+    if fault == Fault::ItemTooLarge {
+        let mut response = Response::new(Body::from(format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"Item size has exceeded the maximum allowed size ({message})"}}"#
+        )));
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.0"),
+        );
+        headers.insert("x-amzn-requestid", HeaderValue::from_static("fault-proxy"));
+        return response;
+    }
     if fault == Fault::AccessDenied {
         // The awsJson error every JSON-protocol service (DynamoDB, SSM, ...) returns.
         let mut response = Response::new(Body::from(format!(

@@ -86,6 +86,11 @@ pub fn alert(tag: &str, severity: Severity, domains: &[&str], seen: DateTime<Utc
                 names: vec![format!("www.{d}")],
             })
             .collect(),
+        names_total: None,
+        names_truncated: false,
+        matched_names_total: None,
+        matched_truncated: false,
+        reduced: None,
         issuer: IssuerInfo {
             friendly_name: Some("Test CA".to_owned()),
             name: Some("C=US, O=Test, CN=Test CA".to_owned()),
@@ -240,6 +245,8 @@ pub async fn record_poll_keeps_cursor_and_never_resurrects<S: WatchStore>(store:
         error: None,
         rate_limited_until: None,
         baseline_completed_at: Some(ok_at),
+        stalled_runs: 0,
+        stuck_since: None,
     };
     store.record_poll(d, &ok).await.unwrap();
     let stored = store.get_watch(d).await.unwrap().unwrap();
@@ -256,6 +263,8 @@ pub async fn record_poll_keeps_cursor_and_never_resurrects<S: WatchStore>(store:
         error: Some("Cert Spotter answered 429".to_owned()),
         rate_limited_until: Some(limited),
         baseline_completed_at: None,
+        stalled_runs: 0,
+        stuck_since: None,
     };
     store.record_poll(d, &failed).await.unwrap();
     let stored = store.get_watch(d).await.unwrap().unwrap();

@@ -123,6 +123,14 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable; retry later",
                 )
             }
+            StoreError::Rejected { .. } => {
+                tracing::error!(error = %err, "the database refused a record");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the database refused the record",
+                )
+            }
             StoreError::Corrupt { .. } => {
                 tracing::error!(error = %err, "stored record is corrupt");
                 ApiError::new(

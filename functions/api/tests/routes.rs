@@ -848,6 +848,8 @@ async fn status_reports_freshness_backlog_and_failed_deliveries() {
                 error: None,
                 rate_limited_until: None,
                 baseline_completed_at: Some(now - Duration::minutes(5)),
+                stalled_runs: 0,
+                stuck_since: None,
             },
         )
         .await
@@ -869,6 +871,8 @@ async fn status_reports_freshness_backlog_and_failed_deliveries() {
                 error: Some("certspotter: 429".into()),
                 rate_limited_until: Some(now + Duration::minutes(10)),
                 baseline_completed_at: None,
+                stalled_runs: 0,
+                stuck_since: None,
             },
         )
         .await

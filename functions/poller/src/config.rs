@@ -24,6 +24,7 @@
 //! | `ALERT_RETENTION_DAYS` | `395` | alerts expire (DynamoDB TTL) this long after first seen (`0` = keep) |
 //! | `RATE_LIMIT_BACKOFF` | `15m` | pause after a 429 without `Retry-After` |
 //! | `OUTBOX_BATCH` | `500` | undelivered / pending alerts handled per run |
+//! | `STUCK_AFTER_RUNS` | `3` | an entry polled this many runs in a row without progress (an error, or a cursor that does not move) is *stuck* |
 //!
 //! Durations are a whole number with an optional unit: `ms`, `s` (default), `m`, `h`, `d`.
 
@@ -96,6 +97,8 @@ pub struct RunSettings {
     pub rate_limit_backoff: Duration,
     pub outbox_batch: u32,
     pub email_include_info: bool,
+    /// Polls in a row without progress after which an entry is stuck.
+    pub stuck_after_runs: u32,
 }
 
 impl Default for RunSettings {
@@ -110,6 +113,7 @@ impl Default for RunSettings {
             rate_limit_backoff: Duration::from_secs(15 * 60),
             outbox_batch: 500,
             email_include_info: false,
+            stuck_after_runs: 3,
         }
     }
 }
@@ -219,6 +223,7 @@ impl Config {
             rate_limit_backoff: env.duration("RATE_LIMIT_BACKOFF", defaults.rate_limit_backoff),
             outbox_batch: env.number("OUTBOX_BATCH", defaults.outbox_batch, 1),
             email_include_info: env.boolean("EMAIL_INCLUDE_INFO", false),
+            stuck_after_runs: env.number("STUCK_AFTER_RUNS", defaults.stuck_after_runs, 1),
         };
         if run.delivery_lease.is_zero() {
             env.problem("DELIVERY_LEASE", "must be more than zero");

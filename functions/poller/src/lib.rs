@@ -10,6 +10,7 @@
 //! - [`deliver`]: the outbox (claim, send, record; baseline summaries).
 //! - [`notify`]: SNS and SES senders behind small traits.
 //! - [`message`]: the SNS JSON schemas, subjects, attributes and the email rendering.
+//! - [`message_bounds`]: the size bounds of SNS messages and emails.
 //! - [`report`]: the run report and its CloudWatch EMF record.
 //! - [`handler`]: the Lambda handler and the `--once` run.
 //! - [`app`]: wiring of the production poller (DynamoDB, Cert Spotter, SNS, SES).
@@ -20,6 +21,7 @@ pub mod config;
 mod deliver;
 pub mod handler;
 pub mod message;
+pub mod message_bounds;
 pub mod notify;
 pub mod report;
 pub mod run;

@@ -5,12 +5,19 @@
 //! attacker-controlled: the JSON encoder escapes it, the HTML renderer escapes it, subjects are
 //! reduced to printable ASCII.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{Alert, AuthorizedBy, IssuerInfo, Severity};
 use serde::Serialize;
 
+use crate::message_bounds::{
+    DOMAINS_ATTRIBUTE_MAX, EMAIL_LINE_MAX, EMAIL_MATCHED_NAMES_MAX, EMAIL_MAX_BYTES,
+    EMAIL_NAMES_MAX, MESSAGE_NAMES_MAX, SNS_BODY_MAX, SUMMARY_NAMES_MAX, fit_alert_message,
+    json_len, json_list_prefix, listed, names_line,
+};
 use crate::notify::{Email, MessageAttribute, SnsMessage};
 
 /// `schema` of the per-alert SNS message. Bump the version on any incompatible change.
@@ -33,10 +40,23 @@ pub struct AlertMessage<'a> {
     pub authorized_by: Option<AuthorizedBy>,
     /// The primary matched watch entry (the first of `matched`); also the `domain` attribute.
     pub domain: &'a str,
-    /// Every watch entry the certificate matched, with the certificate names that matched it.
-    pub matched: &'a [EntryMatch],
-    /// All DNS names in the certificate.
+    /// Every watch entry the certificate matched, with the certificate names that matched it
+    /// (in full, up to the stored alert's hard bound: see `matched_truncated`).
+    pub matched: Cow<'a, [EntryMatch]>,
+    /// The certificate's DNS names, at most [`MESSAGE_NAMES_MAX`] (see `names_truncated`).
     pub dns_names: &'a [String],
+    /// Names in the certificate.
+    pub names_total: u32,
+    /// `dns_names` is not every name of the certificate.
+    pub names_truncated: bool,
+    /// Names that matched a watch entry.
+    pub matched_names_total: u32,
+    /// `matched` is not every matched name (a hard size bound was reached).
+    pub matched_truncated: bool,
+    /// Anything in this message is cut (`names_truncated` or `matched_truncated`).
+    pub truncated: bool,
+    /// Set on a reduced alert (the full one could not be stored): why.
+    pub reduced: Option<&'a str>,
     pub issuer: &'a IssuerInfo,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
@@ -59,14 +79,26 @@ pub struct AlertMessage<'a> {
 }
 
 impl<'a> AlertMessage<'a> {
+    /// The message for an alert, `dns_names` capped at [`MESSAGE_NAMES_MAX`]; see
+    /// [`alert_sns`] for the size bound.
     pub fn new(alert: &'a Alert) -> Self {
+        let names_total = alert.names_total.unwrap_or(listed(alert.dns_names.len()));
+        let dns_names = &alert.dns_names[..alert.dns_names.len().min(MESSAGE_NAMES_MAX)];
+        let names_truncated = alert.names_truncated || listed(dns_names.len()) < names_total;
+        let matched_listed: usize = alert.matched.iter().map(|m| m.names.len()).sum();
         Self {
             schema: ALERT_SCHEMA,
             severity: alert.severity,
             authorized_by: alert.authorized_by,
             domain: primary_domain(alert),
-            matched: &alert.matched,
-            dns_names: &alert.dns_names,
+            matched: Cow::Borrowed(&alert.matched),
+            dns_names,
+            names_total,
+            names_truncated,
+            matched_names_total: alert.matched_names_total.unwrap_or(listed(matched_listed)),
+            matched_truncated: alert.matched_truncated,
+            truncated: names_truncated || alert.matched_truncated,
+            reduced: alert.reduced.as_deref(),
             issuer: &alert.issuer,
             not_before: alert.not_before,
             not_after: alert.not_after,
@@ -87,9 +119,12 @@ impl<'a> AlertMessage<'a> {
 
 /// The SNS message for one alert: JSON body, subject, and the attributes `severity`, `domain`
 /// (the primary matched entry) and `domains` (every matched entry, `String.Array`).
+///
+/// Bounded by construction under SNS's 256 KiB: the body within [`SNS_BODY_MAX`] (names cut
+/// as [`fit_alert_message`] says), `domains` within [`DOMAINS_ATTRIBUTE_MAX`], the subject
+/// at 100 characters.
 pub fn alert_sns(alert: &Alert) -> SnsMessage {
-    let body = serde_json::to_string(&AlertMessage::new(alert))
-        .unwrap_or_else(|e| format!("{{\"schema\":\"{ALERT_SCHEMA}\",\"error\":\"{e}\"}}"));
+    let body = fit_alert_message(AlertMessage::new(alert), SNS_BODY_MAX);
     let names = first_names(&alert.dns_names, 2);
     let subject = match alert.severity {
         Severity::Info => format!("ctguard: authorized certificate for {names}"),
@@ -113,6 +148,8 @@ fn attributes<'a>(
     domains: impl Iterator<Item = &'a str>,
 ) -> Vec<MessageAttribute> {
     let domains: Vec<&str> = domains.collect();
+    // A subscriber filters on these; beyond the bound the body's `matched` still lists them.
+    let domains = json_list_prefix(&domains, DOMAINS_ATTRIBUTE_MAX);
     vec![
         MessageAttribute {
             name: "severity",
@@ -127,7 +164,7 @@ fn attributes<'a>(
         MessageAttribute {
             name: "domains",
             data_type: "String.Array",
-            value: serde_json::to_string(&domains).unwrap_or_else(|_| "[]".to_owned()),
+            value: domains,
         },
     ]
 }
@@ -199,7 +236,10 @@ pub struct BaselineSummary<'a> {
 /// One certificate in a summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertBrief<'a> {
+    /// At most [`SUMMARY_NAMES_MAX`] names.
     pub dns_names: &'a [String],
+    /// Names in the certificate.
+    pub names_total: u32,
     pub issuer: Option<&'a str>,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
@@ -217,7 +257,8 @@ fn issuer_label(issuer: &IssuerInfo) -> Option<&str> {
 impl<'a> CertBrief<'a> {
     fn new(alert: &'a Alert) -> Self {
         Self {
-            dns_names: &alert.dns_names,
+            dns_names: &alert.dns_names[..alert.dns_names.len().min(SUMMARY_NAMES_MAX)],
+            names_total: alert.names_total.unwrap_or(listed(alert.dns_names.len())),
             issuer: issuer_label(&alert.issuer),
             not_before: alert.not_before,
             not_after: alert.not_after,
@@ -236,7 +277,7 @@ impl<'a> BaselineSummary<'a> {
             .iter()
             .filter(|a| a.severity != Severity::Info)
             .collect();
-        Self {
+        let mut summary = Self {
             schema: BASELINE_SCHEMA,
             domain,
             total: alerts.len(),
@@ -249,6 +290,23 @@ impl<'a> BaselineSummary<'a> {
                 .map(CertBrief::new)
                 .collect(),
             generated_at: now,
+        };
+        summary.fit(SNS_BODY_MAX);
+        summary
+    }
+
+    /// Lists fewer certificates until the JSON is within `max` bytes (`truncated: true`).
+    fn fit(&mut self, max: usize) {
+        let mut total = json_len(self);
+        if total <= max {
+            return;
+        }
+        self.truncated = true; // `true` is shorter than `false`: the total only shrinks
+        while total > max {
+            let Some(last) = self.unauthorized_certificates.pop() else {
+                break;
+            };
+            total = total.saturating_sub(json_len(&last) + 1);
         }
     }
 
@@ -310,7 +368,7 @@ pub fn baseline_email(summary: &BaselineSummary<'_>) -> Email {
         for cert in &summary.unauthorized_certificates {
             text.push_str(&format!(
                 "- {names}\n  issuer {issuer}, valid {nb} to {na}{revoked}\n  {url}\n",
-                names = cert.dns_names.join(", "),
+                names = names_line(cert.dns_names, cert.names_total as usize, SUMMARY_NAMES_MAX),
                 issuer = cert.issuer.unwrap_or("unknown"),
                 nb = day(cert.not_before),
                 na = day(cert.not_after),
@@ -320,7 +378,11 @@ pub fn baseline_email(summary: &BaselineSummary<'_>) -> Email {
             html.push_str(&format!(
                 "<tr><td>{names}</td><td>{issuer}</td><td>{nb} to {na}{revoked}</td>\
                  <td><a href=\"{url}\">crt.sh</a></td></tr>",
-                names = escape(&cert.dns_names.join(", ")),
+                names = escape(&names_line(
+                    cert.dns_names,
+                    cert.names_total as usize,
+                    SUMMARY_NAMES_MAX
+                )),
                 issuer = escape(cert.issuer.unwrap_or("unknown")),
                 nb = day(cert.not_before),
                 na = day(cert.not_after),
@@ -398,6 +460,7 @@ pub fn run_email(alerts: &[Alert]) -> Email {
 
     let mut text = String::new();
     let mut html = String::from("<html><body style=\"font-family:sans-serif\">");
+    let mut budget = EmailBudget::new(alerts.len());
     if !suspicious.is_empty() {
         text.push_str(&format!(
             "{} certificate(s) were issued for your domains that are NOT in your inventory.\n\n\
@@ -418,7 +481,7 @@ pub fn run_email(alerts: &[Alert]) -> Email {
             suspicious.len()
         ));
         for alert in &suspicious {
-            render_alert(alert, &mut text, &mut html);
+            budget.render(alert, &mut text, &mut html);
         }
     }
     if !info.is_empty() {
@@ -431,7 +494,7 @@ pub fn run_email(alerts: &[Alert]) -> Email {
             info.len()
         ));
         for alert in &info {
-            render_alert(alert, &mut text, &mut html);
+            budget.render(alert, &mut text, &mut html);
         }
     }
     text.push_str(FOOTER);
@@ -446,6 +509,67 @@ pub fn run_email(alerts: &[Alert]) -> Email {
     }
 }
 
+/// Keeps one email within [`EMAIL_MAX_BYTES`]: each certificate is listed in full while the
+/// email has room (a one-line entry stays reserved for every certificate not listed yet),
+/// then in one line (names, hashes and details on the crt.sh link and the API); past
+/// [`EMAIL_LINES_MAX`] certificates only their count is given.
+struct EmailBudget {
+    /// Bytes left for full entries.
+    left: usize,
+    /// Certificates listed so far.
+    listed: usize,
+    /// Certificates the email covers.
+    total: usize,
+}
+
+/// Certificates listed one per line at most in one email (the rest are counted).
+const EMAIL_LINES_MAX: usize = EMAIL_MAX_BYTES / 2 / EMAIL_LINE_MAX;
+/// Fixed text of an email (headings, advice, footer).
+const EMAIL_FIXED_MAX: usize = 16 * 1024;
+
+impl EmailBudget {
+    fn new(total: usize) -> Self {
+        let lines = total.min(EMAIL_LINES_MAX) * EMAIL_LINE_MAX;
+        Self {
+            left: EMAIL_MAX_BYTES.saturating_sub(lines + EMAIL_FIXED_MAX),
+            listed: 0,
+            total,
+        }
+    }
+
+    fn render(&mut self, alert: &Alert, text: &mut String, html: &mut String) {
+        self.listed += 1;
+        if self.listed > EMAIL_LINES_MAX {
+            if self.listed == EMAIL_LINES_MAX + 1 {
+                let more = self.total - EMAIL_LINES_MAX;
+                let line =
+                    format!("... and {more} more certificate(s): list them with GET /alerts");
+                text.push_str(&format!("{line}\n\n"));
+                html.push_str(&format!("<p>{}</p>", escape(&line)));
+            }
+            return;
+        }
+        let (mut t, mut h) = (String::new(), String::new());
+        render_alert(alert, &mut t, &mut h);
+        if t.len() + h.len() <= self.left {
+            self.left -= t.len() + h.len();
+            text.push_str(&t);
+            html.push_str(&h);
+            return;
+        }
+        let line = format!(
+            "{} {}: {} (details left out to keep this email within its size limit; GET \
+             /alerts/{})",
+            alert.severity.as_str().to_uppercase(),
+            primary_domain(alert),
+            crtsh_url(&alert.cert_sha256),
+            alert.tbs_sha256,
+        );
+        text.push_str(&format!("* {line}\n\n"));
+        html.push_str(&format!("<p>{}</p>", escape(&line)));
+    }
+}
+
 fn render_alert(alert: &Alert, text: &mut String, html: &mut String) {
     let verdict = match (alert.severity, alert.authorized_by) {
         (Severity::Info, Some(AuthorizedBy::TbsSha256)) => {
@@ -457,11 +581,19 @@ fn render_alert(alert: &Alert, text: &mut String, html: &mut String) {
         (Severity::Info, None) => "Authorized.",
         _ => "Not in your inventory, neither the certificate nor its public key.",
     };
+    let mut matched_left = EMAIL_MATCHED_NAMES_MAX;
     let yours: Vec<String> = alert
         .matched
         .iter()
-        .map(|m| format!("{} ({})", m.entry, m.names.join(", ")))
+        .map(|m| {
+            let line = names_line(&m.names, m.names.len(), matched_left);
+            matched_left = matched_left.saturating_sub(m.names.len());
+            format!("{} ({line})", m.entry)
+        })
         .collect();
+    let names_total = alert
+        .names_total
+        .map_or(alert.dns_names.len(), |n| n as usize);
     let issuer = match (&alert.issuer.friendly_name, &alert.issuer.name) {
         (Some(f), Some(n)) => format!("{f} ({n})"),
         (Some(one), None) | (None, Some(one)) => one.clone(),
@@ -475,7 +607,10 @@ fn render_alert(alert: &Alert, text: &mut String, html: &mut String) {
     );
     let url = crtsh_url(&alert.cert_sha256);
     let rows: Vec<(&str, String)> = [
-        ("Names", alert.dns_names.join(", ")),
+        (
+            "Names",
+            names_line(&alert.dns_names, names_total, EMAIL_NAMES_MAX),
+        ),
         ("Your entries", yours.join("; ")),
         ("Issued by", issuer),
         ("Valid", validity),
@@ -497,6 +632,13 @@ fn render_alert(alert: &Alert, text: &mut String, html: &mut String) {
         ("Certificate", url.clone()),
     ]
     .into_iter()
+    .chain(alert.reduced.clone().map(|why| ("Reduced", why)))
+    .chain((alert.names_truncated || alert.matched_truncated).then(|| {
+        (
+            "Note",
+            "not every name is stored or listed: the certificate has more (crt.sh link)".to_owned(),
+        )
+    }))
     .collect();
 
     let headline = first_names(&alert.dns_names, 3);
@@ -659,6 +801,72 @@ mod tests {
         assert!(email.text.contains("What to do"));
         assert!(email.html.contains("What to do"));
         assert!(email.text.contains("https://crt.sh/?sha256="));
+    }
+
+    fn sns_size(msg: &SnsMessage) -> usize {
+        msg.body.len()
+            + msg.subject.len()
+            + msg
+                .attributes
+                .iter()
+                .map(|a| a.name.len() + a.data_type.len() + a.value.len())
+                .sum::<usize>()
+    }
+
+    #[test]
+    fn alert_message_and_email_stay_within_limits_whatever_the_names() {
+        use crate::message_bounds::{EMAIL_MAX_BYTES, SNS_MESSAGE_MAX};
+        // 20,000 matched names that JSON must escape (6 bytes per control character).
+        let names: Vec<String> = (0..20_000)
+            .map(|i| format!("{}{i}.example.com", "\u{1}".repeat(40)))
+            .collect();
+        let mut a = alert(1, Severity::Suspicious, &[]);
+        a.dns_names = names.clone();
+        a.names_total = Some(20_000);
+        a.matched = vec![EntryMatch {
+            entry: crate::testutil::domain("example.com"),
+            names,
+        }];
+        let msg = alert_sns(&a);
+        assert!(sns_size(&msg) <= SNS_MESSAGE_MAX, "{}", sns_size(&msg));
+        let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
+        assert_eq!(body["truncated"], true);
+        assert_eq!(body["matched_truncated"], true);
+        assert_eq!(body["names_total"], 20_000);
+        assert!(!body["matched"][0]["names"].as_array().unwrap().is_empty());
+
+        let email = run_email(&vec![a; 1_500]);
+        let size = email.text.len() + email.html.len();
+        assert!(size <= EMAIL_MAX_BYTES, "{size}");
+        assert!(email.text.contains("more certificate(s)"));
+    }
+
+    #[test]
+    fn an_ordinary_alert_message_is_not_cut() {
+        let a = alert(2, Severity::Suspicious, &["www.example.com"]);
+        let body: serde_json::Value = serde_json::from_str(&alert_sns(&a).body).unwrap();
+        assert_eq!(body["truncated"], false);
+        assert_eq!(body["names_total"], 1);
+        assert_eq!(body["dns_names"][0], "www.example.com");
+    }
+
+    #[test]
+    fn baseline_summary_fits_sns_whatever_the_certificates() {
+        use crate::message_bounds::SNS_MESSAGE_MAX;
+        let long: Vec<String> = (0..40).map(|i| format!("{i}{}", "n".repeat(250))).collect();
+        let long: Vec<&str> = long.iter().map(String::as_str).collect();
+        let alerts: Vec<Alert> = (0..600)
+            .map(|n| alert(n, Severity::Suspicious, &long))
+            .collect();
+        let summary = BaselineSummary::new("example.com", &alerts, Utc::now());
+        let msg = baseline_sns(&summary);
+        assert!(sns_size(&msg) <= SNS_MESSAGE_MAX, "{}", sns_size(&msg));
+        let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
+        assert_eq!(body["truncated"], true);
+        assert_eq!(body["unauthorized"], 600);
+        assert_eq!(body["unauthorized_certificates"][0]["names_total"], 40);
+        let email = baseline_email(&summary);
+        assert!(email.text.len() + email.html.len() <= crate::message_bounds::EMAIL_MAX_BYTES);
     }
 
     #[test]

@@ -37,10 +37,14 @@ pub struct RunReport {
     pub entries_skipped: u32,
     /// Entries that stopped on an error (recorded in their poll status).
     pub entries_failed: u32,
+    /// Entries stuck after this run: `STUCK_AFTER_RUNS` polls in a row without progress.
+    pub entries_stuck: u32,
     /// Cert Spotter queries (pages) spent.
     pub queries_used: u32,
     pub issuances_seen: u32,
     pub alerts_created: SeverityCounts,
+    /// Reduced alerts stored because the full alert was refused (counted in `alerts_created`).
+    pub alerts_reduced: u32,
     /// Pending alerts re-checked into info / suspicious.
     pub pending_resolved: SeverityCounts,
     pub deliveries_ok: u32,
@@ -69,9 +73,11 @@ impl RunReport {
             entries_caught_up: 0,
             entries_skipped: 0,
             entries_failed: 0,
+            entries_stuck: 0,
             queries_used: 0,
             issuances_seen: 0,
             alerts_created: SeverityCounts::default(),
+            alerts_reduced: 0,
             pending_resolved: SeverityCounts::default(),
             deliveries_ok: 0,
             deliveries_failed: 0,
@@ -104,11 +110,12 @@ impl RunReport {
     /// suspicious-alert alarm watches `AlertsSuspicious`, so a certificate that turns suspicious
     /// when its grace ends must count there. `AlertsPending` counts new pending alerts.
     pub fn emf(&self) -> Value {
-        let metrics: [(&str, u32); 17] = [
+        let metrics: [(&str, u32); 19] = [
             ("EntriesPolled", self.entries_polled),
             ("EntriesCaughtUp", self.entries_caught_up),
             ("EntriesSkipped", self.entries_skipped),
             ("EntriesFailed", self.entries_failed),
+            ("EntriesStuck", self.entries_stuck),
             ("QueriesUsed", self.queries_used),
             ("IssuancesSeen", self.issuances_seen),
             (
@@ -116,6 +123,7 @@ impl RunReport {
                 self.alerts_created.info + self.pending_resolved.info,
             ),
             ("AlertsPending", self.alerts_created.pending),
+            ("AlertsReduced", self.alerts_reduced),
             (
                 "AlertsSuspicious",
                 self.alerts_created.suspicious + self.pending_resolved.suspicious,

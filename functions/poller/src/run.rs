@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ctguard::bounds::{TEXT_MAX_BYTES, bound_alert, clip_text, reduced_alert};
 use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery};
 use ctguard::domain::WatchDomain;
 use ctguard::matcher::{EntryMatch, WatchIndex};
@@ -34,6 +35,9 @@ use crate::config::RunSettings;
 use crate::notify::{Mailer, Publisher};
 use crate::report::{RunReport, SeverityCounts, StopReason};
 use crate::source::{IssuancePager, IssuanceSource};
+
+/// Names logged per certificate (a certificate may carry thousands).
+const LOGGED_NAMES: usize = 5;
 
 /// The wall clock, injectable so tests can step past a grace period without sleeping.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -199,6 +203,8 @@ where
             info!(%until, "Cert Spotter rate limit in force: not polling this run");
             report.stop(StopReason::RateLimited);
             report.entries_skipped = entries.len() as u32;
+            report.entries_stuck =
+                entries.iter().filter(|e| e.stuck_since.is_some()).count() as u32;
             return;
         }
 
@@ -227,14 +233,23 @@ where
             }
             if report.stop_reason.is_some() {
                 report.entries_skipped += (entries.len() - position) as u32;
+                report.entries_stuck += entries[position..]
+                    .iter()
+                    .filter(|e| e.stuck_since.is_some())
+                    .count() as u32;
                 break;
             }
-            self.poll_entry(entry, &index, &summarizing, &mut budget, report)
-                .await;
+            let stuck = self
+                .poll_entry(entry, &index, &summarizing, &mut budget, report)
+                .await
+                .unwrap_or(entry.stuck_since.is_some());
+            report.entries_stuck += u32::from(stuck);
         }
         report.queries_used = self.settings.query_budget - budget.queries_left;
     }
 
+    /// Polls one entry and records its poll status; returns whether the entry is stuck now
+    /// (`None` when nothing was recorded: not reached, or left to another run).
     async fn poll_entry(
         &self,
         entry: &WatchEntry,
@@ -242,7 +257,7 @@ where
         summarizing: &HashSet<WatchDomain>,
         budget: &mut Budget,
         report: &mut RunReport,
-    ) {
+    ) -> Option<bool> {
         let domain = &entry.domain;
         let in_baseline = entry.baseline_completed_at.is_none();
         let mut cursor = entry.cursor.clone();
@@ -255,6 +270,7 @@ where
             cursor.clone(),
         );
         let mut pages = 0u32;
+        let mut advanced = false;
         let outcome = loop {
             let page = match pager.next_page(budget).await {
                 Ok(Some(page)) => page,
@@ -274,12 +290,22 @@ where
                 // API error rather than guessing.
                 break EntryOutcome::FetchFailed("page without a resume cursor".to_owned());
             };
+            if next.len() > TEXT_MAX_BYTES {
+                // It could not be stored as the cursor; the entry shows stuck.
+                break EntryOutcome::FetchFailed(format!(
+                    "issuance id of {} bytes is too long to store as a cursor",
+                    next.len()
+                ));
+            }
             match self
                 .store
                 .advance_cursor(domain, cursor.as_deref(), &next, self.now())
                 .await
             {
-                Ok(CursorUpdate::Advanced) => cursor = Some(next),
+                Ok(CursorUpdate::Advanced) => {
+                    cursor = Some(next);
+                    advanced = true;
+                }
                 Ok(CursorUpdate::Conflict) => break EntryOutcome::Conflict,
                 Err(e) => break EntryOutcome::StoreFailed(e),
             }
@@ -292,6 +318,8 @@ where
             error: None,
             rate_limited_until: None,
             baseline_completed_at: None,
+            stalled_runs: 0,
+            stuck_since: None,
         };
         match outcome {
             EntryOutcome::CaughtUp => {
@@ -306,7 +334,7 @@ where
             EntryOutcome::Conflict => {
                 info!(%domain, "another run advanced this entry's cursor first; leaving it to that run");
                 report.entries_polled += 1;
-                return;
+                return None;
             }
             EntryOutcome::Stopped(reason, rate_limited_until) => {
                 report.stop(reason);
@@ -320,7 +348,7 @@ where
                 if pages == 0 && reason != StopReason::RateLimited {
                     // Not reached at all: keep its place at the head of the queue.
                     report.entries_skipped += 1;
-                    return;
+                    return None;
                 }
             }
             EntryOutcome::FetchFailed(message) => {
@@ -337,12 +365,38 @@ where
             }
         }
         report.entries_polled += 1;
+        status.error = status.error.map(|e| clip_text(&e, TEXT_MAX_BYTES));
+        self.track_progress(entry, status.success || advanced, &mut status);
         if let Err(e) = self.store.record_poll(domain, &status).await {
             error!(%domain, error = %e, "cannot record poll status: store unavailable, stopping");
             report
                 .errors
                 .push(format!("{domain}: recording poll status: {e}"));
             report.stop(StopReason::StoreUnavailable);
+        }
+        Some(status.stuck_since.is_some())
+    }
+
+    /// Stuck detection: a poll that neither caught up nor moved the cursor is one more
+    /// stalled run; `stuck_after_runs` of them in a row make the entry stuck (shown by the
+    /// API, counted in the run's `EntriesStuck` metric, alarmed on) until it progresses.
+    fn track_progress(&self, entry: &WatchEntry, progressed: bool, status: &mut PollStatus) {
+        if progressed {
+            if entry.stuck_since.is_some() {
+                info!(domain = %entry.domain, "entry is moving again: no longer stuck");
+            }
+            return;
+        }
+        status.stalled_runs = entry.stalled_runs.saturating_add(1);
+        if status.stalled_runs >= self.settings.stuck_after_runs {
+            status.stuck_since = entry.stuck_since.or(Some(status.polled_at));
+            error!(
+                domain = %entry.domain,
+                stalled_runs = status.stalled_runs,
+                since = ?status.stuck_since,
+                last_error = status.error.as_deref().unwrap_or(""),
+                "watch entry is stuck: no progress for several runs in a row"
+            );
         }
     }
 
@@ -391,9 +445,18 @@ where
             let matched = matched_entries(index, issuance, &entry.domain);
             let baseline = matched.iter().all(|m| summarizing.contains(&m.entry));
             let verdict = classify(issuance, &authorized, grace, now);
-            alerts.push(self.new_alert(issuance, matched, verdict, baseline, now));
+            let mut alert = self.new_alert(issuance, matched, verdict, baseline, now);
+            bound_alert(&mut alert, &entry.domain);
+            alerts.push(alert);
         }
-        let created = self.store.create_alerts(&alerts).await?;
+        let created = match self.store.create_alerts(&alerts).await {
+            Err(StoreError::Rejected { message, .. }) => {
+                warn!(domain = %entry.domain, error = %message, "the page's alerts were refused: storing them one by one");
+                self.create_one_by_one(&entry.domain, &mut alerts, report)
+                    .await?
+            }
+            other => other?,
+        };
         for (alert, created) in alerts.iter().zip(created) {
             if !created {
                 continue;
@@ -408,13 +471,43 @@ where
                     tbs = %alert.tbs_sha256,
                     severity = alert.severity.as_str(),
                     domain = crate::message::primary_domain(alert),
-                    names = ?alert.dns_names,
+                    names = ?&alert.dns_names[..alert.dns_names.len().min(LOGGED_NAMES)],
+                    names_total = alert.names_total,
                     baseline = alert.baseline,
                     "new unauthorized certificate"
                 );
             }
         }
         Ok(())
+    }
+
+    /// The fallback when DynamoDB refuses a page: each alert on its own, and a reduced alert
+    /// (`suspicious`, with the reason) for one refused even alone, so the cursor can move on
+    /// and the issuance is still reported. Other store errors stop the entry as usual.
+    async fn create_one_by_one(
+        &self,
+        polled: &WatchDomain,
+        alerts: &mut [Alert],
+        report: &mut RunReport,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut created = Vec::with_capacity(alerts.len());
+        for alert in alerts.iter_mut() {
+            match self.store.create_alert(alert).await {
+                Ok(c) => created.push(c),
+                Err(StoreError::Rejected { message, .. }) => {
+                    let reason = format!(
+                        "reduced: the full alert could not be stored ({message}); the \
+                         certificate's names and issuer are on crt.sh"
+                    );
+                    error!(tbs = %alert.tbs_sha256, %polled, error = %message, "alert refused: storing a reduced alert");
+                    *alert = reduced_alert(alert, polled, &reason);
+                    created.push(self.store.create_alert(alert).await?);
+                    report.alerts_reduced += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(created)
     }
 
     fn new_alert(
@@ -445,6 +538,12 @@ where
             pubkey_sha256: issuance.pubkey_sha256,
             dns_names: issuance.dns_names.clone(),
             matched,
+            // Set by `bound_alert`.
+            names_total: None,
+            names_truncated: false,
+            matched_names_total: None,
+            matched_truncated: false,
+            reduced: None,
             issuer: IssuerInfo {
                 friendly_name: issuer.friendly_name,
                 name: issuer.name,
@@ -485,7 +584,8 @@ fn matched_entries(
     if !matched.iter().any(|m| &m.entry == polled) {
         warn!(
             entry = %polled,
-            names = ?issuance.dns_names,
+            names = ?&issuance.dns_names[..issuance.dns_names.len().min(LOGGED_NAMES)],
+            names_total = issuance.dns_names.len(),
             "Cert Spotter returned an issuance the matcher does not match: alerting anyway"
         );
         let mut names = issuance.dns_names.clone();

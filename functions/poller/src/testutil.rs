@@ -68,6 +68,11 @@ pub fn alert(n: u64, severity: Severity, names: &[&str]) -> Alert {
         pubkey_sha256: i.pubkey_sha256,
         dns_names: i.dns_names,
         matched: vec![entry_match("example.com", names)],
+        names_total: None,
+        names_truncated: false,
+        matched_names_total: None,
+        matched_truncated: false,
+        reduced: None,
         issuer: IssuerInfo {
             friendly_name: Some("Test CA".into()),
             name: Some("CN=Test CA".into()),

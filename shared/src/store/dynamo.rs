@@ -123,6 +123,9 @@ impl DynamoStore {
             {
                 Ok(false)
             }
+            Err(e) if codec::is_validation(&e) => {
+                Err(codec::rejected(operation, "PutItem", table, e))
+            }
             Err(e) => Err(codec::backend(operation, "PutItem", table, e)),
         }
     }

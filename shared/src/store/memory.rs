@@ -139,6 +139,8 @@ impl WatchStore for MemoryStore {
                 }
                 entry.last_error = status.error.clone();
                 entry.rate_limited_until = status.rate_limited_until;
+                entry.stalled_runs = status.stalled_runs;
+                entry.stuck_since = status.stuck_since;
                 if status.baseline_completed_at.is_some() {
                     entry.baseline_completed_at = status.baseline_completed_at;
                 }

@@ -36,6 +36,13 @@ pub enum StoreError {
         operation: &'static str,
         message: String,
     },
+    /// DynamoDB refuses the item itself (over the 400 KB item limit, or invalid): retrying
+    /// cannot help, the caller must write something else.
+    #[error("{operation} refused: {message}")]
+    Rejected {
+        operation: &'static str,
+        message: String,
+    },
     /// A stored item could not be decoded into its record type.
     #[error("stored {entity} {key} is corrupt: {message}")]
     Corrupt {
@@ -87,6 +94,10 @@ pub struct PollStatus {
     pub rate_limited_until: Option<DateTime<Utc>>,
     /// Set when this poll completed the baseline.
     pub baseline_completed_at: Option<DateTime<Utc>>,
+    /// Polls in a row without progress, this one included (0 after progress).
+    pub stalled_runs: u32,
+    /// When the entry became stuck (kept from the stored entry while it stays stuck).
+    pub stuck_since: Option<DateTime<Utc>>,
 }
 
 /// The subset of a batch of hashes that the inventory authorizes.

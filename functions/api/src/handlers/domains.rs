@@ -41,6 +41,12 @@ pub struct DomainView {
     pub rate_limited_until: Option<DateTime<Utc>>,
     /// The latest poll caught up without error (`null` before the first poll).
     pub last_poll_succeeded: Option<bool>,
+    /// Polls in a row that neither caught up nor moved the cursor.
+    pub stalled_runs: u32,
+    /// The poller saw no progress for `STUCK_AFTER_RUNS` polls in a row: CT issuances for this
+    /// entry may not be seen. `last_error` says why when known.
+    pub stuck: bool,
+    pub stuck_since: Option<DateTime<Utc>>,
 }
 
 impl DomainView {
@@ -62,6 +68,9 @@ impl DomainView {
             last_success_at: entry.last_success_at,
             last_error: entry.last_error,
             rate_limited_until: entry.rate_limited_until,
+            stalled_runs: entry.stalled_runs,
+            stuck: entry.stuck_since.is_some(),
+            stuck_since: entry.stuck_since,
         }
     }
 }

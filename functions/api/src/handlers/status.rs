@@ -47,6 +47,8 @@ struct Deliveries {
 struct StatusView {
     /// Every entry's latest poll caught up without error (`false` if any entry was never polled).
     last_poll_succeeded: bool,
+    /// Entries the poller reports stuck (no progress for several runs in a row).
+    stuck_entries: Vec<ctguard::domain::WatchDomain>,
     entries: Vec<DomainView>,
     pending_alerts: Count,
     deliveries: Deliveries,
@@ -101,6 +103,11 @@ pub async fn get<S: WatchStore + AlertStore>(
         .map(|e| DomainView::new(e, ctx.now))
         .collect();
     let last_poll_succeeded = entries.iter().all(|e| e.last_poll_succeeded == Some(true));
+    let stuck_entries = entries
+        .iter()
+        .filter(|e| e.stuck)
+        .map(|e| e.value.clone())
+        .collect();
 
     let pending = store.list_pending(STATUS_COUNT_CAP).await?;
     let undelivered = store.list_undelivered(STATUS_COUNT_CAP).await?;
@@ -113,6 +120,7 @@ pub async fn get<S: WatchStore + AlertStore>(
 
     let view = StatusView {
         last_poll_succeeded,
+        stuck_entries,
         entries,
         pending_alerts: Count::of(pending.len()),
         deliveries: Deliveries {

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 
 use super::DynamoStore;
 use super::codec::{
-    Expr, IndexQuery, Item, backend, decode, encode, encode_value, s, sort_time, string_attr,
-    strip_nulls, time_key, ttl_epoch,
+    Expr, IndexQuery, Item, backend, check_item_size, decode, encode, encode_value, is_validation,
+    rejected, s, sort_time, string_attr, strip_nulls, time_key, ttl_epoch,
 };
 use crate::hash::Sha256Hash;
 use crate::model::{Acknowledgement, Alert, AuthorizedBy, Channel, DeliveryState, Severity};
@@ -42,6 +42,8 @@ const OUTBOX_KEYS: &[&str] = &[PK, OUTBOX, SEEN_KEY];
 
 /// Attempts at a conditional write whose condition depends on state that can move under us.
 const CONDITIONAL_ROUNDS: usize = 4;
+/// Room kept in a new alert item for what later updates add (leases, delivery results, ack).
+const LATER_UPDATES_BYTES: usize = 8 * 1024;
 /// TransactWriteItems takes at most 100 actions.
 const TRANSACTION_MAX: usize = 100;
 
@@ -127,6 +129,8 @@ fn alert_item(alert: &Alert) -> Result<Item, StoreError> {
     if let Some(t) = alert.expires_at {
         item.insert(TTL.into(), ttl_epoch(t));
     }
+    // Leases and delivery results add a few hundred bytes later: keep room for them.
+    check_item_size("create_alert", &item, LATER_UPDATES_BYTES)?;
     Ok(item)
 }
 
@@ -217,8 +221,18 @@ impl DynamoStore {
                     .iter()
                     .map(|r| r.code().map(str::to_owned))
                     .collect(),
+                _ if is_validation(&err) => {
+                    return Err(rejected(OP, "TransactWriteItems", table, err));
+                }
                 _ => return Err(backend(OP, "TransactWriteItems", table, err)),
             };
+            // An item DynamoDB refuses (e.g. over the item limit) fails every attempt.
+            if reasons
+                .iter()
+                .any(|c| c.as_deref() == Some("ValidationError"))
+            {
+                return Err(rejected(OP, "TransactWriteItems", table, err));
+            }
             if reasons.len() != remaining.len() {
                 return Err(backend(OP, "TransactWriteItems", table, err));
             }

@@ -92,6 +92,79 @@ pub(super) fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     }
 }
 
+/// The size DynamoDB counts for an item: attribute names plus values, strings and binaries by
+/// length, numbers by digits, one byte for booleans and nulls, three bytes per list or map plus
+/// one per element (AWS's published rules; numbers are counted generously).
+pub(super) fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) | AttributeValue::N(s) => s.len() + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Ss(v) | AttributeValue::Ns(v) => v.iter().map(|s| s.len() + 1).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(v) => 3 + v.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
+}
+
+/// Refuses an item over DynamoDB's item limit (less `reserve` bytes kept for later updates)
+/// before sending it, with a typed error.
+pub(super) fn check_item_size(
+    operation: &'static str,
+    item: &Item,
+    reserve: usize,
+) -> Result<(), StoreError> {
+    let size = item_size(item);
+    if size + reserve > crate::bounds::ITEM_MAX_BYTES {
+        return Err(StoreError::Rejected {
+            operation,
+            message: format!(
+                "the item is {size} bytes; with {reserve} bytes kept for later updates that is \
+                 over DynamoDB's {} byte item limit",
+                crate::bounds::ITEM_MAX_BYTES
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Whether DynamoDB refused the request itself (`ValidationException`, e.g. an item over the
+/// size limit): retrying the same request cannot succeed.
+pub(super) fn is_validation<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ValidationException")
+}
+
+/// [`StoreError::Rejected`] for a refused request.
+pub(super) fn rejected<E, R>(
+    operation: &'static str,
+    api: &str,
+    table: &str,
+    err: SdkError<E, R>,
+) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Rejected {
+        operation,
+        message: format!("DynamoDB {api} on {table}: {}", DisplayErrorContext(&err)),
+    }
+}
+
 /// Maps an SDK failure to [`StoreError::Backend`], naming the store operation, the DynamoDB API
 /// and table, and the service's error code and message.
 pub(super) fn backend<E, R>(

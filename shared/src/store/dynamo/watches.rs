@@ -147,6 +147,17 @@ impl WatchStore for DynamoStore {
                 .map(|t| encode_value(OP, &t))
                 .transpose()?,
         );
+        expr.set(
+            "stalled_runs",
+            AttributeValue::N(status.stalled_runs.to_string()),
+        );
+        expr.set_or_remove(
+            "stuck_since",
+            status
+                .stuck_since
+                .map(|t| encode_value(OP, &t))
+                .transpose()?,
+        );
         if let Some(at) = status.baseline_completed_at {
             expr.set("baseline_completed_at", encode_value(OP, &at)?);
         }
