@@ -6,6 +6,7 @@
 //! - [`cert`]: certificate identity (TBS / public-key / certificate hashes, names, validity).
 //! - [`domain`]: watch-list entries, normalised and validated.
 //! - [`matcher`]: matching certificate names against the watch list.
+//! - [`scope`]: name scopes of push credentials (which names a token may vouch for).
 //! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
 //! - [`bounds`]: size bounds on every stored record that grows with Cert Spotter input.
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
@@ -19,5 +20,6 @@ pub mod domain;
 pub mod hash;
 pub mod matcher;
 pub mod model;
+pub mod scope;
 pub mod secrets;
 pub mod store;

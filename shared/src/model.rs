@@ -81,20 +81,49 @@ pub struct InventoryCert {
     pub issuer: Option<String>,
     /// Who pushed it (the push token's label, e.g. `lb:host-1`).
     pub source: String,
+    /// Every caller whose push this record accepted, first pusher first (pushes are
+    /// append-only: a push of a known record only adds its label here).
+    #[serde(default)]
+    pub sources: Vec<String>,
     pub added_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// When the record may be deleted (DynamoDB TTL); `None` keeps it.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl InventoryCert {
+    /// A record made from the certificate itself (`cert_sha256` known) authorizes its TBS
+    /// hash: the hash fixes the names. A hash-only record authorizes only certificates whose
+    /// every name lies under the names it was pushed for (so a push for `shop.example.com`
+    /// cannot authorize another certificate's TBS hash); without names (an admin's
+    /// declaration, or older records) it is not bound.
+    pub fn bound_names(&self) -> Option<&[String]> {
+        (self.cert_sha256.is_none() && !self.dns_names.is_empty()).then_some(&self.dns_names)
+    }
+}
+
 /// A public key authorized on its own: every certificate for it is authorized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizedKey {
     pub pubkey_sha256: Sha256Hash,
+    /// The names the key was authorized for (from its certificate, or as pushed).
+    #[serde(default)]
+    pub dns_names: Vec<String>,
     pub note: Option<String>,
     pub source: String,
+    /// Every caller whose push this record accepted (see [`InventoryCert::sources`]).
+    #[serde(default)]
+    pub sources: Vec<String>,
     pub added_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl AuthorizedKey {
+    /// A key with names authorizes only certificates whose every name lies under them; a key
+    /// without names (an admin's, or older records) authorizes every certificate for it.
+    pub fn bound_names(&self) -> Option<&[String]> {
+        (!self.dns_names.is_empty()).then_some(&self.dns_names)
+    }
 }
 
 /// Alert severity. `Pending` is an unauthorized issuance still inside the grace period.

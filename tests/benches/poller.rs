@@ -196,8 +196,10 @@ async fn scenario(name: &str, issuances: usize, entries: usize, deliver: bool) -
         store
             .put_key(&AuthorizedKey {
                 pubkey_sha256: key(e),
+                dns_names: vec![],
                 note: None,
                 source: "bench".into(),
+                sources: vec![],
                 added_at: now,
                 expires_at: None,
             })

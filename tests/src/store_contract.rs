@@ -54,6 +54,7 @@ pub fn cert(tag: &str, names: &[&str], added_at: DateTime<Utc>) -> InventoryCert
         serial: Some(format!("0a:{tag}")),
         issuer: Some("CN=Test CA".to_owned()),
         source: "lb:host-1".to_owned(),
+        sources: vec![],
         added_at,
         updated_at: added_at,
         expires_at: None,
@@ -63,8 +64,10 @@ pub fn cert(tag: &str, names: &[&str], added_at: DateTime<Utc>) -> InventoryCert
 pub fn key(tag: &str, added_at: DateTime<Utc>) -> AuthorizedKey {
     AuthorizedKey {
         pubkey_sha256: hash(&format!("key-{tag}")),
+        dns_names: vec![],
         note: Some(format!("key {tag}")),
         source: "operator".to_owned(),
+        sources: vec![],
         added_at,
         expires_at: None,
     }
@@ -380,6 +383,239 @@ pub async fn inventory_upsert_keeps_added_at<S: InventoryStore>(store: &S) {
     assert_eq!(store.get_cert(&first.tbs_sha256).await.unwrap(), None);
     assert!(store.delete_key(&k.pubkey_sha256).await.unwrap());
     assert!(!store.delete_key(&k.pubkey_sha256).await.unwrap());
+}
+
+/// Pushes are append-only: a push of a known record only adds its source; whatever else it
+/// carries (a `not_after` in 2000, other names, no key, another note or expiry) changes nothing,
+/// whether a push or an admin wrote the record.
+pub async fn inventory_push_is_append_only<S: InventoryStore>(store: &S) {
+    let first = cert("append", &["shop.example.com"], t0());
+    let (outcome, stored) = store.push_cert(&first).await.unwrap();
+    assert_eq!(outcome, PutOutcome::Created);
+    let expected = InventoryCert {
+        sources: vec!["lb:host-1".to_owned()],
+        ..first.clone()
+    };
+    assert_eq!(stored, expected, "created whole, attributed to its source");
+
+    let y2000 = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+    let hostile = InventoryCert {
+        pubkey_sha256: None,
+        cert_sha256: None,
+        dns_names: vec!["evil.example.net".to_owned()],
+        not_before: None,
+        not_after: Some(y2000),
+        serial: None,
+        issuer: None,
+        source: "lb:host-2".to_owned(),
+        sources: vec![],
+        added_at: t0() + Duration::days(1),
+        updated_at: t0() + Duration::days(1),
+        expires_at: Some(y2000),
+        ..first.clone()
+    };
+    let (outcome, stored) = store.push_cert(&hostile).await.unwrap();
+    assert_eq!(outcome, PutOutcome::Updated);
+    let expected = InventoryCert {
+        sources: vec!["lb:host-1".to_owned(), "lb:host-2".to_owned()],
+        ..expected
+    };
+    assert_eq!(stored, expected, "only the source was added");
+    assert_eq!(
+        store.get_cert(&first.tbs_sha256).await.unwrap(),
+        Some(expected.clone())
+    );
+    let (_, stored) = store.push_cert(&hostile).await.unwrap();
+    assert_eq!(stored, expected, "a source is recorded once");
+    let found = store
+        .lookup(&[first.tbs_sha256], &[], t0() + Duration::days(2))
+        .await
+        .unwrap();
+    assert!(found.tbs.contains(&first.tbs_sha256), "still authorizes");
+
+    // An admin's record: pushes never rewrite it; the admin can.
+    let mut admin_key = key("append", t0());
+    admin_key.expires_at = Some(t0() + Duration::days(3650));
+    admin_key.dns_names = vec!["shop.example.com".to_owned()];
+    store.put_key(&admin_key).await.unwrap();
+    for (note, expires_at) in [
+        (Some("pwned".to_owned()), Some(t0() + Duration::minutes(1))),
+        (None, None),
+    ] {
+        let push = AuthorizedKey {
+            note,
+            expires_at,
+            dns_names: vec![],
+            source: "lb:host-3".to_owned(),
+            added_at: t0() + Duration::days(1),
+            ..admin_key.clone()
+        };
+        let (outcome, stored) = store.push_key(&push).await.unwrap();
+        assert_eq!(outcome, PutOutcome::Updated);
+        assert_eq!(
+            stored,
+            AuthorizedKey {
+                sources: vec!["lb:host-3".to_owned()],
+                ..admin_key.clone()
+            }
+        );
+    }
+    let listed = store.list_keys(&page(10, None)).await.unwrap().items;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].note, admin_key.note);
+    assert_eq!(listed[0].expires_at, admin_key.expires_at);
+    let retired = AuthorizedKey {
+        note: Some("retired".to_owned()),
+        ..admin_key.clone()
+    };
+    let (_, stored) = store.put_key(&retired).await.unwrap();
+    assert_eq!(stored.note.as_deref(), Some("retired"), "admin replaces");
+
+    // A deleted record is created again by the next push.
+    assert!(store.delete_cert(&first.tbs_sha256).await.unwrap());
+    let (outcome, stored) = store.push_cert(&hostile).await.unwrap();
+    assert_eq!(outcome, PutOutcome::Created);
+    assert_eq!(stored.sources, ["lb:host-2"]);
+    let new_key = key("append-new", t0());
+    let (outcome, stored) = store.push_key(&new_key).await.unwrap();
+    assert_eq!(outcome, PutOutcome::Created);
+    assert_eq!(stored.sources, ["operator"]);
+}
+
+/// A key, or a hash-only certificate record, with names authorizes only issuances whose every
+/// name lies under those names: a push vouches for its names, not for whatever else shares the
+/// hash or the key. Records made from the certificate, and records without names, authorize
+/// by hash alone.
+pub async fn inventory_lookup_binds_pushed_names<S: InventoryStore>(store: &S) {
+    let shop = vec!["shop.example.com".to_owned()];
+    let mut hash_only = cert("bound-hash-only", &["shop.example.com"], t0());
+    hash_only.cert_sha256 = None;
+    let from_cert = cert("bound-from-cert", &["x.example.com"], t0());
+    let mut declared = cert("bound-declared", &[], t0());
+    declared.cert_sha256 = None;
+    let mut scoped_key = key("bound-key", t0());
+    scoped_key.dns_names = shop.clone();
+    let admin_key = key("unbound-key", t0());
+    for c in [&hash_only, &from_cert, &declared] {
+        store.push_cert(c).await.unwrap();
+    }
+    store.push_key(&scoped_key).await.unwrap();
+    store.put_key(&admin_key).await.unwrap();
+
+    let tbs = [
+        hash_only.tbs_sha256,
+        from_cert.tbs_sha256,
+        declared.tbs_sha256,
+    ];
+    let keys = [scoped_key.pubkey_sha256, admin_key.pubkey_sha256];
+    let found = store.lookup(&tbs, &keys, t0()).await.unwrap();
+    assert_eq!(found.tbs, tbs.iter().copied().collect());
+    assert_eq!(found.pubkeys, keys.iter().copied().collect());
+    assert_eq!(found.bound_tbs.len(), 1);
+    assert_eq!(found.bound_tbs.get(&hash_only.tbs_sha256), Some(&shop));
+    assert_eq!(found.bound_keys.len(), 1);
+    assert_eq!(found.bound_keys.get(&scoped_key.pubkey_sha256), Some(&shop));
+
+    let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let other = hash("some other key");
+    let by = |tbs: &Sha256Hash, key: &Sha256Hash, n: &[&str]| found.authorizes(tbs, key, &names(n));
+    use AuthorizedBy::*;
+    assert_eq!(
+        by(&hash_only.tbs_sha256, &other, &["www.shop.example.com"]),
+        Some(TbsSha256)
+    );
+    assert_eq!(
+        by(&hash_only.tbs_sha256, &other, &["pay.example.com"]),
+        None
+    );
+    assert_eq!(
+        by(
+            &hash_only.tbs_sha256,
+            &other,
+            &["shop.example.com", "*.example.com"]
+        ),
+        None
+    );
+    assert_eq!(
+        by(&from_cert.tbs_sha256, &other, &["anything.example.net"]),
+        Some(TbsSha256)
+    );
+    assert_eq!(
+        by(&declared.tbs_sha256, &other, &["anything.example.net"]),
+        Some(TbsSha256)
+    );
+    assert_eq!(
+        by(
+            &hash("unknown"),
+            &scoped_key.pubkey_sha256,
+            &["shop.example.com"]
+        ),
+        Some(PubkeySha256)
+    );
+    assert_eq!(
+        by(
+            &hash("unknown"),
+            &scoped_key.pubkey_sha256,
+            &["pay.example.com"]
+        ),
+        None
+    );
+    assert_eq!(
+        by(
+            &hash("unknown"),
+            &admin_key.pubkey_sha256,
+            &["pay.example.com"]
+        ),
+        Some(PubkeySha256)
+    );
+    // A bound TBS record that does not cover the names falls back to an unbound key.
+    assert_eq!(
+        by(
+            &hash_only.tbs_sha256,
+            &admin_key.pubkey_sha256,
+            &["pay.example.com"]
+        ),
+        Some(PubkeySha256)
+    );
+}
+
+/// `tasks` load balancers push the same new certificate at once: one creates it, every
+/// source is recorded exactly once, nothing else changes.
+pub async fn concurrent_pushes_record_every_source<S: InventoryStore + 'static>(
+    store: Arc<S>,
+    tasks: usize,
+) {
+    let base = cert("race", &["shop.example.com"], t0());
+    let mut handles = Vec::new();
+    for i in 0..tasks {
+        let store = store.clone();
+        let mut c = base.clone();
+        c.source = format!("lb:host-{i}");
+        c.not_after = Some(t0() + Duration::days(i as i64));
+        handles.push(tokio::spawn(
+            async move { store.push_cert(&c).await.unwrap().0 },
+        ));
+    }
+    let mut created = 0;
+    for h in handles {
+        created += usize::from(h.await.unwrap() == PutOutcome::Created);
+    }
+    assert_eq!(created, 1, "exactly one push created it");
+    let stored = store.get_cert(&base.tbs_sha256).await.unwrap().unwrap();
+    let mut sources = stored.sources.clone();
+    sources.sort();
+    let mut want: Vec<String> = (0..tasks).map(|i| format!("lb:host-{i}")).collect();
+    want.sort();
+    assert_eq!(sources, want);
+    assert_eq!(
+        stored.source, stored.sources[0],
+        "the creator is listed first"
+    );
+    assert_eq!(
+        stored.not_after,
+        Some(t0() + Duration::days(stored.source["lb:host-".len()..].parse().unwrap())),
+        "the creator's record, untouched by the others"
+    );
 }
 
 /// Stores `n` certificates and `n` keys (some expired, some expiring later) and looks them up

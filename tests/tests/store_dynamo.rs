@@ -48,6 +48,21 @@ async fn inventory_upsert_keeps_added_at() {
     contract::inventory_upsert_keeps_added_at(&store().await).await;
 }
 
+#[tokio::test]
+async fn inventory_lookup_binds_pushed_names() {
+    contract::inventory_lookup_binds_pushed_names(&store().await).await;
+}
+
+#[tokio::test]
+async fn inventory_push_is_append_only() {
+    contract::inventory_push_is_append_only(&store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pushes_record_every_source() {
+    contract::concurrent_pushes_record_every_source(Arc::new(store().await), 8).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn inventory_lookup_over_many_batches_ignores_expired() {
     contract::inventory_lookup_many(Arc::new(store().await), 250).await;

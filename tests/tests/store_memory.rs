@@ -31,6 +31,21 @@ async fn inventory_upsert_keeps_added_at() {
     contract::inventory_upsert_keeps_added_at(&MemoryStore::new()).await;
 }
 
+#[tokio::test]
+async fn inventory_lookup_binds_pushed_names() {
+    contract::inventory_lookup_binds_pushed_names(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn inventory_push_is_append_only() {
+    contract::inventory_push_is_append_only(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pushes_record_every_source() {
+    contract::concurrent_pushes_record_every_source(Arc::new(MemoryStore::new()), 8).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn inventory_lookup_over_many_batches_ignores_expired() {
     contract::inventory_lookup_many(Arc::new(MemoryStore::new()), 250).await;

@@ -31,6 +31,13 @@ pub struct App<S> {
 
 impl<S: Store> App<S> {
     pub fn new(store: S, settings: ApiSettings) -> Self {
+        // Once per cold start: an unscoped push token may vouch for every watched name.
+        for label in settings.auth.unscoped_push_labels() {
+            tracing::warn!(
+                label = %label,
+                "push credential without a name scope: it may push certificates for any name; give it \"names\""
+            );
+        }
         Self {
             store,
             auth: Authenticator::new(settings.auth.clone()),

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use ctguard::hash::Sha256Hash;
+use ctguard::scope::NameScope;
 
 use crate::error::{ApiError, ApiResult};
 use crate::iam_principal::PrincipalPattern;
@@ -29,12 +30,16 @@ pub struct TokenEntry {
     pub role: Role,
     /// Recorded as the `source` of what this caller pushes, e.g. `lb:host-1`.
     pub label: String,
+    /// Push tokens: the names this token may vouch for (watch-entry patterns such as
+    /// `shop.example.com`, `*.cdn.example.com`); `None` is unscoped (any name).
+    #[serde(default)]
+    pub names: Option<NameScope>,
 }
 
 /// Why a token configuration is unusable. Messages never contain token material.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenConfigError {
-    #[error("not a JSON list of {{\"sha256\", \"role\", \"label\"}} objects: {0}")]
+    #[error("not a JSON list of {{\"sha256\", \"role\", \"label\", \"names\"?}} objects: {0}")]
     Json(#[from] serde_json::Error),
     #[error("no tokens configured")]
     Empty,
@@ -42,6 +47,8 @@ pub enum TokenConfigError {
     BadLabel { index: usize },
     #[error("token #{index}: the same sha256 is configured twice")]
     DuplicateHash { index: usize },
+    #[error("token #{index}: names scope push tokens only (an admin token may change anything)")]
+    ScopedAdmin { index: usize },
 }
 
 /// Parses the token list, e.g. `[{"sha256":"…","role":"push","label":"lb:host-1"}]`.
@@ -60,6 +67,9 @@ pub fn tokens_from_json(json: &str) -> Result<Vec<TokenEntry>, TokenConfigError>
         }
         if entries[..index].iter().any(|e| e.sha256 == entry.sha256) {
             return Err(TokenConfigError::DuplicateHash { index });
+        }
+        if entry.role == Role::Admin && entry.names.is_some() {
+            return Err(TokenConfigError::ScopedAdmin { index });
         }
     }
     Ok(entries)
@@ -80,11 +90,34 @@ pub enum AuthMode {
     },
 }
 
+impl AuthMode {
+    /// Labels of the push credentials without a name scope: each may vouch for any name, so a
+    /// leaked one could authorize certificates for every watched domain. Logged at cold start
+    /// and listed by GET /status. (IAM push principals cannot be scoped yet.)
+    pub fn unscoped_push_labels(&self) -> Vec<String> {
+        match self {
+            AuthMode::Bearer(tokens) => tokens
+                .iter()
+                .filter(|t| t.role == Role::Push && t.names.is_none())
+                .map(|t| t.label.clone())
+                .collect(),
+            AuthMode::Iam {
+                push_principals, ..
+            } => push_principals
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+        }
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub role: Role,
     pub label: String,
+    /// The names a push caller may vouch for; `None`: any (admin, or an unscoped push token).
+    pub scope: Option<NameScope>,
 }
 
 impl Caller {
@@ -162,6 +195,7 @@ fn bearer_caller(tokens: &[TokenEntry], request: &Request) -> ApiResult<Caller> 
     Ok(Caller {
         role: entry.role,
         label: entry.label.clone(),
+        scope: entry.names.clone(),
     })
 }
 
@@ -195,7 +229,11 @@ fn iam_caller(
             "IAM principal {shown} is in neither IAM_ADMIN_PRINCIPALS nor IAM_PUSH_PRINCIPALS"
         )));
     };
-    Ok(Caller { role, label: arn })
+    Ok(Caller {
+        role,
+        label: arn,
+        scope: None,
+    })
 }
 
 #[cfg(test)]
@@ -208,6 +246,7 @@ mod tests {
             sha256: Sha256Hash::digest(secret.as_bytes()),
             role,
             label: label.into(),
+            names: None,
         }
     }
 
@@ -236,7 +275,8 @@ mod tests {
             caller,
             Caller {
                 role: Role::Push,
-                label: "lb:host-1".into()
+                label: "lb:host-1".into(),
+                scope: None,
             }
         );
         let caller = auth
@@ -267,6 +307,7 @@ mod tests {
         let push = Caller {
             role: Role::Push,
             label: "lb".into(),
+            scope: None,
         };
         assert!(push.authorize(Access::Push).is_ok());
         assert!(push.authorize(Access::Public).is_ok());
@@ -277,6 +318,7 @@ mod tests {
         let admin = Caller {
             role: Role::Admin,
             label: "ops".into(),
+            scope: None,
         };
         assert!(admin.authorize(Access::Admin).is_ok());
     }
@@ -315,6 +357,46 @@ mod tests {
         assert!(matches!(
             tokens_from_json(&dup),
             Err(TokenConfigError::DuplicateHash { index: 1 })
+        ));
+    }
+
+    #[test]
+    fn push_tokens_may_carry_a_name_scope() {
+        let hash = Sha256Hash::digest(b"x").to_hex();
+        let other = Sha256Hash::digest(b"y").to_hex();
+        let json = format!(
+            r#"[{{"sha256":"{hash}","role":"push","label":"lb:shop","names":["Shop.Example.com","*.cdn.example.com"]}},
+                {{"sha256":"{other}","role":"push","label":"lb:legacy"}}]"#
+        );
+        let tokens = tokens_from_json(&json).unwrap();
+        let scope = tokens[0].names.as_ref().unwrap();
+        assert!(scope.covers("www.shop.example.com") && scope.covers("cdn.example.com"));
+        assert!(!scope.covers("example.com"));
+        assert_eq!(tokens[1].names, None);
+        assert_eq!(
+            AuthMode::Bearer(tokens).unscoped_push_labels(),
+            ["lb:legacy"]
+        );
+
+        for bad in [
+            r#"[]"#,
+            r#"["com"]"#,
+            r#"["*.*.example.com"]"#,
+            r#""x.example.com""#,
+        ] {
+            let json =
+                format!(r#"[{{"sha256":"{hash}","role":"push","label":"a","names":{bad}}}]"#);
+            assert!(
+                matches!(tokens_from_json(&json), Err(TokenConfigError::Json(_))),
+                "{bad}"
+            );
+        }
+        let admin = format!(
+            r#"[{{"sha256":"{hash}","role":"admin","label":"a","names":["example.com"]}}]"#
+        );
+        assert!(matches!(
+            tokens_from_json(&admin),
+            Err(TokenConfigError::ScopedAdmin { index: 0 })
         ));
     }
 

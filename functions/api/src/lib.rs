@@ -6,6 +6,7 @@
 //! - [`router`]: method + path → route (the route table is data, checked against `openapi.yaml`).
 //! - [`auth`]: bearer tokens (hashed, with role and label) or IAM callers.
 //! - [`body`], [`query`]: request decoding with limits; [`material`]: PEM/DER in, hashes out.
+//! - [`push`]: what a caller may write into the inventory (name scopes, append-only pushes).
 //! - [`handlers`]: one module per resource; [`error`], [`response`]: what goes back.
 //! - [`config`]: the environment, read once; [`listener`]: plain HTTP for local use and tests;
 //!   [`aws`]: AWS clients with deliberate timeouts; [`cli`], [`runtime`]: what `main` runs.
@@ -21,6 +22,7 @@ pub mod handlers;
 pub mod iam_principal;
 pub mod listener;
 pub mod material;
+pub mod push;
 pub mod query;
 pub mod response;
 pub mod router;

@@ -35,6 +35,12 @@ pub fn leaf_certificate(input: &[u8]) -> ApiResult<CertIdentity> {
 /// The SHA-256 of a public key, from a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) block or from
 /// a certificate (its leaf's key).
 pub fn public_key_hash(input: &[u8]) -> ApiResult<Sha256Hash> {
+    public_key_with_names(input).map(|(hash, _)| hash)
+}
+
+/// [`public_key_hash`] and, when the input is a certificate, its DNS names (a bare public key
+/// names nothing).
+pub fn public_key_with_names(input: &[u8]) -> ApiResult<(Sha256Hash, Vec<String>)> {
     if contains(input, b"-----BEGIN RSA PUBLIC KEY-----") {
         return Err(malformed_pem(
             "PKCS#1 RSA keys are not accepted: send the SubjectPublicKeyInfo form \
@@ -42,14 +48,14 @@ pub fn public_key_hash(input: &[u8]) -> ApiResult<Sha256Hash> {
         ));
     }
     if !contains(input, b"-----BEGIN PUBLIC KEY-----") {
-        return leaf_certificate(input).map(|leaf| leaf.pubkey_sha256);
+        return leaf_certificate(input).map(|leaf| (leaf.pubkey_sha256, leaf.dns_names));
     }
     let block = Pem::iter_from_buffer(input)
         .filter_map(Result::ok)
         .find(|pem| pem.label == "PUBLIC KEY")
         .ok_or_else(|| malformed_pem("the PUBLIC KEY block is not valid PEM"))?;
     match SubjectPublicKeyInfo::from_der(&block.contents) {
-        Ok(([], _)) => Ok(Sha256Hash::digest(&block.contents)),
+        Ok(([], _)) => Ok((Sha256Hash::digest(&block.contents), Vec::new())),
         _ => Err(malformed_pem(
             "the PUBLIC KEY block is not a DER SubjectPublicKeyInfo",
         )),

@@ -1,7 +1,9 @@
 //! Severity rules, pure: no I/O, no clock (the caller passes `now`).
 //!
 //! - `info` when the inventory authorizes the issuance, by TBS hash (this exact certificate or
-//!   its precertificate) or by public-key hash (any certificate for a deployed key).
+//!   its precertificate) or by public-key hash (any certificate for a deployed key); a record
+//!   bound to names (a key, or a hash-only push) only when every name of the issuance lies
+//!   under its names.
 //! - `pending` when it is not authorized yet but was first seen less than the grace period ago:
 //!   load balancers push their certificate after issuance, while the precertificate is logged
 //!   (and seen by us) first.
@@ -31,7 +33,11 @@ pub fn classify(
     grace: Duration,
     now: DateTime<Utc>,
 ) -> Classification {
-    if let Some(by) = authorized.authorizes(&issuance.tbs_sha256, &issuance.pubkey_sha256) {
+    if let Some(by) = authorized.authorizes(
+        &issuance.tbs_sha256,
+        &issuance.pubkey_sha256,
+        &issuance.dns_names,
+    ) {
         return Classification {
             severity: Severity::Info,
             authorized_by: Some(by),
@@ -65,7 +71,9 @@ pub enum Recheck {
 }
 
 pub fn recheck(alert: &Alert, authorized: &Authorized, now: DateTime<Utc>) -> Recheck {
-    if let Some(by) = authorized.authorizes(&alert.tbs_sha256, &alert.pubkey_sha256) {
+    if let Some(by) =
+        authorized.authorizes(&alert.tbs_sha256, &alert.pubkey_sha256, &alert.dns_names)
+    {
         Recheck::Info(by)
     } else if alert.grace_until.is_none_or(|until| until <= now) {
         Recheck::Suspicious
@@ -89,6 +97,7 @@ mod tests {
         Authorized {
             tbs: tbs.iter().copied().collect(),
             pubkeys: keys.iter().copied().collect(),
+            ..Authorized::default()
         }
     }
 

@@ -117,6 +117,7 @@ impl Harness {
                 serial: None,
                 issuer: None,
                 source: "lb:test".into(),
+                sources: vec![],
                 added_at: now,
                 updated_at: now,
                 expires_at: None,
@@ -129,8 +130,10 @@ impl Harness {
         self.store
             .put_key(&AuthorizedKey {
                 pubkey_sha256: hash("key", n),
+                dns_names: vec![],
                 note: None,
                 source: "operator".into(),
+                sources: vec![],
                 added_at: Utc::now(),
                 expires_at: None,
             })
@@ -207,6 +210,62 @@ async fn authorized_by_tbs_or_key_is_info_published_but_not_emailed() {
         .collect();
     assert_eq!(severities, ["info", "info"]);
     assert!(h.notifier.emails().is_empty());
+}
+
+/// A push vouches for its names only: a key, or a hash-only record, pushed for
+/// `shop.example.com` does not authorize a certificate for another name that shares the key or
+/// the TBS hash (a leaked scoped token cannot hide alerts for other names).
+#[tokio::test]
+async fn pushed_keys_and_hash_only_records_authorize_only_their_names() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    let shop = vec!["shop.example.com".to_owned()];
+    h.store
+        .push_key(&AuthorizedKey {
+            pubkey_sha256: hash("key", 1),
+            dns_names: shop.clone(),
+            note: None,
+            source: "lb:shop".into(),
+            sources: vec![],
+            added_at: t0(),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    h.store
+        .push_cert(&InventoryCert {
+            tbs_sha256: hash("tbs", 3),
+            pubkey_sha256: None,
+            cert_sha256: None,
+            dns_names: shop,
+            not_before: None,
+            not_after: None,
+            serial: None,
+            issuer: None,
+            source: "lb:shop".into(),
+            sources: vec![],
+            added_at: t0(),
+            updated_at: t0(),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    h.source.push(issuance(1, &["shop.example.com"]));
+    let mut same_key = issuance(2, &["pay.example.com"]);
+    same_key.pubkey_sha256 = hash("key", 1);
+    h.source.push(same_key);
+    h.source.push(issuance(3, &["pay.example.com"]));
+
+    h.run().await;
+    assert_eq!(
+        h.alert(1).await.authorized_by,
+        Some(AuthorizedBy::PubkeySha256)
+    );
+    for n in [2, 3] {
+        let alert = h.alert(n).await;
+        assert_eq!(alert.severity, Severity::Suspicious, "issuance {n}");
+        assert_eq!(alert.authorized_by, None);
+    }
 }
 
 #[tokio::test]

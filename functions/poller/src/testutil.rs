@@ -366,6 +366,13 @@ impl InventoryStore for FlakyStore {
         self.ok()?;
         self.inner.put_cert(cert).await
     }
+    async fn push_cert(
+        &self,
+        cert: &InventoryCert,
+    ) -> Result<(PutOutcome, InventoryCert), StoreError> {
+        self.ok()?;
+        self.inner.push_cert(cert).await
+    }
     async fn get_cert(&self, tbs: &Sha256Hash) -> Result<Option<InventoryCert>, StoreError> {
         self.ok()?;
         self.inner.get_cert(tbs).await
@@ -388,6 +395,13 @@ impl InventoryStore for FlakyStore {
     ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
         self.ok()?;
         self.inner.put_key(key).await
+    }
+    async fn push_key(
+        &self,
+        key: &AuthorizedKey,
+    ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        self.ok()?;
+        self.inner.push_key(key).await
     }
     async fn list_keys(&self, page: &PageRequest) -> Result<Page<AuthorizedKey>, StoreError> {
         self.ok()?;

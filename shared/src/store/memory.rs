@@ -47,6 +47,28 @@ impl MemoryStore {
     }
 }
 
+/// The append-only push: insert when absent, else only record `source` among the sources.
+fn append_only<T: Clone>(
+    entry: std::collections::btree_map::Entry<'_, Sha256Hash, T>,
+    record: &T,
+    sources: impl Fn(&mut T) -> &mut Vec<String>,
+    source: &str,
+) -> (PutOutcome, T) {
+    use std::collections::btree_map::Entry;
+    let add_source = |record: &mut T| super::add_source(sources(record), source);
+    match entry {
+        Entry::Vacant(v) => {
+            let mut created = record.clone();
+            add_source(&mut created);
+            (PutOutcome::Created, v.insert(created).clone())
+        }
+        Entry::Occupied(mut o) => {
+            add_source(o.get_mut());
+            (PutOutcome::Updated, o.get().clone())
+        }
+    }
+}
+
 /// Pages over an ordered list: the token is the index of the next item.
 fn paginate<T: Clone>(items: Vec<T>, page: &PageRequest) -> Result<Page<T>, StoreError> {
     let start = match &page.token {
@@ -169,6 +191,20 @@ impl InventoryStore for MemoryStore {
         }))
     }
 
+    async fn push_cert(
+        &self,
+        cert: &InventoryCert,
+    ) -> Result<(PutOutcome, InventoryCert), StoreError> {
+        Ok(self.with(|s| {
+            append_only(
+                s.certs.entry(cert.tbs_sha256),
+                cert,
+                |c| &mut c.sources,
+                &cert.source,
+            )
+        }))
+    }
+
     async fn get_cert(&self, tbs: &Sha256Hash) -> Result<Option<InventoryCert>, StoreError> {
         Ok(self.with(|s| s.certs.get(tbs).cloned()))
     }
@@ -210,6 +246,20 @@ impl InventoryStore for MemoryStore {
         }))
     }
 
+    async fn push_key(
+        &self,
+        key: &AuthorizedKey,
+    ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        Ok(self.with(|s| {
+            append_only(
+                s.keys.entry(key.pubkey_sha256),
+                key,
+                |k| &mut k.sources,
+                &key.source,
+            )
+        }))
+    }
+
     async fn list_keys(&self, page: &PageRequest) -> Result<Page<AuthorizedKey>, StoreError> {
         let items = self.with(|s| s.keys.values().cloned().collect());
         paginate(items, page)
@@ -225,17 +275,25 @@ impl InventoryStore for MemoryStore {
         pubkeys: &[Sha256Hash],
         now: DateTime<Utc>,
     ) -> Result<Authorized, StoreError> {
-        Ok(self.with(|s| Authorized {
-            tbs: tbs
-                .iter()
-                .filter(|h| s.certs.get(h).is_some_and(|c| live(c.expires_at, now)))
-                .copied()
-                .collect(),
-            pubkeys: pubkeys
-                .iter()
-                .filter(|h| s.keys.get(h).is_some_and(|k| live(k.expires_at, now)))
-                .copied()
-                .collect(),
+        Ok(self.with(|s| {
+            let mut found = Authorized::default();
+            for h in tbs {
+                if let Some(c) = s.certs.get(h).filter(|c| live(c.expires_at, now)) {
+                    found.tbs.insert(*h);
+                    if let Some(names) = c.bound_names() {
+                        found.bound_tbs.insert(*h, names.to_vec());
+                    }
+                }
+            }
+            for h in pubkeys {
+                if let Some(k) = s.keys.get(h).filter(|k| live(k.expires_at, now)) {
+                    found.pubkeys.insert(*h);
+                    if let Some(names) = k.bound_names() {
+                        found.bound_keys.insert(*h, names.to_vec());
+                    }
+                }
+            }
+            found
         }))
     }
 }

@@ -10,9 +10,12 @@
 //!   therefore never moves backwards and never skips a page another run is processing.
 //! - `AlertStore::claim_delivery` hands one channel of one alert to exactly one run at a time
 //!   (a lease), so overlapping runs never send the same notification twice.
+//! - `InventoryStore::push_cert` / `push_key` are append-only: they create a record that does
+//!   not exist, and otherwise only add the pusher's label to its `sources`; no other attribute
+//!   of a stored record ever changes through them (only `put_*` and `delete_*`, admin, do).
 //! - `InventoryStore::lookup` answers for a whole page of hashes in O(1) requests per page.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -53,6 +56,13 @@ pub enum StoreError {
     /// A pagination token from a client was not one we issued.
     #[error("invalid pagination cursor")]
     InvalidPageToken,
+}
+
+/// Adds `source` to a record's `sources` unless it is there (pushes are attributed once each).
+pub fn add_source(sources: &mut Vec<String>, source: &str) {
+    if !sources.iter().any(|s| s == source) {
+        sources.push(source.to_owned());
+    }
 }
 
 /// Whether a write created a record or replaced an existing one.
@@ -105,14 +115,30 @@ pub struct PollStatus {
 pub struct Authorized {
     pub tbs: HashSet<Sha256Hash>,
     pub pubkeys: HashSet<Sha256Hash>,
+    /// Found certificate records bound to names ([`InventoryCert::bound_names`]) and ...
+    pub bound_tbs: HashMap<Sha256Hash, Vec<String>>,
+    /// ... found keys bound to names ([`AuthorizedKey::bound_names`]): each authorizes only
+    /// issuances whose every DNS name lies under these names.
+    pub bound_keys: HashMap<Sha256Hash, Vec<String>>,
 }
 
 impl Authorized {
-    /// TBS first: it names this exact certificate; a key authorizes every certificate for it.
-    pub fn authorizes(&self, tbs: &Sha256Hash, pubkey: &Sha256Hash) -> Option<AuthorizedBy> {
-        if self.tbs.contains(tbs) {
+    /// TBS first: it names this exact certificate; a key authorizes every certificate for it
+    /// (within the record's names, when it is bound to names).
+    pub fn authorizes(
+        &self,
+        tbs: &Sha256Hash,
+        pubkey: &Sha256Hash,
+        dns_names: &[String],
+    ) -> Option<AuthorizedBy> {
+        let within = |bound: &HashMap<Sha256Hash, Vec<String>>, hash: &Sha256Hash| {
+            bound
+                .get(hash)
+                .is_none_or(|names| crate::scope::names_cover(names, dns_names))
+        };
+        if self.tbs.contains(tbs) && within(&self.bound_tbs, tbs) {
             Some(AuthorizedBy::TbsSha256)
-        } else if self.pubkeys.contains(pubkey) {
+        } else if self.pubkeys.contains(pubkey) && within(&self.bound_keys, pubkey) {
             Some(AuthorizedBy::PubkeySha256)
         } else {
             None
@@ -182,8 +208,15 @@ pub trait WatchStore: Send + Sync {
 }
 
 pub trait InventoryStore: Send + Sync {
-    /// Upsert by TBS hash. On update, `added_at` of the stored record is kept.
+    /// Upsert by TBS hash (admin): replaces the stored record, keeping its `added_at`.
     fn put_cert(
+        &self,
+        cert: &InventoryCert,
+    ) -> impl Future<Output = Result<(PutOutcome, InventoryCert), StoreError>> + Send;
+    /// Append-only write (push callers): creates the record if absent; otherwise adds
+    /// `cert.source` to the stored record's `sources` (once) and changes nothing else.
+    /// Returns the record as stored.
+    fn push_cert(
         &self,
         cert: &InventoryCert,
     ) -> impl Future<Output = Result<(PutOutcome, InventoryCert), StoreError>> + Send;
@@ -201,8 +234,13 @@ pub trait InventoryStore: Send + Sync {
         &self,
         tbs: &Sha256Hash,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Upsert by public-key hash. On update, `added_at` of the stored record is kept.
+    /// Upsert by public-key hash (admin): replaces the stored record, keeping its `added_at`.
     fn put_key(
+        &self,
+        key: &AuthorizedKey,
+    ) -> impl Future<Output = Result<(PutOutcome, AuthorizedKey), StoreError>> + Send;
+    /// Append-only write (push callers), as [`InventoryStore::push_cert`].
+    fn push_key(
         &self,
         key: &AuthorizedKey,
     ) -> impl Future<Output = Result<(PutOutcome, AuthorizedKey), StoreError>> + Send;

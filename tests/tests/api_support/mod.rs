@@ -25,11 +25,13 @@ pub fn settings() -> ApiSettings {
             sha256: Sha256Hash::digest(PUSH_TOKEN.as_bytes()),
             role: Role::Push,
             label: PUSH_LABEL.into(),
+            names: None,
         },
         TokenEntry {
             sha256: Sha256Hash::digest(ADMIN_TOKEN.as_bytes()),
             role: Role::Admin,
             label: ADMIN_LABEL.into(),
+            names: None,
         },
     ]))
 }

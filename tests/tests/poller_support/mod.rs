@@ -178,6 +178,7 @@ impl Env {
                 serial: Some(identity.serial.clone()),
                 issuer: Some(identity.issuer.clone()),
                 source: "lb:e2e".into(),
+                sources: vec![],
                 added_at: now,
                 updated_at: now,
                 expires_at: None,
@@ -190,8 +191,10 @@ impl Env {
         self.store
             .put_key(&AuthorizedKey {
                 pubkey_sha256: pubkey,
+                dns_names: vec![],
                 note: Some("e2e".into()),
                 source: "operator".into(),
+                sources: vec![],
                 added_at: Utc::now(),
                 expires_at: None,
             })

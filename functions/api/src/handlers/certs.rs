@@ -17,6 +17,7 @@ use crate::auth::Role;
 use crate::body::{self, ContentKind};
 use crate::error::{ApiError, ApiResult};
 use crate::material::leaf_certificate;
+use crate::push;
 use crate::response::{json, no_content, upserted};
 
 /// The JSON form of POST /certs: either `pem`, or explicit hashes for a certificate not at hand.
@@ -75,6 +76,7 @@ fn from_identity(ctx: &Ctx<'_>, leaf: CertIdentity, source: String) -> ApiResult
         not_after: Some(leaf.not_after),
         serial: Some(leaf.serial),
         issuer: Some(leaf.issuer),
+        sources: vec![source.clone()],
         source,
         added_at: ctx.now,
         updated_at: ctx.now,
@@ -118,6 +120,7 @@ fn from_explicit(ctx: &Ctx<'_>, input: CertJson, source: String) -> ApiResult<Re
             not_after: input.not_after,
             serial: check_text("serial", input.serial, 128)?,
             issuer: check_text("issuer", input.issuer, MAX_NOTE_CHARS)?,
+            sources: vec![source.clone()],
             source,
             added_at: ctx.now,
             updated_at: ctx.now,
@@ -126,6 +129,7 @@ fn from_explicit(ctx: &Ctx<'_>, input: CertJson, source: String) -> ApiResult<Re
         // Only the key is known (e.g. from the CSR): authorizing the key authorizes the cert.
         (None, Some(pubkey_sha256)) => Ok(Record::Key(AuthorizedKey {
             pubkey_sha256,
+            dns_names: dns_names.clone(),
             note: (!dns_names.is_empty()).then(|| {
                 let mut note = format!("certificate for {}", dns_names.join(", "));
                 if note.chars().count() > MAX_NOTE_CHARS {
@@ -134,6 +138,7 @@ fn from_explicit(ctx: &Ctx<'_>, input: CertJson, source: String) -> ApiResult<Re
                 }
                 note
             }),
+            sources: vec![source.clone()],
             source,
             added_at: ctx.now,
             expires_at,
@@ -180,18 +185,19 @@ fn record_from_request(ctx: &Ctx<'_>) -> ApiResult<Record> {
     }
 }
 
-/// POST /certs: idempotent upsert by TBS hash; 201 when new, 200 when known.
+/// POST /certs: 201 when new, 200 when known. A push adds a record or its label to a known
+/// record's sources, nothing else; an admin replaces the record ([`crate::push`]).
 pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     match record_from_request(ctx)? {
         Record::Cert(cert) => {
-            let (outcome, stored) = store.put_cert(&cert).await?;
-            tracing::info!(tbs = %stored.tbs_sha256, source = %stored.source, ?outcome, "certificate pushed");
+            let (outcome, stored) = push::write_cert(store, ctx.caller, &cert).await?;
+            tracing::info!(tbs = %stored.tbs_sha256, by = %ctx.caller.label, ?outcome, "certificate pushed");
             let location = format!("/certs/{}", stored.tbs_sha256);
             upserted(outcome == PutOutcome::Created, &location, &stored)
         }
         Record::Key(key) => {
-            let (outcome, stored) = store.put_key(&key).await?;
-            tracing::info!(pubkey = %stored.pubkey_sha256, source = %stored.source, ?outcome, "key pushed via /certs");
+            let (outcome, stored) = push::write_key(store, ctx.caller, &key).await?;
+            tracing::info!(pubkey = %stored.pubkey_sha256, by = %ctx.caller.label, ?outcome, "key pushed via /certs");
             let location = format!("/keys/{}", stored.pubkey_sha256);
             upserted(outcome == PutOutcome::Created, &location, &stored)
         }

@@ -9,10 +9,13 @@ use ctguard::hash::Sha256Hash;
 use ctguard::model::AuthorizedKey;
 use ctguard::store::{InventoryStore, PutOutcome};
 
-use super::{Ctx, MAX_NOTE_CHARS, PageView, check_text, page_request, parse_hash};
+use super::{
+    Ctx, MAX_NAMES, MAX_NOTE_CHARS, PageView, check_text, normalize_name, page_request, parse_hash,
+};
 use crate::body::{self, ContentKind};
 use crate::error::{ApiError, ApiResult};
-use crate::material::public_key_hash;
+use crate::material::public_key_with_names;
+use crate::push;
 use crate::response::{json, no_content, upserted};
 
 #[derive(Debug, Deserialize)]
@@ -21,19 +24,40 @@ struct KeyJson {
     pubkey_sha256: Option<String>,
     /// A PEM `PUBLIC KEY` block or a certificate to take the key from.
     pem: Option<String>,
+    /// The names the key is for (required from push callers unless `pem` is a certificate,
+    /// whose names are added to these).
+    #[serde(default, alias = "names")]
+    dns_names: Vec<String>,
     note: Option<String>,
     expires_at: Option<DateTime<Utc>>,
+}
+
+/// Sorted, deduplicated, normalised names, at most [`MAX_NAMES`].
+fn key_names(names: &[String]) -> ApiResult<Vec<String>> {
+    if names.len() > MAX_NAMES {
+        return Err(ApiError::bad_request(
+            "too_many_names",
+            format!("{} names; at most {MAX_NAMES} are accepted", names.len()),
+        ));
+    }
+    let mut names = names
+        .iter()
+        .map(|n| normalize_name("dns_names", n))
+        .collect::<ApiResult<Vec<_>>>()?;
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
     let kind = body::content_kind(ctx.request, &[ContentKind::Json, ContentKind::Pem])?;
     let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
-    let (pubkey_sha256, note, expires_at): (Sha256Hash, _, _) = match kind {
+    let (pubkey_sha256, dns_names, note, expires_at): (Sha256Hash, _, _, _) = match kind {
         ContentKind::Json => {
             let input: KeyJson = body::json(bytes)?;
-            let hash = match (input.pubkey_sha256.as_deref(), input.pem.as_deref()) {
-                (Some(hash), None) => parse_hash("pubkey_sha256", hash)?,
-                (None, Some(pem)) => public_key_hash(pem.as_bytes())?,
+            let (hash, cert_names) = match (input.pubkey_sha256.as_deref(), input.pem.as_deref()) {
+                (Some(hash), None) => (parse_hash("pubkey_sha256", hash)?, Vec::new()),
+                (None, Some(pem)) => public_key_with_names(pem.as_bytes())?,
                 (Some(_), Some(_)) => {
                     return Err(ApiError::bad_request(
                         "invalid_field",
@@ -47,13 +71,20 @@ fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
                     ));
                 }
             };
+            // A certificate's own names always count: a push is held to all of them.
+            let mut names = cert_names;
+            names.extend(input.dns_names);
             (
                 hash,
+                key_names(&names)?,
                 check_text("note", input.note, MAX_NOTE_CHARS)?,
                 input.expires_at,
             )
         }
-        _ => (public_key_hash(bytes)?, None, None),
+        _ => {
+            let (hash, names) = public_key_with_names(bytes)?;
+            (hash, key_names(&names)?, None, None)
+        }
     };
     if expires_at.is_some_and(|t| t <= ctx.now) {
         return Err(ApiError::bad_request(
@@ -63,18 +94,21 @@ fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
     }
     Ok(AuthorizedKey {
         pubkey_sha256,
+        dns_names,
         note,
+        sources: vec![ctx.caller.label.clone()],
         source: ctx.caller.label.clone(),
         added_at: ctx.now,
         expires_at,
     })
 }
 
-/// POST /keys: idempotent upsert by public-key hash; 201 when new, 200 when known.
+/// POST /keys: 201 when new, 200 when known. A push adds a key or its label to a known key's
+/// sources, nothing else; an admin replaces the record ([`crate::push`]).
 pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     let key = key_from_request(ctx)?;
-    let (outcome, stored) = store.put_key(&key).await?;
-    tracing::info!(pubkey = %stored.pubkey_sha256, source = %stored.source, ?outcome, "key authorized");
+    let (outcome, stored) = push::write_key(store, ctx.caller, &key).await?;
+    tracing::info!(pubkey = %stored.pubkey_sha256, by = %ctx.caller.label, ?outcome, "key authorized");
     let location = format!("/keys/{}", stored.pubkey_sha256);
     upserted(outcome == PutOutcome::Created, &location, &stored)
 }

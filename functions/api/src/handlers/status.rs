@@ -52,6 +52,9 @@ struct StatusView {
     entries: Vec<DomainView>,
     pending_alerts: Count,
     deliveries: Deliveries,
+    /// Labels (never secrets) of push credentials without a name scope: each may vouch for
+    /// any name. Scope them (`names` in the token list).
+    unscoped_push_tokens: Vec<String>,
 }
 
 fn channels_in(alert: &Alert, state: DeliveryState) -> usize {
@@ -128,6 +131,7 @@ pub async fn get<S: WatchStore + AlertStore>(
             failed: failed_deliveries(store, ctx).await?,
             failed_window_days: FAILED_DELIVERY_WINDOW_DAYS,
         },
+        unscoped_push_tokens: ctx.settings.auth.unscoped_push_labels(),
     };
     json(StatusCode::OK, &view)
 }

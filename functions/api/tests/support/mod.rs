@@ -24,11 +24,13 @@ pub fn tokens() -> Vec<TokenEntry> {
             sha256: Sha256Hash::digest(PUSH_TOKEN.as_bytes()),
             role: Role::Push,
             label: PUSH_LABEL.into(),
+            names: None,
         },
         TokenEntry {
             sha256: Sha256Hash::digest(ADMIN_TOKEN.as_bytes()),
             role: Role::Admin,
             label: ADMIN_LABEL.into(),
+            names: None,
         },
     ]
 }

@@ -5,20 +5,27 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::DynamoStore;
 use super::codec::{
-    Expr, IndexQuery, Item, backend, decode, encode, s, string_attr, time_key, ttl_epoch,
+    Expr, IndexQuery, Item, backend, decode, encode, s, string_attr, strip_nulls, time_key,
+    ttl_epoch,
 };
 use crate::hash::Sha256Hash;
 use crate::model::{AuthorizedKey, InventoryCert};
 use crate::store::{Authorized, InventoryStore, Page, PageRequest, PutOutcome, StoreError};
 
 const PK: &str = "pk";
+const SOURCES: &str = "sources";
+/// Attempts of a push whose record is deleted (by an admin) between its two steps.
+const PUSH_ATTEMPTS: u32 = 3;
 const KIND: &str = "kind";
 const ADDED_KEY: &str = "added_key";
 const TTL: &str = "ttl_epoch";
@@ -122,6 +129,84 @@ impl DynamoStore {
         }
     }
 
+    /// The append-only push. Step 1: PutItem only if the key is absent (→ Created). Step 2:
+    /// one UpdateItem that names nothing but `sources` (appends `source` unless present),
+    /// conditional on the item existing, so no other attribute of a stored record can change
+    /// whatever the caller sent. A record deleted between the steps is created again.
+    async fn push_record<T: Serialize + DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        kind: Kind,
+        hash: &Sha256Hash,
+        record: &T,
+        source: &str,
+        added_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(PutOutcome, T), StoreError> {
+        let table = &self.tables.inventory;
+        let mut item = strip_nulls(encode(operation, record)?);
+        item.insert(PK.to_owned(), s(kind.pk(hash)));
+        item.insert(KIND.to_owned(), s(kind.as_str()));
+        item.insert(ADDED_KEY.to_owned(), s(time_key(added_at, &hash.to_hex())));
+        if let Some(t) = expires_at {
+            item.insert(TTL.to_owned(), ttl_epoch(t));
+        }
+        let mut expr = Expr::new();
+        let (src, pk) = (expr.name(SOURCES), expr.name(PK));
+        let label = expr.value(s(source));
+        let one = expr.value(AttributeValue::L(vec![s(source)]));
+        let empty = expr.value(AttributeValue::L(vec![]));
+        let update = format!("SET {src} = list_append(if_not_exists({src}, {empty}), {one})");
+        let condition = format!("attribute_exists({pk}) AND NOT contains({src}, {label})");
+        for _ in 0..PUSH_ATTEMPTS {
+            if self
+                .put_if_absent(operation, table, PK, item.clone())
+                .await?
+            {
+                return Ok((PutOutcome::Created, decode(kind.entity(), hash, item)?));
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(table)
+                .key(PK, s(kind.pk(hash)))
+                .update_expression(&update)
+                .condition_expression(&condition)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let stored = match result {
+                Ok(out) => out.attributes,
+                // Already among the sources: nothing to change; the item is the stored record.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+                {
+                    match e.into_service_error() {
+                        UpdateItemError::ConditionalCheckFailedException(c) => c.item,
+                        _ => None,
+                    }
+                }
+                Err(e) => return Err(backend(operation, "UpdateItem", table, e)),
+            };
+            if let Some(stored) = stored.filter(|i| !i.is_empty()) {
+                return Ok((PutOutcome::Updated, decode(kind.entity(), hash, stored)?));
+            }
+        }
+        Err(StoreError::Backend {
+            operation,
+            message: format!(
+                "{} {hash} was deleted while being pushed, {PUSH_ATTEMPTS} times",
+                kind.entity()
+            ),
+        })
+    }
+
     async fn get_record<T: DeserializeOwned>(
         &self,
         operation: &'static str,
@@ -205,9 +290,11 @@ impl DynamoStore {
         let mut request = Some(
             KeysAndAttributes::builder()
                 .set_keys(Some(key_items))
-                .projection_expression("#pk, #exp")
+                .projection_expression("#pk, #exp, #names, #cert")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#exp", "expires_at")
+                .expression_attribute_names("#names", "dns_names")
+                .expression_attribute_names("#cert", "cert_sha256")
                 .consistent_read(true)
                 .build()
                 .map_err(|e| StoreError::Backend {
@@ -270,6 +357,26 @@ fn expired(item: &Item, key: &str, now: DateTime<Utc>) -> Result<bool, StoreErro
     }
 }
 
+/// `dns_names` of a looked-up record (absent: none).
+fn names_attr(item: &Item, key: &str) -> Result<Vec<String>, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        entity: "inventory record",
+        key: key.to_owned(),
+        message: "dns_names is not a list of strings".to_owned(),
+    };
+    match item.get("dns_names") {
+        None | Some(AttributeValue::Null(_)) => Ok(Vec::new()),
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| match v {
+                AttributeValue::S(name) => Ok(name.clone()),
+                _ => Err(corrupt()),
+            })
+            .collect(),
+        Some(_) => Err(corrupt()),
+    }
+}
+
 impl InventoryStore for DynamoStore {
     async fn put_cert(
         &self,
@@ -292,6 +399,24 @@ impl InventoryStore for DynamoStore {
                 ..cert.clone()
             },
         ))
+    }
+
+    async fn push_cert(
+        &self,
+        cert: &InventoryCert,
+    ) -> Result<(PutOutcome, InventoryCert), StoreError> {
+        let mut cert = cert.clone();
+        crate::store::add_source(&mut cert.sources, &cert.source);
+        self.push_record(
+            "push_cert",
+            Kind::Cert,
+            &cert.tbs_sha256,
+            &cert,
+            &cert.source,
+            cert.added_at,
+            cert.expires_at,
+        )
+        .await
     }
 
     async fn get_cert(&self, tbs: &Sha256Hash) -> Result<Option<InventoryCert>, StoreError> {
@@ -333,6 +458,24 @@ impl InventoryStore for DynamoStore {
         ))
     }
 
+    async fn push_key(
+        &self,
+        key: &AuthorizedKey,
+    ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        let mut key = key.clone();
+        crate::store::add_source(&mut key.sources, &key.source);
+        self.push_record(
+            "push_key",
+            Kind::Key,
+            &key.pubkey_sha256,
+            &key,
+            &key.source,
+            key.added_at,
+            key.expires_at,
+        )
+        .await
+    }
+
     async fn list_keys(&self, page: &PageRequest) -> Result<Page<AuthorizedKey>, StoreError> {
         self.list_kind("list_keys", Kind::Key, None, page).await
     }
@@ -369,10 +512,23 @@ impl InventoryStore for DynamoStore {
                 if expired(&item, pk, now)? {
                     continue;
                 }
+                // The same rule as `InventoryCert::bound_names` / `AuthorizedKey::bound_names`.
+                let names = names_attr(&item, pk)?;
+                let from_certificate = matches!(item.get("cert_sha256"), Some(v) if !matches!(v, AttributeValue::Null(_)));
                 match kind {
-                    Kind::Cert => authorized.tbs.insert(hash),
-                    Kind::Key => authorized.pubkeys.insert(hash),
-                };
+                    Kind::Cert => {
+                        authorized.tbs.insert(hash);
+                        if !names.is_empty() && !from_certificate {
+                            authorized.bound_tbs.insert(hash, names);
+                        }
+                    }
+                    Kind::Key => {
+                        authorized.pubkeys.insert(hash);
+                        if !names.is_empty() {
+                            authorized.bound_keys.insert(hash, names);
+                        }
+                    }
+                }
             }
         }
         Ok(authorized)

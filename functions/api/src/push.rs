@@ -1,0 +1,148 @@
+//! The rules for what a caller writes into the inventory, in one place:
+//! - a push caller names what it vouches for: every record it writes carries at least one DNS
+//!   name (from the certificate, or `dns_names` for hash-only pushes), and a scoped push
+//!   token's names must all lie in its scope (else 403 `out_of_scope`, listing them);
+//! - pushes are append-only (the store's `push_*`); only admin replaces (`put_*`).
+
+use http::StatusCode;
+
+use ctguard::model::{AuthorizedKey, InventoryCert};
+use ctguard::store::{InventoryStore, PutOutcome};
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, ApiResult};
+
+/// A 403 lists at most this many of the names outside the scope ...
+const MAX_LISTED_NAMES: usize = 10;
+/// ... each shortened to this many characters.
+const MAX_LISTED_CHARS: usize = 100;
+
+/// 400 when a push names nothing, 403 when a scoped push names something outside its scope.
+/// Admin callers may write anything.
+pub fn check_names(caller: &Caller, names: &[String]) -> ApiResult<()> {
+    if caller.role != Role::Push {
+        return Ok(());
+    }
+    if names.is_empty() {
+        return Err(ApiError::bad_request(
+            "missing_field",
+            "a push must name what it vouches for: give dns_names (or a certificate with DNS names)",
+        ));
+    }
+    let Some(scope) = &caller.scope else {
+        return Ok(());
+    };
+    let outside = scope.outside(names);
+    if outside.is_empty() {
+        return Ok(());
+    }
+    let mut listed: Vec<String> = outside
+        .iter()
+        .take(MAX_LISTED_NAMES)
+        .map(|n| shorten(n))
+        .collect();
+    if outside.len() > MAX_LISTED_NAMES {
+        listed.push(format!("and {} more", outside.len() - MAX_LISTED_NAMES));
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "out_of_scope",
+        format!(
+            "{} of {} names lie outside the scope of this token ({}): {}",
+            outside.len(),
+            names.len(),
+            caller.label,
+            listed.join(", ")
+        ),
+    ))
+}
+
+fn shorten(name: &str) -> String {
+    match name.char_indices().nth(MAX_LISTED_CHARS) {
+        Some((cut, _)) => format!("{:?}…", &name[..cut]),
+        None => format!("{name:?}"),
+    }
+}
+
+/// Stores a certificate: append-only for push callers, a replacing upsert for admin.
+pub async fn write_cert<S: InventoryStore>(
+    store: &S,
+    caller: &Caller,
+    cert: &InventoryCert,
+) -> ApiResult<(PutOutcome, InventoryCert)> {
+    check_names(caller, &cert.dns_names)?;
+    Ok(match caller.role {
+        Role::Push => store.push_cert(cert).await?,
+        Role::Admin => store.put_cert(cert).await?,
+    })
+}
+
+/// Stores an authorized key: append-only for push callers, a replacing upsert for admin.
+pub async fn write_key<S: InventoryStore>(
+    store: &S,
+    caller: &Caller,
+    key: &AuthorizedKey,
+) -> ApiResult<(PutOutcome, AuthorizedKey)> {
+    check_names(caller, &key.dns_names)?;
+    Ok(match caller.role {
+        Role::Push => store.push_key(key).await?,
+        Role::Admin => store.put_key(key).await?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctguard::scope::NameScope;
+
+    fn push(scope: Option<&[&str]>) -> Caller {
+        Caller {
+            role: Role::Push,
+            label: "lb:shop".into(),
+            scope: scope.map(|s| NameScope::parse(s).unwrap()),
+        }
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn admin_writes_anything_push_must_name_something() {
+        let admin = Caller {
+            role: Role::Admin,
+            label: "ops".into(),
+            scope: None,
+        };
+        assert!(check_names(&admin, &[]).is_ok());
+        assert_eq!(
+            check_names(&push(None), &[]).unwrap_err().code,
+            "missing_field"
+        );
+        assert!(check_names(&push(None), &names(&["anything.example.net"])).is_ok());
+    }
+
+    #[test]
+    fn out_of_scope_names_are_listed_bounded() {
+        let caller = push(Some(&["shop.example.com"]));
+        assert!(check_names(&caller, &names(&["shop.example.com", "*.shop.example.com"])).is_ok());
+        let err = check_names(&caller, &names(&["shop.example.com", "*.example.com"])).unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::FORBIDDEN, "out_of_scope")
+        );
+        assert!(err.message.contains("\"*.example.com\""), "{}", err.message);
+        assert!(
+            !err.message.contains("\"shop.example.com\""),
+            "{}",
+            err.message
+        );
+
+        let many: Vec<String> = (0..500)
+            .map(|i| format!("{}{i}.example.org", "x".repeat(200)))
+            .collect();
+        let err = check_names(&caller, &many).unwrap_err();
+        assert!(err.message.contains("and 490 more"), "{}", err.message);
+        assert!(err.message.len() < 2000, "{} bytes", err.message.len());
+    }
+}
