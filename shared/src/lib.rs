@@ -9,6 +9,7 @@
 //! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
 //! - [`secrets`]: secrets from SSM Parameter Store (or plain variables locally) at cold start.
+//! - [`watching`]: the rules that prove ctguard is still watching (coverage, canary).
 
 pub mod cert;
 pub mod certspotter;
@@ -19,3 +20,4 @@ pub mod matcher;
 pub mod model;
 pub mod secrets;
 pub mod store;
+pub mod watching;

@@ -9,6 +9,7 @@
 //! - [`handlers`]: one module per resource; [`error`], [`response`]: what goes back.
 //! - [`config`]: the environment, read once; [`listener`]: plain HTTP for local use and tests;
 //!   [`aws`]: AWS clients with deliberate timeouts; [`cli`], [`runtime`]: what `main` runs.
+//! - [`notify`]: the alert channels, for `POST /alerts/test`.
 
 pub mod app;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod handlers;
 pub mod listener;
 pub mod material;
+pub mod notify;
 pub mod query;
 pub mod response;
 pub mod router;

@@ -24,11 +24,16 @@
 //! | `ALERT_RETENTION_DAYS` | `395` | alerts expire (DynamoDB TTL) this long after first seen (`0` = keep) |
 //! | `RATE_LIMIT_BACKOFF` | `15m` | pause after a 429 without `Retry-After` |
 //! | `OUTBOX_BATCH` | `500` | undelivered / pending alerts handled per run |
+//! | `CANARY_DOMAIN` | unset (no canary) | a domain whose issuances are expected (deployed: `test.certspotter.org`); the poller creates its watch entry, marked `canary`, when missing |
+//! | `CANARY_WINDOW` | `36h` | a canary with no new issuance for this long raises a `health` alert ("monitor blind") |
+//! | `CANARY_POLL_INTERVAL` | `6h` | a canary entry is polled at most this often (it costs Cert Spotter quota) |
+//! | `NOT_LOGGED_WINDOW` | `24h` | a pushed certificate with embedded SCTs not seen in CT this long after its push raises a `health` alert |
 //!
 //! Durations are a whole number with an optional unit: `ms`, `s` (default), `m`, `h`, `d`.
 
 use std::time::Duration;
 
+use ctguard::domain::WatchDomain;
 use ctguard::secrets::{self, Secret};
 
 /// The variable naming the SSM parameter that holds the Cert Spotter API key (deployed).
@@ -96,6 +101,11 @@ pub struct RunSettings {
     pub rate_limit_backoff: Duration,
     pub outbox_batch: u32,
     pub email_include_info: bool,
+    /// The canary entry the poller keeps on the watch list (`None`: no canary is seeded).
+    pub canary_domain: Option<WatchDomain>,
+    pub canary_window: Duration,
+    pub canary_poll_interval: Duration,
+    pub not_logged_window: Duration,
 }
 
 impl Default for RunSettings {
@@ -110,6 +120,10 @@ impl Default for RunSettings {
             rate_limit_backoff: Duration::from_secs(15 * 60),
             outbox_batch: 500,
             email_include_info: false,
+            canary_domain: None,
+            canary_window: Duration::from_secs(36 * 3600),
+            canary_poll_interval: Duration::from_secs(6 * 3600),
+            not_logged_window: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -219,6 +233,15 @@ impl Config {
             rate_limit_backoff: env.duration("RATE_LIMIT_BACKOFF", defaults.rate_limit_backoff),
             outbox_batch: env.number("OUTBOX_BATCH", defaults.outbox_batch, 1),
             email_include_info: env.boolean("EMAIL_INCLUDE_INFO", false),
+            canary_domain: env.optional("CANARY_DOMAIN").and_then(|raw| {
+                WatchDomain::parse(&raw)
+                    .map_err(|e| env.problem("CANARY_DOMAIN", format!("{raw:?}: {e}")))
+                    .ok()
+            }),
+            canary_window: env.duration("CANARY_WINDOW", defaults.canary_window),
+            canary_poll_interval: env
+                .duration("CANARY_POLL_INTERVAL", defaults.canary_poll_interval),
+            not_logged_window: env.duration("NOT_LOGGED_WINDOW", defaults.not_logged_window),
         };
         if run.delivery_lease.is_zero() {
             env.problem("DELIVERY_LEASE", "must be more than zero");
@@ -433,6 +456,8 @@ mod tests {
             ("EMAIL_FROM", "ops@example.com"),
             ("ALERT_TOPIC_ARN", "my-topic"),
             ("CERTSPOTTER_API_URL", "ftp://x"),
+            ("CANARY_DOMAIN", "com"),
+            ("CANARY_WINDOW", "a day"),
         ]);
         let err = read(&vars).unwrap_err();
         let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
@@ -444,6 +469,8 @@ mod tests {
             "EMAIL_TO",
             "ALERT_TOPIC_ARN",
             "CERTSPOTTER_API_URL",
+            "CANARY_DOMAIN",
+            "CANARY_WINDOW",
         ] {
             assert!(names.contains(&expected), "{expected} not in {names:?}");
         }
@@ -466,6 +493,8 @@ mod tests {
             ("QUERY_BUDGET", "7"),
             ("DEADLINE_MARGIN", "1500ms"),
             ("ALERT_RETENTION_DAYS", "0"),
+            ("CANARY_DOMAIN", "Test.CertSpotter.org."),
+            ("CANARY_POLL_INTERVAL", "3h"),
         ]);
         let config = read(&vars).expect("valid");
         assert_eq!(config.certspotter.base_url, "http://127.0.0.1:9000");
@@ -477,6 +506,15 @@ mod tests {
         assert_eq!(config.run.query_budget, 7);
         assert_eq!(config.run.deadline_margin, Duration::from_millis(1500));
         assert_eq!(config.run.alert_retention, None);
+        assert_eq!(
+            config.run.canary_domain.as_ref().map(|d| d.as_str()),
+            Some("test.certspotter.org")
+        );
+        assert_eq!(
+            config.run.canary_poll_interval,
+            Duration::from_secs(3 * 3600)
+        );
+        assert_eq!(config.run.canary_window, Duration::from_secs(36 * 3600));
     }
 
     #[test]
