@@ -42,6 +42,9 @@ pub struct CertIdentity {
     pub subject: String,
     /// Carries the precertificate poison extension.
     pub is_precert: bool,
+    /// Carries embedded SCTs (RFC 6962 SCT-list extension): the CA logged its precertificate.
+    #[serde(default)]
+    pub has_sct_list: bool,
 }
 
 /// Why bytes are not a certificate we can identify.
@@ -96,6 +99,7 @@ impl CertIdentity {
             issuer: x509.issuer().to_string(),
             subject: x509.subject().to_string(),
             is_precert: layout.ct.poison,
+            has_sct_list: layout.ct.sct_list,
         })
     }
 }

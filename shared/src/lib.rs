@@ -11,6 +11,7 @@
 //! - [`bounds`]: size bounds on every stored record that grows with Cert Spotter input.
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
 //! - [`secrets`]: secrets from SSM Parameter Store (or plain variables locally) at cold start.
+//! - [`watching`]: the rules that prove ctguard is still watching (coverage, canary).
 
 pub mod bounds;
 pub mod cert;
@@ -23,3 +24,4 @@ pub mod model;
 pub mod scope;
 pub mod secrets;
 pub mod store;
+pub mod watching;

@@ -41,6 +41,17 @@ pub struct WatchEntry {
     /// Set when `stalled_runs` reached the poller's `STUCK_AFTER_RUNS`; cleared by progress.
     #[serde(default)]
     pub stuck_since: Option<DateTime<Utc>>,
+    /// A canary: a domain whose certificates are expected (SSLMate logs one every day for
+    /// `<day>.test.certspotter.org`). Its issuances are not alerts; silence is (see
+    /// [`crate::watching`]).
+    #[serde(default)]
+    pub canary: bool,
+    /// Canary only: when the poller last received a new issuance for it.
+    #[serde(default)]
+    pub canary_last_issuance_at: Option<DateTime<Utc>>,
+    /// Canary only: when the last "monitor blind" health alert was sent.
+    #[serde(default)]
+    pub blind_alerted_at: Option<DateTime<Utc>>,
 }
 
 impl WatchEntry {
@@ -64,6 +75,9 @@ impl WatchEntry {
             rate_limited_until: None,
             stalled_runs: 0,
             stuck_since: None,
+            canary: false,
+            canary_last_issuance_at: None,
+            blind_alerted_at: None,
         }
     }
 }
@@ -89,6 +103,16 @@ pub struct InventoryCert {
     pub updated_at: DateTime<Utc>,
     /// When the record may be deleted (DynamoDB TTL); `None` keeps it.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The certificate carries embedded SCTs: a CA promised to log it, so it must appear in CT.
+    #[serde(default)]
+    pub has_scts: bool,
+    /// When the poller first saw this certificate (its TBS hash) among a watched domain's
+    /// issuances. Kept across re-pushes.
+    #[serde(default)]
+    pub ct_seen_at: Option<DateTime<Utc>>,
+    /// When the "pushed but never logged" health alert was sent for it. Kept across re-pushes.
+    #[serde(default)]
+    pub not_logged_alerted_at: Option<DateTime<Utc>>,
 }
 
 impl InventoryCert {

@@ -58,6 +58,9 @@ pub fn cert(tag: &str, names: &[&str], added_at: DateTime<Utc>) -> InventoryCert
         added_at,
         updated_at: added_at,
         expires_at: None,
+        has_scts: false,
+        ct_seen_at: None,
+        not_logged_alerted_at: None,
     }
 }
 

@@ -82,6 +82,7 @@ fn ct_extensions_first_middle_last_strip_to_the_cert_without_them() {
             let id = CertIdentity::from_der(&issued.der).unwrap();
             assert_eq!(id.tbs_sha256, expected, "{case}");
             assert_eq!(id.is_precert, poison, "{case}");
+            assert_eq!(id.has_sct_list, sct, "{case}");
             assert_eq!(
                 cert::reconstruct_tbs(&raw_tbs(&issued.der)).unwrap(),
                 raw_tbs(&reference.der),

@@ -440,3 +440,81 @@ fn iam_mode_passes_both_principal_lists_to_the_api() {
         assert_eq!(template["Parameters"][parameter]["Type"], "String");
     }
 }
+
+/// Every metric the alarms watch in the `ctguard` namespace, by alarm.
+fn ctguard_alarm_metrics(template: &Value) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (name, resource) in resources(template) {
+        if resource["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        let props = &resource["Properties"];
+        if props["Namespace"] == "ctguard" {
+            found.push((
+                name.clone(),
+                props["MetricName"].as_str().unwrap_or("").to_owned(),
+            ));
+        }
+        for metric in props["Metrics"].as_array().into_iter().flatten() {
+            let m = &metric["MetricStat"]["Metric"];
+            if m["Namespace"] == "ctguard" {
+                found.push((
+                    name.clone(),
+                    m["MetricName"].as_str().unwrap_or("").to_owned(),
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn proof_of_watching_is_deployed_by_default_and_alarmed() {
+    let template = template();
+    // The canary is on by default: `make deploy` (sam deploy --guided) offers this default.
+    assert_eq!(
+        template["Parameters"]["CanaryDomain"]["Default"],
+        "test.certspotter.org"
+    );
+    let poller_env =
+        &template["Resources"]["PollerFunction"]["Properties"]["Environment"]["Variables"];
+    assert!(
+        poller_env["CANARY_DOMAIN"]
+            .to_string()
+            .contains("CanaryDomain"),
+        "the poller does not get the canary: {}",
+        poller_env["CANARY_DOMAIN"]
+    );
+    for var in ["CANARY_WINDOW", "CANARY_POLL_INTERVAL", "NOT_LOGGED_WINDOW"] {
+        assert!(!poller_env[var].is_null(), "{var} not set");
+    }
+    // The API sends POST /alerts/test through the same topic.
+    let api_env = &template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert!(!api_env["ALERT_TOPIC_ARN"].is_null());
+
+    // Each alarm watches a metric the poller's EMF record declares.
+    let emf = poller::RunReport::new("r".into(), chrono::Utc::now()).emf();
+    let declared: BTreeSet<&str> = emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .expect("declared metrics")
+        .iter()
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    let alarms = ctguard_alarm_metrics(&template);
+    for (alarm, metric) in &alarms {
+        assert!(
+            declared.contains(metric.as_str()),
+            "{alarm} watches undeclared {metric}"
+        );
+    }
+    for metric in ["CanaryBlind", "MaxEntryLagSeconds", "PushedNotLogged"] {
+        assert!(
+            alarms.iter().any(|(_, m)| m == metric),
+            "no alarm on {metric}: {alarms:?}"
+        );
+    }
+    assert_eq!(
+        template["Resources"]["EntryLagAlarm"]["Properties"]["Threshold"],
+        serde_json::json!({"Ref": "MaxEntryLagHours"})
+    );
+}

@@ -13,6 +13,7 @@ use crate::auth::Authenticator;
 use crate::config::ApiSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, Ctx};
+use crate::notify::Notifier;
 use crate::query::Query;
 use crate::router::{self, Access, RouteId};
 
@@ -27,6 +28,8 @@ pub struct App<S> {
     settings: ApiSettings,
     auth: Authenticator,
     clock: Clock,
+    /// The alert channels, for `POST /alerts/test` (none by default).
+    notifier: Notifier,
 }
 
 impl<S: Store> App<S> {
@@ -43,7 +46,14 @@ impl<S: Store> App<S> {
             auth: Authenticator::new(settings.auth.clone()),
             settings,
             clock: Arc::new(Utc::now),
+            notifier: Notifier::default(),
         }
+    }
+
+    /// The SNS topic and SES sender `POST /alerts/test` sends through.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// Replaces the wall clock (tests).
@@ -111,6 +121,7 @@ impl<S: Store> App<S> {
             RouteId::ListAlerts => alerts::list(store, &ctx).await,
             RouteId::GetAlert => alerts::get(store, &ctx).await,
             RouteId::AckAlert => alerts::ack(store, &ctx).await,
+            RouteId::TestAlert => handlers::test_alert::post(&self.notifier, &ctx).await,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! | `IAM_PUSH_PRINCIPALS` | iam mode: the same for role push; a signed caller in neither list is refused (403); at least one list must be set | empty |
 //! | `MAX_BODY_BYTES` | request body limit (413 above it) | 65536 |
 //! | `CERT_RETENTION_DAYS` | an inventory certificate is kept this long after its `not_after` | 30 |
+//! | `ALERT_TOPIC_ARN`, `EMAIL_FROM`, `EMAIL_TO` | the poller's alert channels, used only by `POST /alerts/test` | unset (channel reported `not_configured`) |
 
 use chrono::Duration;
 
@@ -21,6 +22,7 @@ use ctguard::store::dynamo::{
 
 use crate::auth::{AuthMode, TokenEntry, tokens_from_json};
 use crate::iam_principal;
+use crate::notify::NotifySettings;
 
 /// The variable naming the SSM parameter that holds the token JSON (deployed).
 pub const API_TOKENS_PARAM: &str = "API_TOKENS_PARAM";
@@ -79,6 +81,8 @@ pub struct Config {
     /// The DynamoDB tables (shared with the poller).
     pub tables: TableNames,
     pub api: ApiSettings,
+    /// The alert channels (for `POST /alerts/test`).
+    pub notify: NotifySettings,
 }
 
 impl Config {
@@ -215,6 +219,27 @@ impl Config {
             0..=3650,
         )?;
 
+        let optional = |var: &str| {
+            get(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let email = match (optional("EMAIL_FROM"), optional("EMAIL_TO")) {
+            (Some(from), Some(to)) => Some((
+                from,
+                to.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )),
+            _ => None,
+        };
+        let notify = NotifySettings {
+            topic_arn: optional("ALERT_TOPIC_ARN"),
+            email,
+        };
+
         Ok(Self {
             tables,
             api: ApiSettings {
@@ -222,6 +247,7 @@ impl Config {
                 max_body_bytes,
                 cert_retention: Duration::days(retention_days),
             },
+            notify,
         })
     }
 }

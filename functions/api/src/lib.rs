@@ -10,6 +10,7 @@
 //! - [`handlers`]: one module per resource; [`error`], [`response`]: what goes back.
 //! - [`config`]: the environment, read once; [`listener`]: plain HTTP for local use and tests;
 //!   [`aws`]: AWS clients with deliberate timeouts; [`cli`], [`runtime`]: what `main` runs.
+//! - [`notify`]: the alert channels, for `POST /alerts/test`.
 
 pub mod app;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod handlers;
 pub mod iam_principal;
 pub mod listener;
 pub mod material;
+pub mod notify;
 pub mod push;
 pub mod query;
 pub mod response;

@@ -33,7 +33,8 @@ async fn main() -> ExitCode {
     };
 
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables);
-    let app = Arc::new(App::new(store, config.api));
+    let notifier = api::notify::Notifier::new(&sdk, &config.notify);
+    let app = Arc::new(App::new(store, config.api).with_notifier(notifier));
 
     let result = match mode {
         Mode::Listen(addr) => runtime::run_listener(app, addr)

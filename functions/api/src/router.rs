@@ -25,6 +25,7 @@ pub enum RouteId {
     ListAlerts,
     GetAlert,
     AckAlert,
+    TestAlert,
 }
 
 /// Who may call a route.
@@ -101,6 +102,12 @@ pub static ROUTES: &[RouteSpec] = &[
         Method::POST,
         "/alerts/{tbs_sha256}/ack",
         RouteId::AckAlert,
+        Access::Admin,
+    ),
+    route(
+        Method::POST,
+        "/alerts/test",
+        RouteId::TestAlert,
         Access::Admin,
     ),
 ];

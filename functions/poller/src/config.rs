@@ -25,11 +25,16 @@
 //! | `RATE_LIMIT_BACKOFF` | `15m` | pause after a 429 without `Retry-After` |
 //! | `OUTBOX_BATCH` | `500` | undelivered / pending alerts handled per run |
 //! | `STUCK_AFTER_RUNS` | `3` | an entry polled this many runs in a row without progress (an error, or a cursor that does not move) is *stuck* |
+//! | `CANARY_DOMAIN` | unset (no canary) | a domain whose issuances are expected (deployed: `test.certspotter.org`); the poller creates its watch entry, marked `canary`, when missing |
+//! | `CANARY_WINDOW` | `36h` | a canary with no new issuance for this long raises a `health` alert ("monitor blind") |
+//! | `CANARY_POLL_INTERVAL` | `6h` | a canary entry is polled at most this often (it costs Cert Spotter quota) |
+//! | `NOT_LOGGED_WINDOW` | `24h` | a pushed certificate with embedded SCTs not seen in CT this long after its push raises a `health` alert |
 //!
 //! Durations are a whole number with an optional unit: `ms`, `s` (default), `m`, `h`, `d`.
 
 use std::time::Duration;
 
+use ctguard::domain::WatchDomain;
 use ctguard::secrets::{self, Secret};
 
 /// The variable naming the SSM parameter that holds the Cert Spotter API key (deployed).
@@ -99,6 +104,11 @@ pub struct RunSettings {
     pub email_include_info: bool,
     /// Polls in a row without progress after which an entry is stuck.
     pub stuck_after_runs: u32,
+    /// The canary entry the poller keeps on the watch list (`None`: no canary is seeded).
+    pub canary_domain: Option<WatchDomain>,
+    pub canary_window: Duration,
+    pub canary_poll_interval: Duration,
+    pub not_logged_window: Duration,
 }
 
 impl Default for RunSettings {
@@ -114,6 +124,10 @@ impl Default for RunSettings {
             outbox_batch: 500,
             email_include_info: false,
             stuck_after_runs: 3,
+            canary_domain: None,
+            canary_window: Duration::from_secs(36 * 3600),
+            canary_poll_interval: Duration::from_secs(6 * 3600),
+            not_logged_window: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -224,6 +238,15 @@ impl Config {
             outbox_batch: env.number("OUTBOX_BATCH", defaults.outbox_batch, 1),
             email_include_info: env.boolean("EMAIL_INCLUDE_INFO", false),
             stuck_after_runs: env.number("STUCK_AFTER_RUNS", defaults.stuck_after_runs, 1),
+            canary_domain: env.optional("CANARY_DOMAIN").and_then(|raw| {
+                WatchDomain::parse(&raw)
+                    .map_err(|e| env.problem("CANARY_DOMAIN", format!("{raw:?}: {e}")))
+                    .ok()
+            }),
+            canary_window: env.duration("CANARY_WINDOW", defaults.canary_window),
+            canary_poll_interval: env
+                .duration("CANARY_POLL_INTERVAL", defaults.canary_poll_interval),
+            not_logged_window: env.duration("NOT_LOGGED_WINDOW", defaults.not_logged_window),
         };
         if run.delivery_lease.is_zero() {
             env.problem("DELIVERY_LEASE", "must be more than zero");
@@ -438,6 +461,8 @@ mod tests {
             ("EMAIL_FROM", "ops@example.com"),
             ("ALERT_TOPIC_ARN", "my-topic"),
             ("CERTSPOTTER_API_URL", "ftp://x"),
+            ("CANARY_DOMAIN", "com"),
+            ("CANARY_WINDOW", "a day"),
         ]);
         let err = read(&vars).unwrap_err();
         let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
@@ -449,6 +474,8 @@ mod tests {
             "EMAIL_TO",
             "ALERT_TOPIC_ARN",
             "CERTSPOTTER_API_URL",
+            "CANARY_DOMAIN",
+            "CANARY_WINDOW",
         ] {
             assert!(names.contains(&expected), "{expected} not in {names:?}");
         }
@@ -471,6 +498,8 @@ mod tests {
             ("QUERY_BUDGET", "7"),
             ("DEADLINE_MARGIN", "1500ms"),
             ("ALERT_RETENTION_DAYS", "0"),
+            ("CANARY_DOMAIN", "Test.CertSpotter.org."),
+            ("CANARY_POLL_INTERVAL", "3h"),
         ]);
         let config = read(&vars).expect("valid");
         assert_eq!(config.certspotter.base_url, "http://127.0.0.1:9000");
@@ -482,6 +511,15 @@ mod tests {
         assert_eq!(config.run.query_budget, 7);
         assert_eq!(config.run.deadline_margin, Duration::from_millis(1500));
         assert_eq!(config.run.alert_retention, None);
+        assert_eq!(
+            config.run.canary_domain.as_ref().map(|d| d.as_str()),
+            Some("test.certspotter.org")
+        );
+        assert_eq!(
+            config.run.canary_poll_interval,
+            Duration::from_secs(3 * 3600)
+        );
+        assert_eq!(config.run.canary_window, Duration::from_secs(36 * 3600));
     }
 
     #[test]

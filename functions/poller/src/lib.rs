@@ -12,6 +12,8 @@
 //! - [`message`]: the SNS JSON schemas, subjects, attributes and the email rendering.
 //! - [`message_bounds`]: the size bounds of SNS messages and emails.
 //! - [`report`]: the run report and its CloudWatch EMF record.
+//! - [`watching`]: proof that the monitor is watching (canary, pushed-but-never-logged,
+//!   coverage); [`health`]: the `health` messages they send.
 //! - [`handler`]: the Lambda handler and the `--once` run.
 //! - [`app`]: wiring of the production poller (DynamoDB, Cert Spotter, SNS, SES).
 
@@ -20,12 +22,14 @@ pub mod classify;
 pub mod config;
 mod deliver;
 pub mod handler;
+pub mod health;
 pub mod message;
 pub mod message_bounds;
 pub mod notify;
 pub mod report;
 pub mod run;
 pub mod source;
+mod watching;
 
 #[cfg(test)]
 mod run_tests;

@@ -57,6 +57,16 @@ pub struct RunReport {
     pub stopped_by_deadline: bool,
     pub stopped_by_budget: bool,
     pub stop_reason: Option<StopReason>,
+    /// Seconds since the entry that caught up longest ago last caught up (canaries excluded).
+    pub max_entry_lag_seconds: u64,
+    /// That entry.
+    pub oldest_entry: Option<String>,
+    /// Canary entries with no issuance within the window (the monitor may be blind).
+    pub canary_blind: u32,
+    /// Pushed certificates with SCTs found never logged by this run.
+    pub pushed_not_logged: u32,
+    /// `health` alerts sent by this run.
+    pub health_alerts_sent: u32,
     /// The run could not do its job (e.g. the store is down); the handler returns an error.
     pub failed: bool,
     pub errors: Vec<String>,
@@ -87,6 +97,11 @@ impl RunReport {
             stopped_by_deadline: false,
             stopped_by_budget: false,
             stop_reason: None,
+            max_entry_lag_seconds: 0,
+            oldest_entry: None,
+            canary_blind: 0,
+            pushed_not_logged: 0,
+            health_alerts_sent: 0,
             failed: false,
             errors: Vec::new(),
         }
@@ -140,6 +155,16 @@ impl RunReport {
             ("StoppedByBudget", u32::from(self.stopped_by_budget)),
             ("RunFailed", u32::from(self.failed)),
         ];
+        // Proof of watching (canary, never-logged pushes, coverage lag).
+        let watching: [(&str, &str, u64); 3] = [
+            ("CanaryBlind", "Count", u64::from(self.canary_blind)),
+            (
+                "PushedNotLogged",
+                "Count",
+                u64::from(self.pushed_not_logged),
+            ),
+            ("MaxEntryLagSeconds", "Seconds", self.max_entry_lag_seconds),
+        ];
         let mut record = Map::new();
         record.insert(
             "_aws".to_owned(),
@@ -151,6 +176,7 @@ impl RunReport {
                     "Metrics": metrics
                         .iter()
                         .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+                        .chain(watching.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit})))
                         .collect::<Vec<_>>(),
                 }],
             }),
@@ -158,6 +184,9 @@ impl RunReport {
         record.insert("Function".to_owned(), json!("poller"));
         record.insert("RunId".to_owned(), json!(self.run_id));
         for (name, value) in metrics {
+            record.insert(name.to_owned(), json!(value));
+        }
+        for (name, _, value) in watching {
             record.insert(name.to_owned(), json!(value));
         }
         Value::Object(record)

@@ -23,10 +23,13 @@ use ctguard::bounds::{TEXT_MAX_BYTES, bound_alert, clip_text, reduced_alert};
 use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery};
 use ctguard::domain::WatchDomain;
 use ctguard::matcher::{EntryMatch, WatchIndex};
-use ctguard::model::{Alert, BackfillMode, Delivery, IssuerInfo, Severity, WatchEntry};
+use ctguard::model::{
+    Alert, AuthorizedBy, BackfillMode, Delivery, IssuerInfo, Severity, WatchEntry,
+};
 use ctguard::store::{
     AlertStore, CursorUpdate, InventoryStore, PollStatus, StoreError, WatchStore,
 };
+use ctguard::watching;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
@@ -121,6 +124,7 @@ where
         self.recheck_pending(&mut report).await;
         self.poll_entries(&mut report, poll_deadline).await;
         if report.stop_reason != Some(StopReason::StoreUnavailable) {
+            self.check_watching(&mut report).await;
             self.deliver(&mut report, delivery_deadline).await;
         }
         report.finished_at = self.now();
@@ -166,6 +170,10 @@ where
                 Ok(true) => {
                     info!(tbs = %alert.tbs_sha256, severity = severity.as_str(), "pending alert resolved");
                     count(&mut report.pending_resolved, severity);
+                    if by == Some(AuthorizedBy::TbsSha256) {
+                        self.mark_ct_seen(&alert.tbs_sha256, alert.first_seen_at, report)
+                            .await;
+                    }
                 }
                 Ok(false) => {} // another run resolved it
                 Err(e) => {
@@ -189,6 +197,7 @@ where
                 return;
             }
         };
+        self.seed_canary(&mut entries, report).await;
         report.entries_total = entries.len() as u32;
         if entries.is_empty() {
             return;
@@ -208,12 +217,22 @@ where
             return;
         }
 
-        let index = WatchIndex::new(entries.iter().map(|e| e.domain.clone()));
+        // Canaries are not matched against (their issuances are expected, never alerts), and
+        // are polled only when due (they cost quota).
+        let index = WatchIndex::new(
+            entries
+                .iter()
+                .filter(|e| !e.canary)
+                .map(|e| e.domain.clone()),
+        );
+        let interval = chrono_duration(self.settings.canary_poll_interval);
+        entries.retain(|e| !e.canary || watching::canary_due(e, now, interval));
         // Entries still in their summary baseline: an issuance matching only such entries is
         // reported in their summaries rather than one by one.
         let summarizing: HashSet<WatchDomain> = entries
             .iter()
             .filter(|e| e.baseline_completed_at.is_none() && e.backfill == BackfillMode::Summary)
+            .filter(|e| !e.canary)
             .map(|e| e.domain.clone())
             .collect();
         // Least recently polled first; never-polled entries before all others.
@@ -279,10 +298,14 @@ where
             };
             pages += 1;
             report.issuances_seen += page.len() as u32;
-            if let Err(e) = self
-                .store_page(entry, &page, index, summarizing, in_baseline, report)
-                .await
-            {
+            let stored = if entry.canary {
+                // Expected issuances: recorded as proof of life, never alerted.
+                self.store.record_canary_issuance(domain, self.now()).await
+            } else {
+                self.store_page(entry, &page, index, summarizing, in_baseline, report)
+                    .await
+            };
+            if let Err(e) = stored {
                 break EntryOutcome::StoreFailed(e);
             }
             let Some(next) = pager.resume_cursor().map(str::to_owned) else {
@@ -461,6 +484,9 @@ where
             if !created {
                 continue;
             }
+            if alert.authorized_by == Some(AuthorizedBy::TbsSha256) {
+                self.mark_ct_seen(&alert.tbs_sha256, now, report).await;
+            }
             count(&mut report.alerts_created, alert.severity);
             // Authorized certificates are routine (one per renewal): keep them out of the
             // default log level; everything else is worth a line.
@@ -597,6 +623,11 @@ fn matched_entries(
         matched.sort_by(|a, b| a.entry.cmp(&b.entry));
     }
     matched
+}
+
+/// A setting as a chrono duration (saturating: settings are bounded when read).
+pub(crate) fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 fn distinct<T: Eq + std::hash::Hash + Copy>(items: impl Iterator<Item = T>) -> Vec<T> {

@@ -121,6 +121,9 @@ impl Harness {
                 added_at: now,
                 updated_at: now,
                 expires_at: None,
+                has_scts: false,
+                ct_seen_at: None,
+                not_logged_alerted_at: None,
             })
             .await
             .unwrap();
@@ -247,6 +250,9 @@ async fn pushed_keys_and_hash_only_records_authorize_only_their_names() {
             added_at: t0(),
             updated_at: t0(),
             expires_at: None,
+            has_scts: false,
+            ct_seen_at: None,
+            not_logged_alerted_at: None,
         })
         .await
         .unwrap();
@@ -846,4 +852,58 @@ async fn a_baseline_larger_than_an_outbox_batch_is_still_one_summary() {
     assert_eq!(bodies[0]["total"], 7);
     assert_eq!(h.notifier.emails().len(), 1);
     assert!(h.store.list_undelivered(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn canary_issuances_are_not_alerts_even_under_a_watched_parent() {
+    let mut h = Harness::new();
+    h.settings.canary_domain = Some(domain("test.certspotter.org"));
+    h.watch("certspotter.org").await;
+    h.source.push(issuance(1, &["monday.test.certspotter.org"]));
+    let report = h.run().await;
+    // The ordinary parent entry alerts for it (it is its name), matched to itself only; the
+    // canary records it as proof of life, and its cursor moves past it.
+    assert_eq!(report.alerts_created.suspicious, 1);
+    let alert = h.alert(1).await;
+    let matched: Vec<&str> = alert.matched.iter().map(|m| m.entry.as_str()).collect();
+    assert_eq!(matched, ["certspotter.org"]);
+    let canary = h.entry("test.certspotter.org").await;
+    assert!(canary.canary);
+    assert_eq!(canary.canary_last_issuance_at, Some(t0()));
+    assert_eq!(canary.cursor.as_deref(), Some("1"));
+    assert_eq!(report.canary_blind, 0);
+}
+
+#[tokio::test]
+async fn a_blind_canary_alert_that_fails_to_send_is_retried_next_run() {
+    let mut h = Harness::new();
+    h.settings.canary_domain = Some(domain("test.certspotter.org"));
+    h.run().await; // seeds the canary at t0; nothing logged for it
+    h.clock.advance(chrono::Duration::hours(37));
+    h.notifier.fail_next.store(1, Ordering::SeqCst);
+    let report = h.run().await;
+    assert_eq!(report.canary_blind, 1);
+    assert_eq!(report.health_alerts_sent, 0);
+    assert!(
+        h.entry("test.certspotter.org")
+            .await
+            .blind_alerted_at
+            .is_none()
+    );
+
+    h.clock.advance(chrono::Duration::minutes(15));
+    let report = h.run().await;
+    assert_eq!(report.health_alerts_sent, 1);
+    let sns = h.notifier.sns.lock().unwrap().clone();
+    let blind: Vec<_> = sns
+        .iter()
+        .filter(|m| m.body.contains("monitor blind: no canary issuance since"))
+        .collect();
+    assert!(!blind.is_empty());
+    assert!(
+        h.entry("test.certspotter.org")
+            .await
+            .blind_alerted_at
+            .is_some()
+    );
 }

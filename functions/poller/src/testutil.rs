@@ -356,6 +356,22 @@ impl WatchStore for FlakyStore {
         self.fail("UpdateItem", |f| f.record_poll)?;
         self.inner.record_poll(domain, status).await
     }
+    async fn record_canary_issuance(
+        &self,
+        domain: &WatchDomain,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.fail("UpdateItem", |f| f.record_poll)?;
+        self.inner.record_canary_issuance(domain, at).await
+    }
+    async fn record_blind_alert(
+        &self,
+        domain: &WatchDomain,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.fail("UpdateItem", |f| f.record_poll)?;
+        self.inner.record_blind_alert(domain, at).await
+    }
 }
 
 impl InventoryStore for FlakyStore {
@@ -419,6 +435,29 @@ impl InventoryStore for FlakyStore {
     ) -> Result<Authorized, StoreError> {
         self.ok()?;
         self.inner.lookup(tbs, pubkeys, now).await
+    }
+    async fn mark_ct_seen(&self, tbs: &Sha256Hash, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.ok()?;
+        self.inner.mark_ct_seen(tbs, at).await
+    }
+    async fn list_unlogged(
+        &self,
+        added_from: DateTime<Utc>,
+        added_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<InventoryCert>, StoreError> {
+        self.ok()?;
+        self.inner
+            .list_unlogged(added_from, added_until, limit)
+            .await
+    }
+    async fn mark_not_logged_alerted(
+        &self,
+        tbs: &Sha256Hash,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.ok()?;
+        self.inner.mark_not_logged_alerted(tbs, at).await
     }
 }
 

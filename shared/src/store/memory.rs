@@ -170,6 +170,32 @@ impl WatchStore for MemoryStore {
         });
         Ok(())
     }
+
+    async fn record_canary_issuance(
+        &self,
+        domain: &WatchDomain,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            if let Some(entry) = s.watches.get_mut(domain) {
+                entry.canary_last_issuance_at = Some(at);
+            }
+        });
+        Ok(())
+    }
+
+    async fn record_blind_alert(
+        &self,
+        domain: &WatchDomain,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            if let Some(entry) = s.watches.get_mut(domain) {
+                entry.blind_alerted_at = Some(at);
+            }
+        });
+        Ok(())
+    }
 }
 
 impl InventoryStore for MemoryStore {
@@ -182,6 +208,11 @@ impl InventoryStore for MemoryStore {
             let outcome = match s.certs.get(&cert.tbs_sha256) {
                 Some(existing) => {
                     stored.added_at = existing.added_at;
+                    // What the poller recorded survives a re-push.
+                    stored.ct_seen_at = existing.ct_seen_at.or(stored.ct_seen_at);
+                    stored.not_logged_alerted_at = existing
+                        .not_logged_alerted_at
+                        .or(stored.not_logged_alerted_at);
                     PutOutcome::Updated
                 }
                 None => PutOutcome::Created,
@@ -267,6 +298,52 @@ impl InventoryStore for MemoryStore {
 
     async fn delete_key(&self, pubkey: &Sha256Hash) -> Result<bool, StoreError> {
         Ok(self.with(|s| s.keys.remove(pubkey).is_some()))
+    }
+
+    async fn mark_ct_seen(&self, tbs: &Sha256Hash, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with(|s| {
+            if let Some(cert) = s.certs.get_mut(tbs) {
+                cert.ct_seen_at.get_or_insert(at);
+            }
+        });
+        Ok(())
+    }
+
+    async fn list_unlogged(
+        &self,
+        added_from: DateTime<Utc>,
+        added_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<InventoryCert>, StoreError> {
+        Ok(self.with(|s| {
+            let mut certs: Vec<InventoryCert> = s
+                .certs
+                .values()
+                .filter(|c| {
+                    c.has_scts
+                        && c.ct_seen_at.is_none()
+                        && c.not_logged_alerted_at.is_none()
+                        && (added_from..=added_until).contains(&c.added_at)
+                })
+                .cloned()
+                .collect();
+            certs.sort_by_key(|c| c.added_at);
+            certs.truncate(limit as usize);
+            certs
+        }))
+    }
+
+    async fn mark_not_logged_alerted(
+        &self,
+        tbs: &Sha256Hash,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            if let Some(cert) = s.certs.get_mut(tbs) {
+                cert.not_logged_alerted_at = Some(at);
+            }
+        });
+        Ok(())
     }
 
     async fn lookup(

@@ -205,6 +205,18 @@ pub trait WatchStore: Send + Sync {
         domain: &WatchDomain,
         status: &PollStatus,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Canary: records that a new issuance arrived at `at`. No-op if the entry is gone.
+    fn record_canary_issuance(
+        &self,
+        domain: &WatchDomain,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Canary: records that the "monitor blind" health alert was sent at `at`.
+    fn record_blind_alert(
+        &self,
+        domain: &WatchDomain,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 pub trait InventoryStore: Send + Sync {
@@ -252,6 +264,27 @@ pub trait InventoryStore: Send + Sync {
         &self,
         pubkey: &Sha256Hash,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records that the certificate with this TBS hash was seen in CT (first time wins).
+    /// No-op if it is not in the inventory.
+    fn mark_ct_seen(
+        &self,
+        tbs: &Sha256Hash,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Pushed certificates with embedded SCTs, added in `[added_from, added_until]`, not yet
+    /// seen in CT nor reported as unlogged; at most `limit`, oldest first.
+    fn list_unlogged(
+        &self,
+        added_from: DateTime<Utc>,
+        added_until: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<InventoryCert>, StoreError>> + Send;
+    /// Records that the "pushed but never logged" health alert was sent at `at`.
+    fn mark_not_logged_alerted(
+        &self,
+        tbs: &Sha256Hash,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Which of these hashes are authorized, in a bounded number of batched requests.
     /// Records whose `expires_at` has passed (TTL not yet applied) do not authorize.
     fn lookup(

@@ -182,6 +182,9 @@ impl Env {
                 added_at: now,
                 updated_at: now,
                 expires_at: None,
+                has_scts: identity.has_sct_list,
+                ct_seen_at: None,
+                not_logged_alerted_at: None,
             })
             .await
             .expect("put_cert");

@@ -81,6 +81,9 @@ fn from_identity(ctx: &Ctx<'_>, leaf: CertIdentity, source: String) -> ApiResult
         added_at: ctx.now,
         updated_at: ctx.now,
         expires_at: Some(leaf.not_after + ctx.settings.cert_retention),
+        has_scts: leaf.has_sct_list,
+        ct_seen_at: None,
+        not_logged_alerted_at: None,
     })
 }
 
@@ -125,6 +128,10 @@ fn from_explicit(ctx: &Ctx<'_>, input: CertJson, source: String) -> ApiResult<Re
             added_at: ctx.now,
             updated_at: ctx.now,
             expires_at,
+            // Not known without the certificate: exempt from the never-logged check.
+            has_scts: false,
+            ct_seen_at: None,
+            not_logged_alerted_at: None,
         })),
         // Only the key is known (e.g. from the CSR): authorizing the key authorizes the cert.
         (None, Some(pubkey_sha256)) => Ok(Record::Key(AuthorizedKey {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use ctguard::domain::WatchDomain;
 use ctguard::model::{BackfillMode, WatchEntry};
 use ctguard::store::WatchStore;
+use ctguard::watching;
 
 use super::{Ctx, MAX_NOTE_CHARS, check_text};
 use crate::body::{self, ContentKind};
@@ -21,6 +22,9 @@ struct DomainJson {
     note: Option<String>,
     #[serde(default)]
     backfill: BackfillMode,
+    /// Its issuances are expected (proof of life), not alerts.
+    #[serde(default)]
+    canary: bool,
 }
 
 /// A watch entry as the API shows it: the stored entry plus derived freshness.
@@ -47,6 +51,11 @@ pub struct DomainView {
     /// entry may not be seen. `last_error` says why when known.
     pub stuck: bool,
     pub stuck_since: Option<DateTime<Utc>>,
+    /// When the entry last caught up with Cert Spotter (`null`: never).
+    pub last_caught_up_at: Option<DateTime<Utc>>,
+    pub canary: bool,
+    /// Canary only: when the poller last received a new issuance for it.
+    pub canary_last_issuance_at: Option<DateTime<Utc>>,
 }
 
 impl DomainView {
@@ -57,6 +66,9 @@ impl DomainView {
         Self {
             cursor_age_seconds: entry.cursor_updated_at.map(|t| (now - t).num_seconds()),
             last_poll_succeeded,
+            last_caught_up_at: watching::last_caught_up_at(&entry),
+            canary: entry.canary,
+            canary_last_issuance_at: entry.canary_last_issuance_at,
             value: entry.domain,
             note: entry.note,
             backfill: entry.backfill,
@@ -90,7 +102,8 @@ pub async fn post<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response
     let input: DomainJson = body::json(body::bytes(ctx.request, ctx.settings.max_body_bytes)?)?;
     let domain = parse_domain(&input.value)?;
     let note = check_text("note", input.note, MAX_NOTE_CHARS)?;
-    let entry = WatchEntry::new(domain, note, input.backfill, ctx.now);
+    let mut entry = WatchEntry::new(domain, note, input.backfill, ctx.now);
+    entry.canary = input.canary;
     let created = store.create_watch(&entry).await?;
     let shown = if created {
         tracing::info!(domain = %entry.domain, by = %ctx.caller.label, "watch entry added");

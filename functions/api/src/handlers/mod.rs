@@ -7,6 +7,7 @@ pub mod domains;
 pub mod health;
 pub mod keys;
 pub mod status;
+pub mod test_alert;
 
 use chrono::{DateTime, Utc};
 use lambda_http::Request;

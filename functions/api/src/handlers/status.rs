@@ -1,13 +1,15 @@
 //! `GET /status`: is monitoring working? Per-entry freshness, the alert backlog, and failed
 //! deliveries. Every count is bounded so the call stays cheap whatever the backlog.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
-use ctguard::model::{Alert, Channel, DeliveryState};
+use ctguard::domain::WatchDomain;
+use ctguard::model::{Alert, Channel, DeliveryState, WatchEntry};
 use ctguard::store::{AlertFilter, AlertStore, PageRequest, WatchStore};
+use ctguard::watching::{self, Coverage};
 
 use super::Ctx;
 use super::domains::DomainView;
@@ -55,6 +57,29 @@ struct StatusView {
     /// Labels (never secrets) of push credentials without a name scope: each may vouch for
     /// any name. Scope them (`names` in the token list).
     unscoped_push_tokens: Vec<String>,
+    /// The non-canary entry that caught up longest ago (`null` without such entries).
+    coverage: Option<Coverage>,
+    canaries: Vec<CanaryView>,
+}
+
+/// A canary entry: how long since its last issuance (see [`ctguard::watching`]).
+#[derive(Debug, Serialize)]
+struct CanaryView {
+    value: WatchDomain,
+    last_issuance_at: Option<DateTime<Utc>>,
+    silent_seconds: i64,
+}
+
+impl CanaryView {
+    fn new(entry: &WatchEntry, now: DateTime<Utc>) -> Self {
+        Self {
+            value: entry.domain.clone(),
+            last_issuance_at: entry.canary_last_issuance_at,
+            silent_seconds: (now - watching::canary_silent_since(entry))
+                .num_seconds()
+                .max(0),
+        }
+    }
 }
 
 fn channels_in(alert: &Alert, state: DeliveryState) -> usize {
@@ -101,6 +126,12 @@ pub async fn get<S: WatchStore + AlertStore>(
 ) -> ApiResult<Response<Body>> {
     let mut entries = store.list_watches().await?;
     entries.sort_by(|a, b| a.domain.cmp(&b.domain));
+    let coverage = watching::coverage(&entries, ctx.now);
+    let canaries = entries
+        .iter()
+        .filter(|e| e.canary)
+        .map(|e| CanaryView::new(e, ctx.now))
+        .collect();
     let entries: Vec<DomainView> = entries
         .into_iter()
         .map(|e| DomainView::new(e, ctx.now))
@@ -132,6 +163,8 @@ pub async fn get<S: WatchStore + AlertStore>(
             failed_window_days: FAILED_DELIVERY_WINDOW_DAYS,
         },
         unscoped_push_tokens: ctx.settings.auth.unscoped_push_labels(),
+        coverage,
+        canaries,
     };
     json(StatusCode::OK, &view)
 }

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 
 use super::DynamoStore;
 use super::codec::{
-    Expr, IndexQuery, Item, backend, decode, encode, s, string_attr, strip_nulls, time_key,
-    ttl_epoch,
+    Expr, IndexQuery, Item, backend, decode, encode, encode_value, s, string_attr, strip_nulls,
+    time_key, ttl_epoch,
 };
 use crate::hash::Sha256Hash;
 use crate::model::{AuthorizedKey, InventoryCert};
@@ -31,6 +31,8 @@ const ADDED_KEY: &str = "added_key";
 const TTL: &str = "ttl_epoch";
 const BY_KIND: &str = "by-kind";
 const BY_KIND_KEYS: &[&str] = &[PK, KIND, ADDED_KEY];
+const CT_SEEN_AT: &str = "ct_seen_at";
+const NOT_LOGGED_ALERTED_AT: &str = "not_logged_alerted_at";
 
 /// BatchGetItem takes at most 100 keys.
 const BATCH_GET_MAX: usize = 100;
@@ -90,6 +92,12 @@ impl DynamoStore {
         for (attr, value) in encode(operation, record)? {
             match attr.as_str() {
                 "added_at" => expr.set_if_absent(&attr, value),
+                // Written by the poller: a re-push must not erase them.
+                CT_SEEN_AT | NOT_LOGGED_ALERTED_AT => {
+                    if !matches!(value, AttributeValue::Null(_)) {
+                        expr.set_if_absent(&attr, value);
+                    }
+                }
                 _ => expr.set_or_remove(&attr, Some(value)),
             }
         }
@@ -377,7 +385,127 @@ fn names_attr(item: &Item, key: &str) -> Result<Vec<String>, StoreError> {
     }
 }
 
+impl DynamoStore {
+    /// Sets a time attribute on an existing certificate record (`if_absent`: first wins).
+    async fn set_cert_time(
+        &self,
+        operation: &'static str,
+        tbs: &Sha256Hash,
+        attr: &str,
+        at: DateTime<Utc>,
+        if_absent: bool,
+    ) -> Result<(), StoreError> {
+        let table = &self.tables.inventory;
+        let mut expr = Expr::new();
+        let value = encode_value(operation, &at)?;
+        if if_absent {
+            expr.set_if_absent(attr, value);
+        } else {
+            expr.set(attr, value);
+        }
+        let pk = expr.name(PK);
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(PK, s(Kind::Cert.pk(tbs)))
+            .update_expression(expr.update_expression())
+            .condition_expression(format!("attribute_exists({pk})"))
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Deleted meanwhile: nothing to record, and no record to resurrect.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(backend(operation, "UpdateItem", table, e)),
+        }
+    }
+}
+
 impl InventoryStore for DynamoStore {
+    async fn mark_ct_seen(&self, tbs: &Sha256Hash, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.set_cert_time("mark_ct_seen", tbs, CT_SEEN_AT, at, true)
+            .await
+    }
+
+    async fn mark_not_logged_alerted(
+        &self,
+        tbs: &Sha256Hash,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.set_cert_time(
+            "mark_not_logged_alerted",
+            tbs,
+            NOT_LOGGED_ALERTED_AT,
+            at,
+            false,
+        )
+        .await
+    }
+
+    /// Query **by-kind** (`cert`) for `added_key` BETWEEN the two times, oldest first, with a
+    /// filter (it reads what it skips: the range is bounded by the caller's look-back).
+    async fn list_unlogged(
+        &self,
+        added_from: DateTime<Utc>,
+        added_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<InventoryCert>, StoreError> {
+        const OP: &str = "list_unlogged";
+        let table = &self.tables.inventory;
+        let mut expr = Expr::new();
+        let kind = expr.name(KIND);
+        let kind_v = expr.value(s(Kind::Cert.as_str()));
+        let added = expr.name(ADDED_KEY);
+        // `#` sorts before every hex digit, `~` after: the bounds cover every hash at that time.
+        let from = expr.value(s(time_key(added_from, "")));
+        let until = expr.value(s(time_key(added_until, "~")));
+        let has_scts = expr.name("has_scts");
+        let yes = expr.value(AttributeValue::Bool(true));
+        let seen = expr.name(CT_SEEN_AT);
+        let alerted = expr.name(NOT_LOGGED_ALERTED_AT);
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(table)
+                .index_name(BY_KIND)
+                .key_condition_expression(format!(
+                    "{kind} = {kind_v} AND {added} BETWEEN {from} AND {until}"
+                ))
+                .filter_expression(format!(
+                    "{has_scts} = {yes} AND attribute_not_exists({seen}) AND \
+                     attribute_not_exists({alerted})"
+                ))
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend(OP, "Query", table, e))?;
+            for item in out.items.unwrap_or_default() {
+                let key = string_attr(&item, PK).unwrap_or_default().to_owned();
+                found.push(decode(Kind::Cert.entity(), key, item)?);
+                if found.len() >= limit as usize {
+                    return Ok(found);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(found),
+            }
+        }
+    }
+
     async fn put_cert(
         &self,
         cert: &InventoryCert,

@@ -18,7 +18,68 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Sets one time attribute of an existing entry (no-op if the entry is gone).
+    async fn set_watch_time(
+        &self,
+        operation: &'static str,
+        domain: &WatchDomain,
+        attr: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let table = &self.tables.watches;
+        let mut expr = Expr::new();
+        expr.set(attr, encode_value(operation, &at)?);
+        let pk = expr.name(KEY);
+        let (k, v) = Self::watch_key(domain);
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(k, v)
+            .update_expression(expr.update_expression())
+            .condition_expression(format!("attribute_exists({pk})"))
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(backend(operation, "UpdateItem", table, e)),
+        }
+    }
+}
+
 impl WatchStore for DynamoStore {
+    async fn record_canary_issuance(
+        &self,
+        domain: &WatchDomain,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.set_watch_time(
+            "record_canary_issuance",
+            domain,
+            "canary_last_issuance_at",
+            at,
+        )
+        .await
+    }
+
+    async fn record_blind_alert(
+        &self,
+        domain: &WatchDomain,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.set_watch_time("record_blind_alert", domain, "blind_alerted_at", at)
+            .await
+    }
+
     async fn create_watch(&self, entry: &WatchEntry) -> Result<bool, StoreError> {
         const OP: &str = "create_watch";
         let table = &self.tables.watches;
