@@ -106,6 +106,7 @@ for _name, _attr in list(vars(dynamodb_models.DynamoDBBackend).items()):
     if isinstance(_attr, types.FunctionType) and not _name.startswith("_"):
         setattr(dynamodb_models.DynamoDBBackend, _name, _serialised(_attr))
 
+import ses_text_part  # noqa: E402,F401  (SES v2 emails keep their text part; see its docstring)
 from moto.server import main  # noqa: E402  (after the patches, on purpose)
 
 if __name__ == "__main__":
