@@ -15,12 +15,15 @@ help: ## list the targets
 
 test: emulator test-prereqs test-rust ## run the whole test suite (sets up what it needs, idempotently)
 
-# SAM CLI + cargo-lambda (own venvs), the locally built Lambda base image, and the release build
-# that the sam tests invoke. Each step is idempotent and fast when already done.
+# SAM CLI + cargo-lambda (own venvs), the locally built Lambda base image, the release build
+# that the sam tests invoke, and the arm64 build (own directory) the qemu tests run, with the
+# rustup target, qemu-user and the aarch64 glibc. Each step is idempotent and fast when done.
 test-prereqs:
 	infra/sam/install
 	infra/lambda-image/build
 	infra/sam/build --arch x86_64
+	infra/arm64/install
+	infra/sam/build --arch arm64 --build-dir .aws-sam/build-arm64
 
 test-rust:
 	cargo test --workspace --locked --doc
@@ -58,8 +61,8 @@ demo: ## like `local`, with a fake Cert Spotter and sample data (no internet nee
 poll: ## one poller run against the local stack
 	infra/local/poll
 
-inbox: ## show what the local stack's SNS topic and SES sender delivered
-	infra/local/inbox
+inbox: ## show what the local stack's SNS topic and SES sender delivered (CONSUME=1: and remove it)
+	infra/local/inbox $(if $(CONSUME),--consume,)
 
 deploy: ## sam build + sam deploy (guided on first use)
 	infra/deploy

@@ -113,6 +113,7 @@ import call_log  # noqa: E402  (infra/local-aws/ is the script's directory, so o
 
 call_log.install(werkzeug_app.DomainDispatcherApplication)
 
+import ses_text_part  # noqa: E402,F401  (SES v2 emails keep their text part; see its docstring)
 from moto.server import main  # noqa: E402  (after the patches, on purpose)
 
 if __name__ == "__main__":

@@ -106,32 +106,80 @@ pub struct SamBuild {
 /// cargo rebuilds only what changed; the script holds a lock so parallel test processes wait.
 pub fn sam_build() -> &'static SamBuild {
     static BUILD: OnceLock<SamBuild> = OnceLock::new();
+    BUILD.get_or_init(|| build_into(TEST_ARCH, ".aws-sam/build"))
+}
+
+/// The arm64 build (the deploy default), into its own directory so it never replaces the
+/// x86_64 binaries the other sam tests run. Once per process, incremental like [`sam_build`].
+pub fn sam_build_arm64() -> &'static SamBuild {
+    static BUILD: OnceLock<SamBuild> = OnceLock::new();
     BUILD.get_or_init(|| {
-        tools_dir();
         run_script(
-            "infra/sam/build",
-            &["--arch", TEST_ARCH],
-            "See .local/sam-build.log for the whole `sam build` output.",
+            "infra/arm64/install",
+            &[],
+            "It adds the rustup target aarch64-unknown-linux-gnu and apt-installs qemu-user and \
+             libc6-arm64-cross.",
         );
-        let build_dir = repo_root().join(".aws-sam/build");
-        let built = SamBuild {
-            template: build_dir.join("template.yaml"),
-            poller_bootstrap: build_dir.join("PollerFunction/bootstrap"),
-            api_bootstrap: build_dir.join("ApiFunction/bootstrap"),
-        };
-        for path in [
-            &built.template,
-            &built.poller_bootstrap,
-            &built.api_bootstrap,
-        ] {
-            assert!(
-                path.is_file(),
-                "sam build succeeded but {} is missing",
-                path.display()
-            );
-        }
-        built
+        build_into("arm64", ARM64_BUILD_DIR)
     })
+}
+
+/// Where the arm64 build goes (relative to the repository root).
+pub const ARM64_BUILD_DIR: &str = ".aws-sam/build-arm64";
+
+fn build_into(arch: &str, dir: &str) -> SamBuild {
+    tools_dir();
+    run_script(
+        "infra/sam/build",
+        &["--arch", arch, "--build-dir", dir],
+        "See .local/sam-build.log for the whole `sam build` output.",
+    );
+    let build_dir = repo_root().join(dir);
+    let built = SamBuild {
+        template: build_dir.join("template.yaml"),
+        poller_bootstrap: build_dir.join("PollerFunction/bootstrap"),
+        api_bootstrap: build_dir.join("ApiFunction/bootstrap"),
+    };
+    for path in [
+        &built.template,
+        &built.poller_bootstrap,
+        &built.api_bootstrap,
+    ] {
+        assert!(
+            path.is_file(),
+            "sam build succeeded but {} is missing",
+            path.display()
+        );
+    }
+    built
+}
+
+/// ELF `e_machine` values (the ELF spec's registry).
+pub const EM_X86_64: u16 = 62;
+pub const EM_AARCH64: u16 = 183;
+
+/// The `e_machine` of a little-endian 64-bit ELF file, read from its header.
+pub fn elf_machine(binary: &Path) -> Result<u16, String> {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(binary)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(|e| format!("{}: {e}", binary.display()))?;
+    match header {
+        [0x7f, b'E', b'L', b'F', 2, 1, .., m0, m1] => Ok(u16::from_le_bytes([m0, m1])),
+        _ => Err(format!(
+            "{} is not a little-endian 64-bit ELF file",
+            binary.display()
+        )),
+    }
+}
+
+/// A command running an aarch64 Linux binary on this host under qemu-user, against the aarch64
+/// glibc of Debian's libc6-arm64-cross (both installed by `infra/arm64/install`).
+pub fn qemu_aarch64(binary: &Path) -> Command {
+    let mut command = Command::new("qemu-aarch64");
+    command.args(["-L", "/usr/aarch64-linux-gnu"]).arg(binary);
+    command
 }
 
 /// A glibc symbol version, e.g. `GLIBC_2.34` → `GlibcVersion(2, 34, 0)`.

@@ -1,7 +1,7 @@
 //! Running the app: under the Lambda runtime, or on the local listener. `main` only picks one.
 
 use std::convert::Infallible;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -25,7 +25,8 @@ pub fn init_tracing() {
             .with_ansi(false)
             .init();
     } else {
-        builder.init();
+        // Colours only on a terminal: logs redirected to a file stay plain text.
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }
 

@@ -1,6 +1,7 @@
 //! The poller binary: in Lambda it serves EventBridge scheduled events; elsewhere
 //! `poller --once` performs one run with the same configuration and prints the report.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
@@ -93,6 +94,7 @@ fn init_tracing(in_lambda: bool) {
             .without_time() // CloudWatch stamps each line
             .init();
     } else {
-        builder.init();
+        // Colours only on a terminal: logs redirected to a file stay plain text.
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }

@@ -6,7 +6,9 @@
 //! ctguard-local setup ENDPOINT PREFIX EMAIL_FROM [--fresh]
 //!                                                  prints `export NAME=value` lines; --fresh
 //!                                                  drops the tables first (the demo's restart)
-//! ctguard-local inbox ENDPOINT QUEUE_URL           prints (and removes) alert messages
+//! ctguard-local inbox ENDPOINT QUEUE_URL SENDER READ_FILE [--consume]
+//!                                                  prints the SNS messages and the sender's
+//!                                                  emails; keeps them unless --consume
 //! ctguard-local demo-certspotter DIR               serves sample issuances; writes DIR/url,
 //!                                                  DIR/authorized.pem (to push), runs until killed
 //! ```
@@ -17,9 +19,10 @@ use aws_sdk_sesv2::error::ProvideErrorMetadata;
 use ctguard_tests::aws::{create_table, sdk_config, template_tables};
 use ctguard_tests::certs::{LeafSpec, TestCa};
 use ctguard_tests::fake_certspotter::FakeCertSpotter;
+use ctguard_tests::inbox;
 
 const USAGE: &str = "usage: ctguard-local setup ENDPOINT PREFIX EMAIL_FROM [--fresh]\n       \
-                     ctguard-local inbox ENDPOINT QUEUE_URL\n       \
+                     ctguard-local inbox ENDPOINT QUEUE_URL SENDER READ_FILE [--consume]\n       \
                      ctguard-local demo-certspotter DIR";
 
 #[tokio::main]
@@ -31,7 +34,12 @@ async fn main() -> ExitCode {
         ["setup", endpoint, prefix, email_from, "--fresh"] => {
             setup(endpoint, prefix, email_from, true).await
         }
-        ["inbox", endpoint, queue_url] => inbox(endpoint, queue_url).await,
+        ["inbox", endpoint, queue_url, sender, read_file] => {
+            inbox(endpoint, queue_url, sender, read_file, false).await
+        }
+        ["inbox", endpoint, queue_url, sender, read_file, "--consume"] => {
+            inbox(endpoint, queue_url, sender, read_file, true).await
+        }
         ["demo-certspotter", dir] => demo_certspotter(dir).await,
         _ => Err(USAGE.to_owned()),
     };
@@ -169,55 +177,22 @@ async fn setup(endpoint: &str, prefix: &str, email_from: &str, fresh: bool) -> R
     Ok(())
 }
 
-/// Prints each SNS message waiting in the inbox (severity and body), then deletes it.
-async fn inbox(endpoint: &str, queue_url: &str) -> Result<(), String> {
-    let config = sdk_config(endpoint).await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let mut count = 0;
-    loop {
-        let messages = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "ReceiveMessage: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                )
-            })?
-            .messages
-            .unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for message in messages {
-            let body = message.body.unwrap_or_default();
-            let envelope: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let severity = envelope["MessageAttributes"]["severity"]["Value"]
-                .as_str()
-                .unwrap_or("?");
-            let subject = envelope["Subject"].as_str().unwrap_or("");
-            let text = envelope["Message"].as_str().unwrap_or(&body);
-            println!("--- [{severity}] {subject}\n{text}");
-            count += 1;
-            if let Some(handle) = message.receipt_handle {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "DeleteMessage: {}",
-                            aws_sdk_sqs::error::DisplayErrorContext(e)
-                        )
-                    })?;
-            }
-        }
-    }
-    println!("({count} message(s); they are removed from the inbox once shown)");
+/// Prints the SNS messages and emails the stack delivered (see [`ctguard_tests::inbox`]).
+async fn inbox(
+    endpoint: &str,
+    queue_url: &str,
+    sender: &str,
+    read_file: &str,
+    consume: bool,
+) -> Result<(), String> {
+    let source = inbox::Source {
+        endpoint,
+        queue_url,
+        sender,
+        read_file: std::path::Path::new(read_file),
+    };
+    let found = inbox::read(&source, consume).await?;
+    print!("{}", inbox::render(&found, sender, consume));
     Ok(())
 }
 
