@@ -332,6 +332,7 @@ async fn a_pushed_certificate_alerts_info_by_tbs_hash_and_one_not_pushed_is_susp
 fn env_file(dir: &Path, content: &str, mode: u32, owner: Option<u32>) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("hook.env");
+    let _ = std::fs::remove_file(&path); // a new file: owned by whoever runs the test
     std::fs::write(&path, content).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     if let Some(uid) = owner {
