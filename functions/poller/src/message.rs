@@ -814,8 +814,8 @@ mod tests {
     }
 
     #[test]
-    fn alert_message_and_email_stay_within_limits_whatever_the_names() {
-        use crate::message_bounds::{EMAIL_MAX_BYTES, SNS_MESSAGE_MAX};
+    fn alert_message_stays_within_the_sns_limit_whatever_the_names() {
+        use crate::message_bounds::SNS_MESSAGE_MAX;
         // 20,000 matched names that JSON must escape (6 bytes per control character).
         let names: Vec<String> = (0..20_000)
             .map(|i| format!("{}{i}.example.com", "\u{1}".repeat(40)))
@@ -835,10 +835,35 @@ mod tests {
         assert_eq!(body["names_total"], 20_000);
         assert!(!body["matched"][0]["names"].as_array().unwrap().is_empty());
 
-        let email = run_email(&vec![a; 1_500]);
+        let email = run_email(std::slice::from_ref(&a));
+        assert!(email.text.contains("(+19800 more, 20000 in total)"));
+    }
+
+    #[test]
+    fn run_email_stays_within_its_size_limit() {
+        use crate::message_bounds::{EMAIL_LINE_MAX, EMAIL_MAX_BYTES};
+        // 200 listed matched names of 250 bytes, each escaped to four times its size in HTML.
+        let heavy_names: Vec<String> = (0..300)
+            .map(|i| format!("{i}{}.example.com", "<".repeat(235)))
+            .collect();
+        let heavy_names: Vec<&str> = heavy_names.iter().map(String::as_str).collect();
+        let mut alerts: Vec<Alert> = (0..60)
+            .map(|n| alert(n, Severity::Suspicious, &heavy_names))
+            .collect();
+        let email = run_email(&alerts);
         let size = email.text.len() + email.html.len();
         assert!(size <= EMAIL_MAX_BYTES, "{size}");
-        assert!(email.text.contains("more certificate(s)"));
+        assert!(
+            email.text.contains("details left out"),
+            "later ones in one line"
+        );
+        // Past 1,024 certificates only their count is given.
+        alerts.extend((100..1_200).map(|n| alert(n, Severity::Suspicious, &["a.example.com"])));
+        let email = run_email(&alerts);
+        let size = email.text.len() + email.html.len();
+        assert!(size <= EMAIL_MAX_BYTES, "{size}");
+        assert!(email.text.contains("... and 136 more certificate(s)"));
+        assert!(EMAIL_LINE_MAX * 1_024 < EMAIL_MAX_BYTES);
     }
 
     #[test]
