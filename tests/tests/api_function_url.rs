@@ -163,7 +163,7 @@ async fn keys_domains_alerts_and_status_work_through_events() {
             &app,
             Req::post("/keys")
                 .push()
-                .json(json!({"pubkey_sha256": key.to_hex(), "note": "spare"})),
+                .json(json!({"pubkey_sha256": key.to_hex(), "note": "spare", "dns_names": ["spare.example.org"]})),
         )
         .await,
         201,
@@ -173,7 +173,7 @@ async fn keys_domains_alerts_and_status_work_through_events() {
             &app,
             Req::post("/keys")
                 .push()
-                .json(json!({"pubkey_sha256": key.to_hex()})),
+                .json(json!({"pubkey_sha256": key.to_hex(), "dns_names": ["spare.example.org"]})),
         )
         .await,
         200,

@@ -147,3 +147,48 @@ async fn listen_prints_the_address_and_serves_with_a_503_when_dynamodb_is_down()
     assert_eq!(body["error"]["code"], "store_unavailable");
     drop(child);
 }
+
+/// Unscoped push tokens keep working, but each is named (by label, never by secret or hash)
+/// in a warning at cold start; scoped ones are not.
+#[tokio::test]
+async fn unscoped_push_tokens_are_warned_about_at_start() {
+    let legacy = "binary-test-unscoped-push-token";
+    let scoped = "binary-test-scoped-push-token";
+    let h = |t: &str| Sha256Hash::digest(t.as_bytes()).to_hex();
+    let tokens = serde_json::json!([
+        {"sha256": h(ADMIN_TOKEN), "role": "admin", "label": "ops"},
+        {"sha256": h(legacy), "role": "push", "label": "lb:legacy"},
+        {"sha256": h(scoped), "role": "push", "label": "lb:shop", "names": ["shop.example.com"]},
+    ]);
+    let mut command = api(&dead_endpoint());
+    command
+        .env("API_TOKENS", tokens.to_string())
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start api");
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    assert!(line.starts_with("listening on "), "{line:?}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("without a name scope"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains("lb:legacy"),
+        "{stderr}"
+    );
+    for secret in [legacy, scoped, &h(legacy), &h(scoped)] {
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
+}

@@ -82,7 +82,10 @@ async fn header_names_and_the_bearer_scheme_are_case_insensitive() {
         Req::post("/keys")
             .header("Authorization", &format!("Bearer {PUSH_TOKEN}"))
             .header("CONTENT-TYPE", "Application/Json; Charset=UTF-8")
-            .raw_body(json!({"pubkey_sha256": Sha256Hash::digest(b"k").to_hex()}).to_string()),
+            .raw_body(
+                json!({"pubkey_sha256": Sha256Hash::digest(b"k").to_hex(), "dns_names": ["k.example.org"]})
+                    .to_string(),
+            ),
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
@@ -507,22 +510,28 @@ async fn keys_come_from_a_hash_a_public_key_or_a_certificate() {
     let hash = Sha256Hash::digest(b"k1").to_hex();
     let r = send(
         &app,
-        Req::post("/keys")
-            .push()
-            .json(json!({"pubkey_sha256": hash, "note": "spare key"})),
+        Req::post("/keys").push().json(
+            json!({"pubkey_sha256": hash, "note": "spare key", "dns_names": ["k.example.org"]}),
+        ),
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     assert_eq!(r.json()["source"], PUSH_LABEL);
     assert_eq!(r.json()["note"], "spare key");
+    assert_eq!(r.json()["dns_names"], json!(["k.example.org"]));
     let r = send(
         &app,
         Req::post("/keys")
             .push()
-            .json(json!({"pubkey_sha256": hash})),
+            .json(json!({"pubkey_sha256": hash, "dns_names": ["k.example.org"]})),
     )
     .await;
     assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["note"],
+        "spare key",
+        "a push never rewrites a known key"
+    );
 
     let r = send(&app, Req::post("/keys").admin().pem(SPKI_PEM)).await;
     assert_eq!(r.status, 201, "{:?}", r.json());

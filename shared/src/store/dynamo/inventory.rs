@@ -75,6 +75,13 @@ fn parse_pk(pk: &str) -> Option<(Kind, Sha256Hash)> {
     Some((kind, hex.parse().ok()?))
 }
 
+/// What a push record carries besides its encoded fields.
+struct Pushed<'a> {
+    source: &'a str,
+    added_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
 impl DynamoStore {
     /// Upsert keeping the stored `added_at` (and so the listing position): one UpdateItem that
     /// sets every attribute, `added_at`/`added_key` only if absent, and returns the old item.
@@ -147,9 +154,11 @@ impl DynamoStore {
         kind: Kind,
         hash: &Sha256Hash,
         record: &T,
-        source: &str,
-        added_at: DateTime<Utc>,
-        expires_at: Option<DateTime<Utc>>,
+        Pushed {
+            source,
+            added_at,
+            expires_at,
+        }: Pushed<'_>,
     ) -> Result<(PutOutcome, T), StoreError> {
         let table = &self.tables.inventory;
         let mut item = strip_nulls(encode(operation, record)?);
@@ -540,9 +549,11 @@ impl InventoryStore for DynamoStore {
             Kind::Cert,
             &cert.tbs_sha256,
             &cert,
-            &cert.source,
-            cert.added_at,
-            cert.expires_at,
+            Pushed {
+                source: &cert.source,
+                added_at: cert.added_at,
+                expires_at: cert.expires_at,
+            },
         )
         .await
     }
@@ -597,9 +608,11 @@ impl InventoryStore for DynamoStore {
             Kind::Key,
             &key.pubkey_sha256,
             &key,
-            &key.source,
-            key.added_at,
-            key.expires_at,
+            Pushed {
+                source: &key.source,
+                added_at: key.added_at,
+                expires_at: key.expires_at,
+            },
         )
         .await
     }
