@@ -9,6 +9,7 @@ pub mod fake_certspotter;
 pub mod fault_proxy;
 pub mod sam;
 pub mod store_contract;
+pub mod watching_contract;
 
 /// `../shared` beside the project root: real CT vectors and Cert Spotter responses.
 pub fn shared_data_dir() -> std::path::PathBuf {
