@@ -11,6 +11,7 @@ pub mod iam;
 pub mod inbox;
 pub mod sam;
 pub mod store_contract;
+pub mod watching_contract;
 
 /// `tests/data` in the repository: real CT vectors and Cert Spotter responses (see its README).
 /// Tests read data only from here, never from outside the repository.

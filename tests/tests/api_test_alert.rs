@@ -94,7 +94,7 @@ async fn test_alert_reports_unconfigured_channels_and_failures() {
     let app = App::new(aws.store(), settings()).with_notifier(notifier);
     let r = send(&app, Req::post("/alerts/test").admin()).await;
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
-    let error = r.json();
+    let error = r.json()["error"].clone();
     assert_eq!(error["code"], "channel_failed", "{error}");
     let message = error["message"].as_str().unwrap_or("");
     assert!(

@@ -59,12 +59,7 @@ impl Notifier {
                 .message_attributes("severity", severity.map_err(|e| e.to_string())?)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "SNS Publish: {}",
-                        aws_sdk_sns::error::DisplayErrorContext(&e)
-                    )
-                })?;
+                .map_err(|e| brief("SNS Publish", aws_sdk_sns::error::DisplayErrorContext(&e)))?;
             Ok::<_, String>(output.message_id().unwrap_or_default().to_owned())
         };
         Some(result.await)
@@ -97,13 +92,27 @@ impl Notifier {
                 .send()
                 .await
                 .map_err(|e| {
-                    format!(
-                        "SES SendEmail: {}",
-                        aws_sdk_sesv2::error::DisplayErrorContext(&e)
+                    brief(
+                        "SES SendEmail",
+                        aws_sdk_sesv2::error::DisplayErrorContext(&e),
                     )
                 })?;
             Ok::<_, String>(output.message_id().unwrap_or_default().to_owned())
         };
         Some(result.await)
     }
+}
+
+/// The SDK's error chain ends with the raw HTTP response: keep the first part, bounded, for the
+/// API answer (the full error is logged by the handler's caller).
+fn brief(operation: &str, error: impl std::fmt::Display) -> String {
+    const MAX_CHARS: usize = 300;
+    let full = error.to_string();
+    tracing::warn!(operation, error = %full, "alert channel refused the test message");
+    let head = full.split(" (ServiceError").next().unwrap_or(&full);
+    let mut text: String = head.chars().take(MAX_CHARS).collect();
+    if head.chars().count() > MAX_CHARS {
+        text.push('…');
+    }
+    format!("{operation}: {text}")
 }

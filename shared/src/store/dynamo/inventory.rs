@@ -481,6 +481,9 @@ impl InventoryStore for DynamoStore {
         let seen = expr.name(CT_SEEN_AT);
         let alerted = expr.name(NOT_LOGGED_ALERTED_AT);
         let mut found = Vec::new();
+        if limit == 0 {
+            return Ok(found);
+        }
         let mut start = None;
         loop {
             let out = self
