@@ -25,7 +25,13 @@ pub async fn delay_gsi(endpoint: &str, table: &str, index: &str, seconds: f64) {
         });
     let settings: serde_json::Value = response.json().await.expect("GSI delay settings are JSON");
     let applied = settings["delays"].as_array().is_some_and(|delays| {
-        delays.iter().any(|d| d["table"] == table && d["index"] == index) == (seconds > 0.0)
+        delays
+            .iter()
+            .any(|d| d["table"] == table && d["index"] == index)
+            == (seconds > 0.0)
     });
-    assert!(applied, "the emulator did not apply the GSI delay: {settings}");
+    assert!(
+        applied,
+        "the emulator did not apply the GSI delay: {settings}"
+    );
 }

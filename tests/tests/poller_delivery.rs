@@ -156,7 +156,10 @@ async fn a_certificate_shared_by_two_baselines_is_in_both_summaries() {
     }
 
     // A subscriber filtering on the second entry gets its summary, shared certificate included.
-    let filtered = env.aws.receive_sns(&only_b, 1, Duration::from_secs(5)).await;
+    let filtered = env
+        .aws
+        .receive_sns(&only_b, 1, Duration::from_secs(5))
+        .await;
     assert_eq!(filtered.len(), 1, "exactly b.example's summary");
     let s = summary(&filtered[0]);
     assert_eq!(s.domain, "b.example");
@@ -202,7 +205,10 @@ async fn certificates_shared_by_three_baselines_are_in_every_matched_summary() {
     assert_eq!(by_entry.len(), 3, "{by_entry:?}");
     let expect = [
         ("a.example", vec![&ab.tbs_sha256, &abc.tbs_sha256]),
-        ("b.example", vec![&ab.tbs_sha256, &abc.tbs_sha256, &bc.tbs_sha256]),
+        (
+            "b.example",
+            vec![&ab.tbs_sha256, &abc.tbs_sha256, &bc.tbs_sha256],
+        ),
         (
             "c.example",
             vec![&abc.tbs_sha256, &bc.tbs_sha256, &c_only.tbs_sha256],
@@ -236,7 +242,11 @@ async fn a_shared_certificate_waits_for_every_baseline_then_is_in_each_summary()
     let first = invoke(&env.poller()).await;
     assert_eq!(first.baselines_completed, 1);
     let held = env.alert(&shared.tbs_sha256).await;
-    assert_eq!(held.sns.state, DeliveryState::Queued, "held until b.example completes");
+    assert_eq!(
+        held.sns.state,
+        DeliveryState::Queued,
+        "held until b.example completes"
+    );
     assert!(env.sns(0).await.is_empty());
 
     env.set("QUERY_BUDGET", "50");
@@ -273,7 +283,10 @@ async fn new_alerts_are_delivered_in_the_same_run_while_every_alert_index_lags()
     let report = invoke(&env.poller()).await;
     assert_eq!(report.alerts_created.suspicious, 2);
     assert_eq!(report.alerts_created.info, 1);
-    assert_eq!(report.deliveries_ok, 6, "3 alerts on each channel (one email)");
+    assert_eq!(
+        report.deliveries_ok, 6,
+        "3 alerts on each channel (one email)"
+    );
 
     let sns = env.sns(3).await;
     let published: BTreeSet<String> = sns
@@ -339,8 +352,7 @@ async fn a_baseline_summary_is_sent_in_the_same_run_while_every_alert_index_lags
 }
 
 #[tokio::test]
-async fn a_resolved_pending_alert_is_delivered_in_the_run_that_resolved_it_while_the_outbox_lags()
-{
+async fn a_resolved_pending_alert_is_delivered_in_the_run_that_resolved_it_while_the_outbox_lags() {
     let mut env = Env::new().await;
     env.set("GRACE_PERIOD", "30m");
     // Only the outbox lags: the pending alert, written a run ago, is long visible in the

@@ -31,6 +31,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::classify::{Recheck, classify, recheck};
 use crate::config::RunSettings;
+use crate::fresh::FreshAlerts;
 use crate::notify::{Mailer, Publisher};
 use crate::report::{RunReport, SeverityCounts, StopReason};
 use crate::source::{IssuancePager, IssuanceSource};
@@ -114,10 +115,13 @@ where
             .checked_sub(margin / 2)
             .unwrap_or_else(Instant::now);
 
-        self.recheck_pending(&mut report).await;
-        self.poll_entries(&mut report, poll_deadline).await;
+        // What this run creates or resolves, delivered by this run (see `fresh`).
+        let mut fresh = FreshAlerts::default();
+        self.recheck_pending(&mut report, &mut fresh).await;
+        self.poll_entries(&mut report, &mut fresh, poll_deadline)
+            .await;
         if report.stop_reason != Some(StopReason::StoreUnavailable) {
-            self.deliver(&mut report, delivery_deadline).await;
+            self.deliver(&mut report, fresh, delivery_deadline).await;
         }
         report.finished_at = self.now();
         report
@@ -125,7 +129,7 @@ where
 
     /// Step 1: pending alerts whose certificate was pushed in time become info; those whose
     /// grace ended become suspicious (and are queued for delivery either way).
-    async fn recheck_pending(&self, report: &mut RunReport) {
+    async fn recheck_pending(&self, report: &mut RunReport, fresh: &mut FreshAlerts) {
         let pending = match self.store.list_pending(self.settings.outbox_batch).await {
             Ok(pending) if pending.is_empty() => return,
             Ok(pending) => pending,
@@ -162,6 +166,7 @@ where
                 Ok(true) => {
                     info!(tbs = %alert.tbs_sha256, severity = severity.as_str(), "pending alert resolved");
                     count(&mut report.pending_resolved, severity);
+                    self.hold_resolved(&alert.tbs_sha256, fresh).await;
                 }
                 Ok(false) => {} // another run resolved it
                 Err(e) => {
@@ -174,8 +179,25 @@ where
         }
     }
 
+    /// A resolved alert's new state (its queued channels), read back consistently from the
+    /// table so this run delivers it. If the read fails the outbox delivers it later.
+    async fn hold_resolved(&self, tbs: &ctguard::hash::Sha256Hash, fresh: &mut FreshAlerts) {
+        match self.store.get_alert(tbs).await {
+            Ok(Some(alert)) => fresh.remember(&alert),
+            Ok(None) => {} // deleted meanwhile
+            Err(e) => {
+                warn!(%tbs, error = %e, "cannot re-read a resolved alert: the outbox delivers it later");
+            }
+        }
+    }
+
     /// Steps 2 and 3.
-    async fn poll_entries(&self, report: &mut RunReport, deadline: Instant) {
+    async fn poll_entries(
+        &self,
+        report: &mut RunReport,
+        fresh: &mut FreshAlerts,
+        deadline: Instant,
+    ) {
         let mut entries = match self.store.list_watches().await {
             Ok(entries) => entries,
             Err(e) => {
@@ -229,7 +251,7 @@ where
                 report.entries_skipped += (entries.len() - position) as u32;
                 break;
             }
-            self.poll_entry(entry, &index, &summarizing, &mut budget, report)
+            self.poll_entry(entry, &index, &summarizing, &mut budget, report, fresh)
                 .await;
         }
         report.queries_used = self.settings.query_budget - budget.queries_left;
@@ -242,6 +264,7 @@ where
         summarizing: &HashSet<WatchDomain>,
         budget: &mut Budget,
         report: &mut RunReport,
+        fresh: &mut FreshAlerts,
     ) {
         let domain = &entry.domain;
         let in_baseline = entry.baseline_completed_at.is_none();
@@ -264,7 +287,7 @@ where
             pages += 1;
             report.issuances_seen += page.len() as u32;
             if let Err(e) = self
-                .store_page(entry, &page, index, summarizing, in_baseline, report)
+                .store_page(entry, &page, index, summarizing, in_baseline, report, fresh)
                 .await
             {
                 break EntryOutcome::StoreFailed(e);
@@ -369,6 +392,7 @@ where
         summarizing: &HashSet<WatchDomain>,
         in_baseline: bool,
         report: &mut RunReport,
+        fresh: &mut FreshAlerts,
     ) -> Result<(), StoreError> {
         let now = self.now();
         let tbs = distinct(page.iter().map(|i| i.tbs_sha256));
@@ -413,6 +437,7 @@ where
                     "new unauthorized certificate"
                 );
             }
+            fresh.remember(alert);
         }
         Ok(())
     }
