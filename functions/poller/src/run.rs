@@ -287,7 +287,7 @@ where
             pages += 1;
             report.issuances_seen += page.len() as u32;
             if let Err(e) = self
-                .store_page(entry, &page, index, summarizing, in_baseline, report, fresh)
+                .store_page(entry, &page, index, summarizing, report, fresh)
                 .await
             {
                 break EntryOutcome::StoreFailed(e);
@@ -390,7 +390,6 @@ where
         page: &[Issuance],
         index: &WatchIndex,
         summarizing: &HashSet<WatchDomain>,
-        in_baseline: bool,
         report: &mut RunReport,
         fresh: &mut FreshAlerts,
     ) -> Result<(), StoreError> {
@@ -399,7 +398,7 @@ where
         let keys = distinct(page.iter().map(|i| i.pubkey_sha256));
         let authorized = self.store.lookup(&tbs, &keys, now).await?;
         // What exists at the first poll is reported as it is, without a grace period.
-        let grace = if in_baseline {
+        let grace = if entry.baseline_completed_at.is_none() {
             Duration::ZERO
         } else {
             self.settings.grace_period
