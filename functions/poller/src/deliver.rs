@@ -18,7 +18,7 @@
 //!   when every one of them was sent (else all are retried: at least once).
 //! - After `max_delivery_attempts` failures a channel is marked failed and logged at error.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
@@ -242,7 +242,9 @@ where
                 .any(|a| ready(a) && a.matched.iter().any(|m| &m.entry == entry))
         });
         let mut entries = BTreeSet::new();
-        let mut group: BTreeMap<Sha256Hash, Alert> = BTreeMap::new();
+        // In the order listed (newest first): a summary cut at its list limit keeps the newest.
+        let mut group: Vec<Alert> = Vec::new();
+        let mut grouped: HashSet<Sha256Hash> = HashSet::new();
         while let Some(entry) = todo.pop_first() {
             self.summarized.insert(entry.clone());
             entries.insert(entry.clone());
@@ -255,10 +257,11 @@ where
                         todo.insert(m.entry.clone());
                     }
                 }
-                group.insert(alert.tbs_sha256, alert);
+                if grouped.insert(alert.tbs_sha256) {
+                    group.push(alert);
+                }
             }
         }
-        let group: Vec<Alert> = group.into_values().collect();
         self.summaries_on(Channel::Sns, &entries, &group).await;
         self.summaries_on(Channel::Email, &entries, &group).await;
     }

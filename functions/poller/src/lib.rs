@@ -8,7 +8,7 @@
 //! - [`source`]: where issuances come from (the Cert Spotter client, or a fake in tests).
 //! - [`run`]: one poll run (pending re-check, polling, storing, cursor).
 //! - [`deliver`]: the outbox (claim, send, record; baseline summaries).
-//! - [`fresh`]: which alerts a run created or resolved, so that run delivers them.
+//! - `fresh`: which alerts a run created or resolved, so that run delivers them.
 //! - [`notify`]: SNS and SES senders behind small traits.
 //! - [`message`]: the SNS JSON schemas, subjects, attributes and the email rendering.
 //! - [`report`]: the run report and its CloudWatch EMF record.

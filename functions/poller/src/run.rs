@@ -13,6 +13,8 @@
 //!   `Retry-After`, recorded on the entry.
 //! - A store failure on an entry stops that entry without moving its cursor and is recorded in
 //!   its poll status; if even that cannot be written the store is down and the run stops.
+//! - What a run creates or resolves is delivered by that run (`fresh::FreshAlerts`), whether or not
+//!   the outbox index (eventually consistent in DynamoDB) shows it yet.
 
 use std::collections::HashSet;
 use std::sync::Arc;
