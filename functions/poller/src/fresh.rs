@@ -28,26 +28,38 @@ pub(crate) struct FreshAlerts {
 }
 
 impl FreshAlerts {
-    /// Remembers an alert this run created (or resolved: pass the re-read alert) if it has
-    /// something to deliver now. Pending alerts wait for their grace period, not for delivery.
+    /// Remembers an alert this run created if it has something to deliver now. Pending alerts
+    /// wait for their grace period, not for delivery. (Called while polling, before delivery.)
     pub(crate) fn remember(&mut self, alert: &Alert) {
         let queued = [&alert.sns, &alert.email]
             .iter()
             .any(|d| d.state == DeliveryState::Queued);
-        if !queued || alert.severity == Severity::Pending {
+        if !queued || alert.severity == Severity::Pending || !self.add(alert.tbs_sha256) {
             return;
-        }
-        if self.waiting_set.insert(alert.tbs_sha256) {
-            self.waiting.push_back(alert.tbs_sha256);
         }
         if alert.baseline {
             for m in &alert.matched {
-                let hashes = self.baseline.entry(m.entry.clone()).or_default();
-                if !hashes.contains(&alert.tbs_sha256) {
-                    hashes.push(alert.tbs_sha256);
-                }
+                self.baseline
+                    .entry(m.entry.clone())
+                    .or_default()
+                    .push(alert.tbs_sha256);
             }
         }
+    }
+
+    /// Remembers an alert this run resolved from `pending` (its channels are queued now unless
+    /// skipped; delivery reads its new state).
+    pub(crate) fn remember_resolved(&mut self, tbs: Sha256Hash) {
+        self.add(tbs);
+    }
+
+    /// `false` if already remembered.
+    fn add(&mut self, tbs: Sha256Hash) -> bool {
+        let new = self.waiting_set.insert(tbs);
+        if new {
+            self.waiting.push_back(tbs);
+        }
+        new
     }
 
     /// Whether some remembered alert was not handed to a batch yet.

@@ -168,7 +168,7 @@ where
                 Ok(true) => {
                     info!(tbs = %alert.tbs_sha256, severity = severity.as_str(), "pending alert resolved");
                     count(&mut report.pending_resolved, severity);
-                    self.hold_resolved(&alert.tbs_sha256, fresh).await;
+                    fresh.remember_resolved(alert.tbs_sha256);
                 }
                 Ok(false) => {} // another run resolved it
                 Err(e) => {
@@ -177,18 +177,6 @@ where
                         .push(format!("resolving pending {}: {e}", alert.tbs_sha256));
                     error!(tbs = %alert.tbs_sha256, error = %e, "cannot resolve pending alert");
                 }
-            }
-        }
-    }
-
-    /// A resolved alert's new state (its queued channels), read back consistently from the
-    /// table so this run delivers it. If the read fails the outbox delivers it later.
-    async fn hold_resolved(&self, tbs: &ctguard::hash::Sha256Hash, fresh: &mut FreshAlerts) {
-        match self.store.get_alert(tbs).await {
-            Ok(Some(alert)) => fresh.remember(&alert),
-            Ok(None) => {} // deleted meanwhile
-            Err(e) => {
-                warn!(%tbs, error = %e, "cannot re-read a resolved alert: the outbox delivers it later");
             }
         }
     }

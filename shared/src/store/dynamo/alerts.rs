@@ -6,7 +6,7 @@
 //! - `lease_<channel>_owner` / `lease_<channel>_until` (epoch ms): delivery leases;
 //! - `ttl_epoch`: DynamoDB TTL.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -316,7 +316,10 @@ impl AlertStore for DynamoStore {
     async fn get_alerts(&self, tbs: &[Sha256Hash]) -> Result<Vec<Alert>, StoreError> {
         const OP: &str = "get_alerts";
         let mut by_hash = HashMap::with_capacity(tbs.len());
-        for chunk in tbs.chunks(BATCH_GET_MAX) {
+        // BatchGetItem rejects a request that repeats a key.
+        let mut seen = HashSet::with_capacity(tbs.len());
+        let distinct: Vec<&Sha256Hash> = tbs.iter().filter(|h| seen.insert(*h)).collect();
+        for chunk in distinct.chunks(BATCH_GET_MAX) {
             let keys = chunk
                 .iter()
                 .map(|h| [Self::alert_key(h)].into_iter().collect())
