@@ -118,7 +118,8 @@ def _control(environ, start_response):
     except (ValueError, TypeError, AttributeError) as e:
         status, payload = "400 Bad Request", {"error": str(e)}
     data = json.dumps(payload).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    start_response(status, headers)
     return [data]
 
 
