@@ -23,6 +23,8 @@ And one fix that makes it behave like DynamoDB:
    two channels of one alert at once both kept the outbox marker, because each saw the other
    still queued). The store's compare-and-set, leases and outbox rely on that atomicity, so every
    DynamoDB backend operation runs under one lock.
+
+Optionally, GSI lag like DynamoDB's (off by default): see gsi_lag.py.
 """
 
 import copy as _copy
@@ -48,6 +50,10 @@ def _tracked_new(cls, *args, **kwargs):
 common_models.BaseModel.__new__ = staticmethod(_tracked_new)
 
 import moto.dynamodb.models as dynamodb_models  # noqa: E402  (after the patch, on purpose)
+
+import gsi_lag  # noqa: E402  (this directory is on sys.path: it holds the script)
+
+gsi_lag.install()
 
 
 class _TableCopiedOncePerTransaction:

@@ -1329,3 +1329,65 @@ pub async fn delivery_skipped_is_not_an_attempt<S: AlertStore>(store: &S) {
         .unwrap();
     assert!(store.list_undelivered(10).await.unwrap().is_empty());
 }
+
+/// `get_alerts` reads alerts by key: those that exist, in the order asked, more than one
+/// batch of them, the state as last written.
+pub async fn get_alerts_by_key<S: AlertStore>(store: &S, n: usize) {
+    let alerts: Vec<Alert> = (0..n)
+        .map(|i| {
+            let seen = t0() + Duration::milliseconds(i as i64);
+            alert(
+                &format!("get-{i}"),
+                Severity::Suspicious,
+                &["example.com"],
+                seen,
+            )
+        })
+        .collect();
+    assert!(
+        store
+            .create_alerts(&alerts)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| *c)
+    );
+    let first = &alerts[0].tbs_sha256;
+    assert!(
+        store
+            .claim_delivery(
+                first,
+                Channel::Sns,
+                "run-1",
+                t0(),
+                t0() + Duration::minutes(5)
+            )
+            .await
+            .unwrap()
+    );
+    store
+        .record_delivery(
+            first,
+            Channel::Sns,
+            "run-1",
+            &DeliveryResult::Sent {
+                message_id: Some("m-1".to_owned()),
+                at: t0(),
+            },
+        )
+        .await
+        .unwrap();
+
+    // Reversed, with a hash that was never stored in the middle.
+    let mut asked: Vec<Sha256Hash> = alerts.iter().rev().map(|a| a.tbs_sha256).collect();
+    asked.insert(n / 2, hash("get-missing"));
+    asked.push(alerts[n - 1].tbs_sha256); // a repeat is returned once
+    let got = store.get_alerts(&asked).await.unwrap();
+    let expected: Vec<Sha256Hash> = alerts.iter().rev().map(|a| a.tbs_sha256).collect();
+    assert_eq!(tbs_list(&got), expected);
+    let read_first = got.last().unwrap();
+    assert_eq!(read_first.sns.state, DeliveryState::Sent);
+    assert_eq!(read_first.sns.attempts, 1);
+    assert_eq!(got[0], alerts[n - 1]);
+    assert!(store.get_alerts(&[]).await.unwrap().is_empty());
+}

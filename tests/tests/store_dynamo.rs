@@ -457,6 +457,36 @@ async fn create_alerts_in_batches() {
 }
 
 #[tokio::test]
+async fn get_alerts_by_key() {
+    contract::get_alerts_by_key(&store().await, 150).await;
+}
+
+/// What the poller relies on to deliver its own alerts in the run: `get_alerts` reads the
+/// table, so alerts the outbox index does not show yet (GSIs lag in DynamoDB) are found.
+#[tokio::test]
+async fn get_alerts_finds_alerts_the_lagging_outbox_does_not_show() {
+    let aws = TestAws::new().await;
+    let store = aws.store();
+    ctguard_tests::gsi_lag::delay_gsi(
+        &aws.endpoint,
+        &aws.tables.alerts,
+        ctguard_tests::gsi_lag::ALL_INDEXES,
+        3600.0,
+    )
+    .await;
+    let fresh = alert("lagging", Severity::Suspicious, &["example.com"], t0());
+    assert!(store.create_alert(&fresh).await.unwrap());
+    assert!(
+        store.list_undelivered(10).await.unwrap().is_empty(),
+        "the index lags"
+    );
+    assert_eq!(
+        store.get_alerts(&[fresh.tbs_sha256]).await.unwrap(),
+        [fresh]
+    );
+}
+
+#[tokio::test]
 async fn delivery_skipped_is_not_an_attempt() {
     contract::delivery_skipped_is_not_an_attempt(&store().await).await;
 }

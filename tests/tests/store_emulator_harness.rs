@@ -182,3 +182,43 @@ async fn model_dump_does_not_hold_dynamodb_items() {
         "start moto with infra/local-aws/start (it tracks only SES/SNS)"
     );
 }
+
+/// The wrapper's optional GSI lag (`infra/local-aws/gsi_lag.py`): items written in the last N
+/// seconds are hidden from Query on that table's chosen GSI only; base-table reads, other
+/// indexes and other tables are unaffected; removing the delay shows them.
+#[tokio::test]
+async fn gsi_delay_hides_fresh_writes_from_that_index_only() {
+    use ctguard::model::Severity;
+    use ctguard::store::{AlertFilter, AlertStore, PageRequest};
+    use ctguard_tests::gsi_lag::delay_gsi;
+    use ctguard_tests::store_contract::{alert, t0};
+
+    let aws = TestAws::new().await;
+    let other = TestAws::new().await;
+    let (store, other_store) = (aws.store(), other.store());
+    let a = alert("lag", Severity::Suspicious, &["example.com"], t0());
+    delay_gsi(&aws.endpoint, &aws.tables.alerts, "outbox", 3600.0).await;
+    assert!(store.create_alert(&a).await.unwrap());
+    assert!(other_store.create_alert(&a).await.unwrap());
+
+    assert!(store.list_undelivered(10).await.unwrap().is_empty());
+    assert_eq!(
+        store.get_alert(&a.tbs_sha256).await.unwrap().as_ref(),
+        Some(&a)
+    );
+    let listed = store
+        .list_alerts(
+            &AlertFilter::default(),
+            &PageRequest {
+                limit: 10,
+                token: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1, "the by-time index does not lag");
+    assert_eq!(other_store.list_undelivered(10).await.unwrap().len(), 1);
+
+    delay_gsi(&aws.endpoint, &aws.tables.alerts, "outbox", 0.0).await;
+    assert_eq!(store.list_undelivered(10).await.unwrap().len(), 1);
+}

@@ -67,6 +67,11 @@ async fn create_alerts_in_batches() {
 }
 
 #[tokio::test]
+async fn get_alerts_by_key() {
+    contract::get_alerts_by_key(&MemoryStore::new(), 150).await;
+}
+
+#[tokio::test]
 async fn alert_listing_filters_and_pages() {
     contract::alert_listing_filters_and_pages(&MemoryStore::new()).await;
 }

@@ -6,14 +6,19 @@
 //!   lease expire and the alert is sent again: delivery is at least once.
 //! - The outbox is read in batches (`outbox_batch`, oldest first) until a batch brings nothing
 //!   new to claim or the deadline nears. A run tries each alert+channel at most once.
-//! - SNS: one message per alert. Email: one message per batch listing every claimed alert, so
-//!   one per run unless a run delivers more than a batch.
+//! - The alerts this run created or resolved ([`FreshAlerts`]) are read with consistent reads
+//!   of the table and delivered in this run, whether or not the outbox index (which lags
+//!   behind writes in DynamoDB) shows them yet.
+//! - SNS: one message per alert. Email: one message per `outbox_batch` claimed alerts, so one
+//!   per run unless a run delivers more.
 //! - Held back, not claimed: `pending` alerts (inside the grace period), and baseline alerts
 //!   until every entry they matched has completed its baseline; then one summary per entry
-//!   (SNS and email) covers all of that entry's baseline alerts.
+//!   (SNS and email) covers all of that entry's baseline alerts. A certificate that matched
+//!   several entries is listed in each of their summaries; its channel counts as sent only
+//!   when every one of them was sent (else all are retried: at least once).
 //! - After `max_delivery_attempts` failures a channel is marked failed and logged at error.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
@@ -24,9 +29,8 @@ use ctguard::store::{
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::message::{
-    BaselineSummary, alert_sns, baseline_email, baseline_sns, primary_domain, run_email,
-};
+use crate::fresh::FreshAlerts;
+use crate::message::{BaselineSummary, alert_sns, baseline_email, baseline_sns, run_email};
 use crate::notify::{Mailer, NotifyError, Publisher};
 use crate::report::RunReport;
 use crate::run::Poller;
@@ -39,12 +43,18 @@ where
     P: Publisher,
     M: Mailer,
 {
-    pub(crate) async fn deliver(&self, report: &mut RunReport, deadline: Instant) {
+    pub(crate) async fn deliver(
+        &self,
+        report: &mut RunReport,
+        fresh: FreshAlerts,
+        deadline: Instant,
+    ) {
         let batch = self.settings.outbox_batch;
         let mut outbox = Outbox {
             poller: self,
             report,
             deadline,
+            fresh,
             attempted: HashSet::new(),
             summarized: HashSet::new(),
             claims: 0,
@@ -53,30 +63,41 @@ where
             if outbox.out_of_time() {
                 return;
             }
-            let queued = match self.store.list_undelivered(batch).await {
-                Ok(queued) => queued,
+            let (queued, listed) = match self.store.list_undelivered(batch).await {
+                Ok(queued) => (queued, true),
                 Err(e) => {
                     error!(error = %e, "cannot list undelivered alerts");
                     outbox
                         .report
                         .errors
                         .push(format!("listing undelivered alerts: {e}"));
-                    return;
+                    // What this run holds is still delivered.
+                    (Vec::new(), false)
                 }
             };
-            let full_batch = queued.len() >= batch as usize;
-            let (baseline, regular): (Vec<Alert>, Vec<Alert>) = queued
+            let full_batch = listed && queued.len() >= batch as usize;
+            let (baseline, regular): (Vec<Alert>, Vec<Alert>) = outbox
+                .with_fresh(queued)
+                .await
                 .into_iter()
                 .filter(|a| a.severity != Severity::Pending)
                 .partition(|a| a.baseline);
             let claims_before = outbox.claims;
             outbox.regular_sns(&regular).await;
-            outbox.regular_email(&regular).await;
+            // The run's own alerts may make this list longer than a batch: keep emails to one
+            // per batch of alerts.
+            for chunk in regular.chunks(batch.max(1) as usize) {
+                outbox.regular_email(chunk).await;
+            }
             if !baseline.is_empty() {
                 outbox.baseline_summaries(&baseline).await;
             }
-            // Stop when the outbox is drained, or when this batch held nothing new (held back,
-            // leased by another run, or already tried by this run).
+            // Stop when the outbox is drained and the run's own alerts are all handed out, or
+            // when this batch held nothing new (held back, leased by another run, or already
+            // tried by this run).
+            if outbox.fresh.has_waiting() {
+                continue;
+            }
             if !full_batch || outbox.claims == claims_before {
                 return;
             }
@@ -89,6 +110,8 @@ struct Outbox<'a, S, C, P, M> {
     poller: &'a Poller<S, C, P, M>,
     report: &'a mut RunReport,
     deadline: Instant,
+    /// What this run created or resolved: delivered without waiting for the outbox index.
+    fresh: FreshAlerts,
     /// Alert+channel pairs this run already handled (a failure is retried by a later run).
     attempted: HashSet<(Sha256Hash, Channel)>,
     /// Entries whose baseline summary this run already handled.
@@ -104,6 +127,38 @@ where
     P: Publisher,
     M: Mailer,
 {
+    /// An outbox batch with the run's own alerts: those the index listed, re-read (the
+    /// index's copy may be stale), and then as many others as fit in a batch. If the read
+    /// fails they stay queued for a later run's outbox.
+    async fn with_fresh(&mut self, from_index: Vec<Alert>) -> Vec<Alert> {
+        let limit = self.poller.settings.outbox_batch.max(1) as usize;
+        let ours = self.fresh.take_for_batch(&from_index, limit);
+        let re_read: HashSet<&Sha256Hash> = ours.iter().collect();
+        let mut batch: Vec<Alert> = from_index
+            .into_iter()
+            .filter(|a| !re_read.contains(&a.tbs_sha256))
+            .collect();
+        batch.extend(self.read_consistently(&ours).await.unwrap_or_default());
+        batch
+    }
+
+    /// `None` (logged) if the read failed: those alerts stay queued for a later run.
+    async fn read_consistently(&mut self, tbs: &[Sha256Hash]) -> Option<Vec<Alert>> {
+        if tbs.is_empty() {
+            return Some(Vec::new());
+        }
+        match self.poller.store.get_alerts(tbs).await {
+            Ok(alerts) => Some(alerts),
+            Err(e) => {
+                error!(error = %e, "cannot read this run's alerts: the outbox delivers them later");
+                self.report
+                    .errors
+                    .push(format!("reading this run's alerts: {e}"));
+                None
+            }
+        }
+    }
+
     fn out_of_time(&mut self) -> bool {
         let late = Instant::now() >= self.deadline;
         if late && !self.report.stopped_by_deadline {
@@ -161,59 +216,66 @@ where
         }
     }
 
-    /// Sends one summary per entry whose baseline alerts are ready: every entry they matched
-    /// has completed its baseline. The summary covers all of the entry's queued baseline
-    /// alerts, not only those in this outbox batch.
+    /// Sends the summaries of the entries whose baseline alerts are ready: every entry they
+    /// matched has completed its baseline. An entry's summary covers all of its queued
+    /// baseline alerts, not only those in this outbox batch, and a certificate is in the
+    /// summary of every entry it matched; so the entries summarized together are closed
+    /// under "shares a ready certificate with".
     async fn baseline_summaries(&mut self, alerts: &[Alert]) {
-        let candidates: HashSet<&str> = alerts
+        let mut todo: BTreeSet<WatchDomain> = alerts
             .iter()
-            .map(primary_domain)
-            .filter(|d| !self.summarized.iter().any(|s| s.as_str() == *d))
+            .flat_map(|a| &a.matched)
+            .map(|m| m.entry.clone())
+            .filter(|entry| !self.summarized.contains(entry))
             .collect();
-        if candidates.is_empty() {
+        if todo.is_empty() {
             return;
         }
-        let completed = match self.completed_baselines(alerts).await {
-            Some(completed) => completed,
-            None => return,
+        let Some(baselines) = self.baselines().await else {
+            return;
         };
-        let mut ready: BTreeSet<WatchDomain> = BTreeSet::new();
-        for alert in alerts {
-            let all_done = alert.matched.iter().all(|m| completed.contains(&m.entry));
-            if let (true, Some(primary)) = (all_done, alert.matched.first())
-                && !self.summarized.contains(&primary.entry)
-            {
-                ready.insert(primary.entry.clone());
+        let ready = |a: &Alert| a.matched.iter().all(|m| baselines.completed(&m.entry));
+        // Only entries with a ready alert in this batch start a pass.
+        todo.retain(|entry| {
+            alerts
+                .iter()
+                .any(|a| ready(a) && a.matched.iter().any(|m| &m.entry == entry))
+        });
+        let mut entries = BTreeSet::new();
+        // In the order listed (newest first): a summary cut at its list limit keeps the newest.
+        let mut group: Vec<Alert> = Vec::new();
+        let mut grouped: HashSet<Sha256Hash> = HashSet::new();
+        while let Some(entry) = todo.pop_first() {
+            self.summarized.insert(entry.clone());
+            entries.insert(entry.clone());
+            let Some(found) = self.entry_baseline_alerts(&entry).await else {
+                return; // listed again by a later run
+            };
+            for alert in found.into_iter().filter(|a| ready(a)) {
+                for m in &alert.matched {
+                    if !self.summarized.contains(&m.entry) {
+                        todo.insert(m.entry.clone());
+                    }
+                }
+                if grouped.insert(alert.tbs_sha256) {
+                    group.push(alert);
+                }
             }
         }
-        for domain in ready {
-            self.summarized.insert(domain.clone());
-            let Some(group) = self.entry_baseline_alerts(&domain).await else {
-                continue;
-            };
-            self.summary_on(Channel::Sns, &domain, &group).await;
-            self.summary_on(Channel::Email, &domain, &group).await;
-        }
+        self.summaries_on(Channel::Sns, &entries, &group).await;
+        self.summaries_on(Channel::Email, &entries, &group).await;
     }
 
-    /// Entries whose baseline is complete; entries deleted mid-baseline count as complete
-    /// (they never will be, and their alerts must not wait forever).
-    async fn completed_baselines(&mut self, alerts: &[Alert]) -> Option<HashSet<WatchDomain>> {
+    async fn baselines(&mut self) -> Option<Baselines> {
         match self.poller.store.list_watches().await {
-            Ok(entries) => {
-                let watched: HashSet<&WatchDomain> = entries.iter().map(|e| &e.domain).collect();
-                let mut done: HashSet<WatchDomain> = entries
+            Ok(entries) => Some(Baselines {
+                watched: entries.iter().map(|e| e.domain.clone()).collect(),
+                completed: entries
                     .iter()
                     .filter(|e| e.baseline_completed_at.is_some())
                     .map(|e| e.domain.clone())
-                    .collect();
-                for m in alerts.iter().flat_map(|a| &a.matched) {
-                    if !watched.contains(&m.entry) {
-                        done.insert(m.entry.clone());
-                    }
-                }
-                Some(done)
-            }
+                    .collect(),
+            }),
             Err(e) => {
                 error!(error = %e, "cannot list watch entries: baseline summaries wait");
                 self.report
@@ -224,7 +286,8 @@ where
         }
     }
 
-    /// Every queued baseline alert whose primary entry is `domain`.
+    /// Every queued baseline alert that matched `domain`: the alerts listing (an index), with
+    /// this run's own alerts merged in (the index may not show them yet).
     async fn entry_baseline_alerts(&mut self, domain: &WatchDomain) -> Option<Vec<Alert>> {
         let filter = AlertFilter {
             domain: Some(domain.clone()),
@@ -234,18 +297,14 @@ where
             limit: 100,
             token: None,
         };
-        let mut group = Vec::new();
+        let mut listed = Vec::new();
         loop {
             match self.poller.store.list_alerts(&filter, &page).await {
                 Ok(result) => {
-                    group.extend(result.items.into_iter().filter(|a| {
-                        a.baseline
-                            && primary_domain(a) == domain.as_str()
-                            && (queued(a, Channel::Sns) || queued(a, Channel::Email))
-                    }));
+                    listed.extend(result.items);
                     match result.next_token {
                         Some(token) => page.token = Some(token),
-                        None => return Some(group),
+                        None => break,
                     }
                 }
                 Err(e) => {
@@ -257,9 +316,35 @@ where
                 }
             }
         }
+        // The run's own baseline alerts for this entry, read consistently, replace the
+        // index's copies and add those it does not show yet.
+        let ours = self.fresh.baseline_of(domain).to_vec();
+        let mut group = self.read_consistently(&ours).await?;
+        let re_read: HashSet<&Sha256Hash> = ours.iter().collect();
+        group.extend(
+            listed
+                .into_iter()
+                .filter(|a| !re_read.contains(&a.tbs_sha256)),
+        );
+        let group = group
+            .into_iter()
+            .filter(|a| {
+                a.baseline
+                    && a.severity != Severity::Pending
+                    && a.matched.iter().any(|m| &m.entry == domain)
+                    && (queued(a, Channel::Sns) || queued(a, Channel::Email))
+            })
+            .collect();
+        Some(group)
     }
 
-    async fn summary_on(&mut self, channel: Channel, domain: &WatchDomain, alerts: &[Alert]) {
+    /// One summary per entry on `channel`, each over the claimed alerts that matched it.
+    async fn summaries_on(
+        &mut self,
+        channel: Channel,
+        entries: &BTreeSet<WatchDomain>,
+        alerts: &[Alert],
+    ) {
         let configured = match channel {
             Channel::Sns => self.poller.publisher.is_some(),
             Channel::Email => self.poller.mailer.is_some(),
@@ -278,17 +363,44 @@ where
         if claimed.is_empty() {
             return;
         }
-        let summary = BaselineSummary::new(domain.as_str(), &claimed, self.poller.now());
-        let result = match (channel, &self.poller.publisher, &self.poller.mailer) {
-            (Channel::Sns, Some(publisher), _) => publisher.publish(&baseline_sns(&summary)).await,
-            (Channel::Email, _, Some(mailer)) => mailer.send(&baseline_email(&summary)).await,
-            _ => return,
-        };
-        if result.is_ok() {
-            info!(%domain, ?channel, certificates = claimed.len(), "baseline summary sent");
+        let mut sent: HashMap<&WatchDomain, Result<String, NotifyError>> = HashMap::new();
+        for domain in entries {
+            let covered: Vec<Alert> = claimed
+                .iter()
+                .filter(|a| a.matched.iter().any(|m| &m.entry == domain))
+                .cloned()
+                .collect();
+            if covered.is_empty() {
+                continue;
+            }
+            let summary = BaselineSummary::new(domain.as_str(), &covered, self.poller.now());
+            let result = match (channel, &self.poller.publisher, &self.poller.mailer) {
+                (Channel::Sns, Some(publisher), _) => {
+                    publisher.publish(&baseline_sns(&summary)).await
+                }
+                (Channel::Email, _, Some(mailer)) => mailer.send(&baseline_email(&summary)).await,
+                _ => return,
+            };
+            if result.is_ok() {
+                info!(%domain, ?channel, certificates = covered.len(), "baseline summary sent");
+            }
+            sent.insert(domain, result);
         }
         for alert in &claimed {
-            self.record(alert, channel, result.clone()).await;
+            // Its first failed summary if any (retried later, with every summary listing it),
+            // else its first entry's message.
+            let results: Vec<&Result<String, NotifyError>> = alert
+                .matched
+                .iter()
+                .filter_map(|m| sent.get(&m.entry))
+                .collect();
+            let outcome = results
+                .iter()
+                .find(|r| r.is_err())
+                .or_else(|| results.first())
+                .map(|r| (*r).clone())
+                .unwrap_or_else(|| Err(NotifyError("no summary listed it".to_owned())));
+            self.record(alert, channel, outcome).await;
         }
     }
 
@@ -396,4 +508,18 @@ where
 
 fn queued(alert: &Alert, channel: Channel) -> bool {
     alert.delivery(channel).state == DeliveryState::Queued
+}
+
+/// Which watch entries exist, and which have completed their baseline.
+struct Baselines {
+    watched: HashSet<WatchDomain>,
+    completed: HashSet<WatchDomain>,
+}
+
+impl Baselines {
+    /// Entries deleted mid-baseline count as complete (they never will be, and their alerts
+    /// must not wait forever).
+    fn completed(&self, entry: &WatchDomain) -> bool {
+        self.completed.contains(entry) || !self.watched.contains(entry)
+    }
 }

@@ -8,6 +8,7 @@
 //! - [`source`]: where issuances come from (the Cert Spotter client, or a fake in tests).
 //! - [`run`]: one poll run (pending re-check, polling, storing, cursor).
 //! - [`deliver`]: the outbox (claim, send, record; baseline summaries).
+//! - `fresh`: which alerts a run created or resolved, so that run delivers them.
 //! - [`notify`]: SNS and SES senders behind small traits.
 //! - [`message`]: the SNS JSON schemas, subjects, attributes and the email rendering.
 //! - [`message_bounds`]: the size bounds of SNS messages and emails.
@@ -21,6 +22,7 @@ pub mod app;
 pub mod classify;
 pub mod config;
 mod deliver;
+mod fresh;
 pub mod handler;
 pub mod health;
 pub mod message;

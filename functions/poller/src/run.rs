@@ -13,6 +13,8 @@
 //!   `Retry-After`, recorded on the entry.
 //! - A store failure on an entry stops that entry without moving its cursor and is recorded in
 //!   its poll status; if even that cannot be written the store is down and the run stops.
+//! - What a run creates or resolves is delivered by that run (`fresh::FreshAlerts`), whether or not
+//!   the outbox index (eventually consistent in DynamoDB) shows it yet.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::classify::{Recheck, classify, recheck};
 use crate::config::RunSettings;
+use crate::fresh::FreshAlerts;
 use crate::notify::{Mailer, Publisher};
 use crate::report::{RunReport, SeverityCounts, StopReason};
 use crate::source::{IssuancePager, IssuanceSource};
@@ -121,11 +124,14 @@ where
             .checked_sub(margin / 2)
             .unwrap_or_else(Instant::now);
 
-        self.recheck_pending(&mut report).await;
-        self.poll_entries(&mut report, poll_deadline).await;
+        // What this run creates or resolves, delivered by this run (see `fresh`).
+        let mut fresh = FreshAlerts::default();
+        self.recheck_pending(&mut report, &mut fresh).await;
+        self.poll_entries(&mut report, &mut fresh, poll_deadline)
+            .await;
         if report.stop_reason != Some(StopReason::StoreUnavailable) {
             self.check_watching(&mut report).await;
-            self.deliver(&mut report, delivery_deadline).await;
+            self.deliver(&mut report, fresh, delivery_deadline).await;
         }
         report.finished_at = self.now();
         report
@@ -133,7 +139,7 @@ where
 
     /// Step 1: pending alerts whose certificate was pushed in time become info; those whose
     /// grace ended become suspicious (and are queued for delivery either way).
-    async fn recheck_pending(&self, report: &mut RunReport) {
+    async fn recheck_pending(&self, report: &mut RunReport, fresh: &mut FreshAlerts) {
         let pending = match self.store.list_pending(self.settings.outbox_batch).await {
             Ok(pending) if pending.is_empty() => return,
             Ok(pending) => pending,
@@ -174,6 +180,7 @@ where
                         self.mark_ct_seen(&alert.tbs_sha256, alert.first_seen_at, report)
                             .await;
                     }
+                    fresh.remember_resolved(alert.tbs_sha256);
                 }
                 Ok(false) => {} // another run resolved it
                 Err(e) => {
@@ -187,7 +194,12 @@ where
     }
 
     /// Steps 2 and 3.
-    async fn poll_entries(&self, report: &mut RunReport, deadline: Instant) {
+    async fn poll_entries(
+        &self,
+        report: &mut RunReport,
+        fresh: &mut FreshAlerts,
+        deadline: Instant,
+    ) {
         let mut entries = match self.store.list_watches().await {
             Ok(entries) => entries,
             Err(e) => {
@@ -259,7 +271,7 @@ where
                 break;
             }
             let stuck = self
-                .poll_entry(entry, &index, &summarizing, &mut budget, report)
+                .poll_entry(entry, &index, &summarizing, &mut budget, report, fresh)
                 .await
                 .unwrap_or(entry.stuck_since.is_some());
             report.entries_stuck += u32::from(stuck);
@@ -276,6 +288,7 @@ where
         summarizing: &HashSet<WatchDomain>,
         budget: &mut Budget,
         report: &mut RunReport,
+        fresh: &mut FreshAlerts,
     ) -> Option<bool> {
         let domain = &entry.domain;
         let in_baseline = entry.baseline_completed_at.is_none();
@@ -302,7 +315,7 @@ where
                 // Expected issuances: recorded as proof of life, never alerted.
                 self.store.record_canary_issuance(domain, self.now()).await
             } else {
-                self.store_page(entry, &page, index, summarizing, in_baseline, report)
+                self.store_page(entry, &page, index, summarizing, report, fresh)
                     .await
             };
             if let Err(e) = stored {
@@ -444,15 +457,15 @@ where
         page: &[Issuance],
         index: &WatchIndex,
         summarizing: &HashSet<WatchDomain>,
-        in_baseline: bool,
         report: &mut RunReport,
+        fresh: &mut FreshAlerts,
     ) -> Result<(), StoreError> {
         let now = self.now();
         let tbs = distinct(page.iter().map(|i| i.tbs_sha256));
         let keys = distinct(page.iter().map(|i| i.pubkey_sha256));
         let authorized = self.store.lookup(&tbs, &keys, now).await?;
         // What exists at the first poll is reported as it is, without a grace period.
-        let grace = if in_baseline {
+        let grace = if entry.baseline_completed_at.is_none() {
             Duration::ZERO
         } else {
             self.settings.grace_period
@@ -503,6 +516,7 @@ where
                     "new unauthorized certificate"
                 );
             }
+            fresh.remember(alert);
         }
         Ok(())
     }

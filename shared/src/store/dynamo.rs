@@ -9,9 +9,10 @@
 use std::fmt;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::StoreError;
 
@@ -19,6 +20,12 @@ mod alerts;
 mod codec;
 mod inventory;
 mod watches;
+
+/// BatchGetItem takes at most 100 keys.
+const BATCH_GET_MAX: usize = 100;
+/// Rounds spent re-requesting UnprocessedKeys (throttling, or the 16 MB response limit)
+/// before giving up.
+const UNPROCESSED_ROUNDS: u32 = 6;
 
 /// The physical names of the three tables (CloudFormation names them; see `template.yaml`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +103,51 @@ impl DynamoStore {
             .await
             .map_err(|e| codec::backend(operation, "GetItem", table, e))?;
         Ok(out.item)
+    }
+
+    /// One BatchGetItem (`request`: ≤ 100 keys, consistent reads) on `table`, re-requesting
+    /// UnprocessedKeys with jittered backoff. Returns the items found, in no particular order.
+    async fn batch_get(
+        &self,
+        operation: &'static str,
+        table: &str,
+        request: KeysAndAttributes,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut request = Some(request);
+        let mut found = Vec::new();
+        for round in 0..UNPROCESSED_ROUNDS {
+            let Some(req) = request.take() else {
+                return Ok(found);
+            };
+            if round > 0 {
+                let base = 25u64 << round.min(6);
+                tokio::time::sleep(Duration::from_millis(base / 2 + fastrand::u64(0..=base))).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(table, req)
+                .send()
+                .await
+                .map_err(|e| codec::backend(operation, "BatchGetItem", table, e))?;
+            if let Some(mut responses) = out.responses {
+                found.extend(responses.remove(table).unwrap_or_default());
+            }
+            request = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(table))
+                .filter(|k| !k.keys().is_empty());
+        }
+        match request {
+            None => Ok(found),
+            Some(left) => Err(StoreError::Backend {
+                operation,
+                message: format!(
+                    "DynamoDB BatchGetItem on {table}: {} keys still unprocessed after {UNPROCESSED_ROUNDS} rounds",
+                    left.keys().len()
+                ),
+            }),
+        }
     }
 
     /// PutItem unless an item with this key exists; `Ok(false)` when one does.

@@ -318,6 +318,22 @@ pub trait AlertStore: Send + Sync {
         &self,
         tbs: &Sha256Hash,
     ) -> impl Future<Output = Result<Option<Alert>, StoreError>> + Send;
+    /// The alerts among `tbs` that exist, read consistently from the table, never through an
+    /// index (indexes lag behind writes), in input order (a repeated hash is returned once).
+    /// Implementations batch it; the default calls `get_alert` once per hash.
+    fn get_alerts(
+        &self,
+        tbs: &[Sha256Hash],
+    ) -> impl Future<Output = Result<Vec<Alert>, StoreError>> + Send {
+        async move {
+            let mut seen = HashSet::with_capacity(tbs.len());
+            let mut found = Vec::with_capacity(tbs.len());
+            for hash in tbs.iter().filter(|h| seen.insert(*h)) {
+                found.extend(self.get_alert(hash).await?);
+            }
+            Ok(found)
+        }
+    }
     fn list_alerts(
         &self,
         filter: &AlertFilter,

@@ -6,18 +6,21 @@
 //! - `lease_<channel>_owner` / `lease_<channel>_until` (epoch ms): delivery leases;
 //! - `ttl_epoch`: DynamoDB TTL.
 
+use std::collections::{HashMap, HashSet};
+
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 
-use super::DynamoStore;
 use super::codec::{
     Expr, IndexQuery, Item, backend, check_item_size, decode, encode, encode_value, is_validation,
     rejected, s, sort_time, string_attr, strip_nulls, time_key, ttl_epoch,
 };
+use super::{BATCH_GET_MAX, DynamoStore};
 use crate::hash::Sha256Hash;
 use crate::model::{Acknowledgement, Alert, AuthorizedBy, Channel, DeliveryState, Severity};
 use crate::store::{AlertFilter, AlertStore, DeliveryResult, Page, PageRequest, StoreError};
@@ -322,6 +325,33 @@ impl AlertStore for DynamoStore {
         let table = &self.tables.alerts;
         let item = self.get_consistent(OP, table, Self::alert_key(tbs)).await?;
         item.map(decode_alert).transpose()
+    }
+
+    async fn get_alerts(&self, tbs: &[Sha256Hash]) -> Result<Vec<Alert>, StoreError> {
+        const OP: &str = "get_alerts";
+        let mut by_hash = HashMap::with_capacity(tbs.len());
+        // BatchGetItem rejects a request that repeats a key.
+        let mut seen = HashSet::with_capacity(tbs.len());
+        let distinct: Vec<&Sha256Hash> = tbs.iter().filter(|h| seen.insert(*h)).collect();
+        for chunk in distinct.chunks(BATCH_GET_MAX) {
+            let keys = chunk
+                .iter()
+                .map(|h| [Self::alert_key(h)].into_iter().collect())
+                .collect();
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Backend {
+                    operation: OP,
+                    message: format!("cannot build BatchGetItem: {e}"),
+                })?;
+            for item in self.batch_get(OP, &self.tables.alerts, request).await? {
+                let alert = decode_alert(item)?;
+                by_hash.insert(alert.tbs_sha256, alert);
+            }
+        }
+        Ok(tbs.iter().filter_map(|h| by_hash.remove(h)).collect())
     }
 
     async fn list_alerts(

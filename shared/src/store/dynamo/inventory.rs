@@ -3,7 +3,6 @@
 //! issuances. The `by-kind` index lists each kind newest first.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -13,11 +12,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::DynamoStore;
 use super::codec::{
     Expr, IndexQuery, Item, backend, decode, encode, encode_value, s, string_attr, strip_nulls,
     time_key, ttl_epoch,
 };
+use super::{BATCH_GET_MAX, DynamoStore};
 use crate::hash::Sha256Hash;
 use crate::model::{AuthorizedKey, InventoryCert};
 use crate::store::{Authorized, InventoryStore, Page, PageRequest, PutOutcome, StoreError};
@@ -33,11 +32,6 @@ const BY_KIND: &str = "by-kind";
 const BY_KIND_KEYS: &[&str] = &[PK, KIND, ADDED_KEY];
 const CT_SEEN_AT: &str = "ct_seen_at";
 const NOT_LOGGED_ALERTED_AT: &str = "not_logged_alerted_at";
-
-/// BatchGetItem takes at most 100 keys.
-const BATCH_GET_MAX: usize = 100;
-/// Rounds spent re-requesting UnprocessedKeys (throttling) before giving up.
-const UNPROCESSED_ROUNDS: u32 = 6;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -296,63 +290,27 @@ impl DynamoStore {
         Ok(Page { items, next_token })
     }
 
-    /// One BatchGetItem (≤ 100 keys), re-requesting UnprocessedKeys with jittered backoff.
+    /// One BatchGetItem (≤ 100 keys) of the lookup's projection.
     async fn batch_get_inventory(&self, keys: &[String]) -> Result<Vec<Item>, StoreError> {
         const OP: &str = "lookup";
-        let table = &self.tables.inventory;
         let key_items = keys
             .iter()
             .map(|pk| [(PK.to_owned(), s(pk.as_str()))].into_iter().collect())
             .collect();
-        let mut request = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(key_items))
-                .projection_expression("#pk, #exp, #names, #cert")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#exp", "expires_at")
-                .expression_attribute_names("#names", "dns_names")
-                .expression_attribute_names("#cert", "cert_sha256")
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Backend {
-                    operation: OP,
-                    message: format!("cannot build BatchGetItem: {e}"),
-                })?,
-        );
-        let mut found = Vec::new();
-        for round in 0..UNPROCESSED_ROUNDS {
-            let Some(req) = request.take() else {
-                return Ok(found);
-            };
-            if round > 0 {
-                let base = 25u64 << round.min(6);
-                tokio::time::sleep(Duration::from_millis(base / 2 + fastrand::u64(0..=base))).await;
-            }
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(table, req)
-                .send()
-                .await
-                .map_err(|e| backend(OP, "BatchGetItem", table, e))?;
-            if let Some(mut responses) = out.responses {
-                found.extend(responses.remove(table.as_str()).unwrap_or_default());
-            }
-            request = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(table.as_str()))
-                .filter(|k| !k.keys().is_empty());
-        }
-        match request {
-            None => Ok(found),
-            Some(left) => Err(StoreError::Backend {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(key_items))
+            .projection_expression("#pk, #exp, #names, #cert")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_names("#names", "dns_names")
+            .expression_attribute_names("#cert", "cert_sha256")
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Backend {
                 operation: OP,
-                message: format!(
-                    "DynamoDB BatchGetItem on {table}: {} keys still unprocessed after {UNPROCESSED_ROUNDS} rounds",
-                    left.keys().len()
-                ),
-            }),
-        }
+                message: format!("cannot build BatchGetItem: {e}"),
+            })?;
+        self.batch_get(OP, &self.tables.inventory, request).await
     }
 }
 
