@@ -6,9 +6,11 @@
 //! - [`router`]: method + path → route (the route table is data, checked against `openapi.yaml`).
 //! - [`auth`]: bearer tokens (hashed, with role and label) or IAM callers.
 //! - [`body`], [`query`]: request decoding with limits; [`material`]: PEM/DER in, hashes out.
+//! - [`cursor`]: HMAC-signed pagination cursors.
 //! - [`handlers`]: one module per resource; [`error`], [`response`]: what goes back.
 //! - [`config`]: the environment, read once; [`listener`]: plain HTTP for local use and tests;
 //!   [`aws`]: AWS clients with deliberate timeouts; [`cli`], [`runtime`]: what `main` runs.
+//! - [`time`]: bounds and checked arithmetic for times taken from requests.
 
 pub mod app;
 pub mod auth;
@@ -16,6 +18,7 @@ pub mod aws;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod handlers;
 pub mod listener;
@@ -24,6 +27,7 @@ pub mod query;
 pub mod response;
 pub mod router;
 pub mod runtime;
+pub mod time;
 
 pub use app::{App, Store};
 pub use config::{ApiSettings, Config};

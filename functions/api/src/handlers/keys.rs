@@ -22,6 +22,7 @@ struct KeyJson {
     /// A PEM `PUBLIC KEY` block or a certificate to take the key from.
     pem: Option<String>,
     note: Option<String>,
+    #[serde(default, deserialize_with = "crate::time::bounded_opt")]
     expires_at: Option<DateTime<Utc>>,
 }
 
@@ -81,8 +82,8 @@ pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Resp
 
 /// GET /keys?limit=&cursor=
 pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
-    let page = store.list_keys(&page_request(&ctx.query)?).await?;
-    json(StatusCode::OK, &PageView::from(page))
+    let page = store.list_keys(&page_request(ctx, "keys")?).await?;
+    json(StatusCode::OK, &PageView::new(page, ctx, "keys"))
 }
 
 /// DELETE /keys/{pubkey_sha256}
