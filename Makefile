@@ -8,7 +8,7 @@ export CTGUARD_MOTO_PORT ?= 5005
 export CTGUARD_TEST_AWS_ENDPOINT ?= http://127.0.0.1:$(CTGUARD_MOTO_PORT)
 NEXTEST_PROFILE ?= $(if $(CI),ci,default)
 
-.PHONY: help test test-prereqs test-rust lint fmt bench emulator emulator-stop build local demo poll inbox deploy secrets
+.PHONY: help test test-prereqs test-rust lint fmt bench fuzz-api fuzz-api-ci emulator emulator-stop build local demo poll inbox deploy secrets
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -42,6 +42,17 @@ fmt: ## format the code
 
 bench: ## run the benchmarks (TBS hashing, matching)
 	cargo bench -p ctguard
+
+# schemathesis over openapi.yaml against `api --listen` on the emulator (see README).
+FUZZ_API_EXAMPLES ?= 200
+FUZZ_API_SEED ?= 20261130
+FUZZ_API_MAX_TIME ?=
+fuzz-api: ## schemathesis, all checks + stateful, over openapi.yaml against the local API (200 examples per operation)
+	infra/fuzz-api/run --examples $(FUZZ_API_EXAMPLES) --seed $(FUZZ_API_SEED) $(if $(FUZZ_API_MAX_TIME),--max-time $(FUZZ_API_MAX_TIME),)
+
+# CI: a few minutes on 2 cores; seeded and single-worker, so the same cases every run.
+fuzz-api-ci: ## the short fuzz-api run CI does (25 examples per operation, seeded)
+	infra/fuzz-api/run --examples 25 --seed $(FUZZ_API_SEED)
 
 emulator: ## start the local AWS emulator (moto server on 127.0.0.1:$CTGUARD_MOTO_PORT) if not running
 	infra/local-aws/start

@@ -36,11 +36,19 @@ pub struct TokenEntry {
     pub names: Option<NameScope>,
 }
 
-/// Why a token configuration is unusable. Messages never contain token material.
+/// Why a token configuration is unusable. Messages never contain token material: not even
+/// serde's, which quotes the offending value (a token pasted where its hash belongs).
 #[derive(Debug, thiserror::Error)]
 pub enum TokenConfigError {
-    #[error("not a JSON list of {{\"sha256\", \"role\", \"label\", \"names\"?}} objects: {0}")]
-    Json(#[from] serde_json::Error),
+    #[error(
+        "not a JSON list of {{\"sha256\", \"role\", \"label\", \"names\"?}} objects \
+         ({problem} at line {line}, column {column}; value not shown)"
+    )]
+    Json {
+        problem: &'static str,
+        line: usize,
+        column: usize,
+    },
     #[error("no tokens configured")]
     Empty,
     #[error("token #{index}: the label must be 1-128 printable characters")]
@@ -54,7 +62,17 @@ pub enum TokenConfigError {
 /// Parses the token list, e.g. `[{"sha256":"…","role":"push","label":"lb:host-1"}]`.
 /// Kept apart from the environment so the same JSON can come from SSM or Secrets Manager.
 pub fn tokens_from_json(json: &str) -> Result<Vec<TokenEntry>, TokenConfigError> {
-    let entries: Vec<TokenEntry> = serde_json::from_str(json)?;
+    let entries: Vec<TokenEntry> = serde_json::from_str(json).map_err(|e| {
+        use serde_json::error::Category;
+        TokenConfigError::Json {
+            problem: match e.classify() {
+                Category::Syntax | Category::Eof | Category::Io => "not valid JSON",
+                Category::Data => "a missing field, or a field of the wrong type or value",
+            },
+            line: e.line(),
+            column: e.column(),
+        }
+    })?;
     if entries.is_empty() {
         return Err(TokenConfigError::Empty);
     }
@@ -334,17 +352,17 @@ mod tests {
         ));
         assert!(matches!(
             tokens_from_json("{"),
-            Err(TokenConfigError::Json(_))
+            Err(TokenConfigError::Json { .. })
         ));
         let bad_role = format!(r#"[{{"sha256":"{hash}","role":"root","label":"x"}}]"#);
         assert!(matches!(
             tokens_from_json(&bad_role),
-            Err(TokenConfigError::Json(_))
+            Err(TokenConfigError::Json { .. })
         ));
         let bad_hash = r#"[{"sha256":"abc","role":"push","label":"x"}]"#;
         assert!(matches!(
             tokens_from_json(bad_hash),
-            Err(TokenConfigError::Json(_))
+            Err(TokenConfigError::Json { .. })
         ));
         let empty_label = format!(r#"[{{"sha256":"{hash}","role":"push","label":""}}]"#);
         assert!(matches!(
@@ -387,7 +405,7 @@ mod tests {
             let json =
                 format!(r#"[{{"sha256":"{hash}","role":"push","label":"a","names":{bad}}}]"#);
             assert!(
-                matches!(tokens_from_json(&json), Err(TokenConfigError::Json(_))),
+                matches!(tokens_from_json(&json), Err(TokenConfigError::Json { .. })),
                 "{bad}"
             );
         }

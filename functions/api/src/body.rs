@@ -70,7 +70,8 @@ pub fn content_kind(request: &Request, accepted: &[ContentKind]) -> ApiResult<Co
         .filter(|kind| accepted.contains(kind))
         .ok_or_else(|| {
             ApiError::unsupported_media_type(format!(
-                "Content-Type {media_type:?} is not accepted here; use {}",
+                "Content-Type {} is not accepted here; use {}",
+                crate::error::echo(&media_type),
                 expected()
             ))
         })
@@ -113,17 +114,9 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        let mut message = format!("the body is not the expected JSON: {e}");
         // serde quotes offending input; keep error bodies small whatever was sent.
-        if message.len() > 300 {
-            let cut = (0..=300)
-                .rev()
-                .find(|i| message.is_char_boundary(*i))
-                .unwrap_or(0);
-            message.truncate(cut);
-            message.push('…');
-        }
-        ApiError::bad_request("malformed_json", message)
+        let message = format!("the body is not the expected JSON: {e}");
+        ApiError::bad_request("malformed_json", crate::error::clip(&message, 300))
     })
 }
 

@@ -11,6 +11,8 @@
 //! | `MAX_BODY_BYTES` | request body limit (413 above it) | 65536 |
 //! | `CERT_RETENTION_DAYS` | an inventory certificate is kept this long after its `not_after` | 30 |
 //! | `ALERT_TOPIC_ARN`, `EMAIL_FROM`, `EMAIL_TO` | the poller's alert channels, used only by `POST /alerts/test` | unset (channel reported `not_configured`) |
+//! | `CURSOR_KEY_PARAM` | deployed: name of the SSM SecureString holding the pagination cursor HMAC key (wins over `CURSOR_KEY`) | unset |
+//! | `CURSOR_KEY` | local runs: the cursor HMAC key itself, at least 32 characters | unset: derived from the token hashes ([`ApiSettings::new`]) |
 
 use chrono::Duration;
 
@@ -21,6 +23,7 @@ use ctguard::store::dynamo::{
 };
 
 use crate::auth::{AuthMode, TokenEntry, tokens_from_json};
+use crate::cursor::CursorKey;
 use crate::iam_principal;
 use crate::notify::NotifySettings;
 
@@ -28,6 +31,12 @@ use crate::notify::NotifySettings;
 pub const API_TOKENS_PARAM: &str = "API_TOKENS_PARAM";
 /// The variable holding the token JSON itself (local runs).
 pub const API_TOKENS: &str = "API_TOKENS";
+/// The variable naming the SSM parameter that holds the cursor signing key (deployed).
+pub const CURSOR_KEY_PARAM: &str = "CURSOR_KEY_PARAM";
+/// The variable holding the cursor signing key itself (local runs).
+pub const CURSOR_KEY: &str = "CURSOR_KEY";
+/// A shorter configured cursor key is refused (it could be guessed).
+const MIN_CURSOR_KEY_LEN: usize = 32;
 
 /// iam mode: the principals given role admin, and role push.
 pub const IAM_ADMIN_PRINCIPALS: &str = "IAM_ADMIN_PRINCIPALS";
@@ -61,19 +70,64 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Added to a certificate's `not_after` to get the record's `expires_at` (DynamoDB TTL).
     pub cert_retention: Duration,
+    /// Signs pagination cursors.
+    pub cursor_key: CursorKey,
 }
 
 impl ApiSettings {
     pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
     pub const DEFAULT_CERT_RETENTION_DAYS: i64 = 30;
 
+    /// Defaults, with the cursor key derived from `auth` ([`derived_cursor_key`]).
     pub fn new(auth: AuthMode) -> Self {
         Self {
+            cursor_key: derived_cursor_key(&auth),
             auth,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             cert_retention: Duration::days(Self::DEFAULT_CERT_RETENTION_DAYS),
         }
     }
+}
+
+/// The cursor key when none is configured. Token mode: derived from every configured token
+/// hash, role and label, which live in an SSM SecureString in a deployed stack and which no
+/// push-token holder knows in full (rotating a token invalidates outstanding cursors: a
+/// listing restarts). IAM mode has no secret to derive from: the key comes from the push
+/// principal list, which is not secret, so set `CURSOR_KEY_PARAM` (a warning says so).
+pub fn derived_cursor_key(auth: &AuthMode) -> CursorKey {
+    match auth {
+        AuthMode::Bearer(tokens) => CursorKey::derived(tokens.iter().flat_map(|t| {
+            let role: &[u8] = match t.role {
+                crate::auth::Role::Push => b"push",
+                crate::auth::Role::Admin => b"admin",
+            };
+            [t.sha256.as_bytes().as_slice(), role, t.label.as_bytes()]
+        })),
+        AuthMode::Iam {
+            admin_principals,
+            push_principals,
+        } => CursorKey::derived(
+            std::iter::once(&b"iam"[..])
+                .chain(admin_principals.iter().map(|p| p.as_str().as_bytes()))
+                .chain(std::iter::once(&b"push"[..]))
+                .chain(push_principals.iter().map(|p| p.as_str().as_bytes())),
+        ),
+    }
+}
+
+/// A configured cursor key, checked for length; the error never contains it.
+fn cursor_key_from(var: &'static str, value: &str) -> Result<CursorKey, ConfigError> {
+    if value.len() < MIN_CURSOR_KEY_LEN {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: format!(
+                "the cursor key is {} bytes long; use at least {MIN_CURSOR_KEY_LEN} \
+                 (e.g. `openssl rand -hex 32`)",
+                value.len()
+            ),
+        });
+    }
+    Ok(CursorKey::new(value.as_bytes()))
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +148,20 @@ impl Config {
 
     /// Like [`Config::from_env`] over any variable source. Only token mode reads SSM.
     pub async fn load(
+        get: impl Fn(&str) -> Option<String>,
+        ssm: &aws_sdk_ssm::Client,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::load_tokens(&get, ssm).await?;
+        if let Secret::Ssm { value, .. } =
+            secrets::resolve(&get, CURSOR_KEY_PARAM, CURSOR_KEY, ssm).await?
+        {
+            config.api.cursor_key = cursor_key_from(CURSOR_KEY_PARAM, &value)?;
+        }
+        Ok(config)
+    }
+
+    /// Everything but an SSM cursor key: only token mode reads SSM here.
+    async fn load_tokens(
         get: impl Fn(&str) -> Option<String>,
         ssm: &aws_sdk_ssm::Client,
     ) -> Result<Self, ConfigError> {
@@ -181,7 +249,10 @@ impl Config {
             Some(other) => {
                 return Err(invalid(
                     "AUTH_MODE",
-                    format!("{other:?}: expected \"token\" or \"iam\""),
+                    format!(
+                        "{}: expected \"token\" or \"iam\"",
+                        crate::error::echo(other)
+                    ),
                 ));
             }
         };
@@ -201,7 +272,8 @@ impl Config {
                         invalid(
                             var,
                             format!(
-                                "{v:?}: expected an integer from {} to {}",
+                                "{}: expected an integer from {} to {}",
+                                crate::error::echo(v),
                                 range.start(),
                                 range.end()
                             ),
@@ -240,12 +312,26 @@ impl Config {
             email,
         };
 
+        let cursor_key = match get(CURSOR_KEY).map(|v| v.trim().to_owned()) {
+            Some(key) if !key.is_empty() => cursor_key_from(CURSOR_KEY, &key)?,
+            _ => {
+                if matches!(auth, AuthMode::Iam { .. }) && get(CURSOR_KEY_PARAM).is_none() {
+                    tracing::warn!(
+                        "no CURSOR_KEY_PARAM or CURSOR_KEY in IAM mode: pagination cursors are \
+                         signed with a key derived from public configuration"
+                    );
+                }
+                derived_cursor_key(&auth)
+            }
+        };
+
         Ok(Self {
             tables,
             api: ApiSettings {
                 auth,
                 max_body_bytes,
                 cert_retention: Duration::days(retention_days),
+                cursor_key,
             },
             notify,
         })
@@ -332,6 +418,34 @@ mod tests {
                 matches!(err, ConfigError::Invalid { var: v, .. } if v == var),
                 "{var}={value}: {err}"
             );
+        }
+    }
+
+    /// A token pasted where its hash belongs (a bare JSON string, or in `sha256`) must not end
+    /// up in the error, which is logged and printed.
+    #[test]
+    fn token_config_errors_never_echo_the_value() {
+        let secret = "s3cr3t-t0ken-value-do-not-log";
+        for value in [
+            format!("\"{secret}\""),
+            secret.to_owned(),
+            format!(r#"[{{"sha256":"{secret}","role":"push","label":"lb"}}]"#),
+            format!(
+                r#"[{{"sha256":"{}","role":"{secret}","label":"lb"}}]"#,
+                "a".repeat(64)
+            ),
+            format!(r#"{{"{secret}": 1}}"#),
+        ] {
+            let env = lookup(&[
+                ("WATCHES_TABLE", "w"),
+                ("INVENTORY_TABLE", "i"),
+                ("ALERTS_TABLE", "a"),
+                ("API_TOKENS", &value),
+            ]);
+            let err = Config::from_lookup(env).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("s3cr3t"), "{value}: {shown}");
+            assert!(shown.contains("API_TOKENS"), "{shown}");
         }
     }
 

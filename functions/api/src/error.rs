@@ -7,6 +7,34 @@ use serde::Serialize;
 
 use ctguard::store::StoreError;
 
+/// Characters of client input quoted in an error message; the rest is cut (see [`echo`]).
+pub const ECHO_CHARS: usize = 64;
+/// No error message is longer than this (a backstop: every echo is already bounded).
+pub const MAX_MESSAGE_CHARS: usize = 512;
+
+/// `text` cut to at most `max` characters (on a character boundary, `…` marking the cut).
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]).into(),
+        None => text.into(),
+    }
+}
+
+/// Client input as quoted in an error message: Rust-escaped in double quotes (control
+/// characters visible, never raw) and at most [`ECHO_CHARS`] characters of it, so that a
+/// 9,000-character domain gives a short error. Never use it for configuration values that may
+/// be secrets: name the variable instead.
+pub fn echo(input: &str) -> String {
+    match input.char_indices().nth(ECHO_CHARS) {
+        Some((cut, _)) => format!(
+            "{:?}… ({} characters)",
+            &input[..cut],
+            input.chars().count()
+        ),
+        None => format!("{input:?}"),
+    }
+}
+
 /// A client-facing error. `code` is stable (clients may branch on it); `message` is for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
@@ -20,10 +48,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
             status,
             code,
-            message: message.into(),
+            message: clip(&message, MAX_MESSAGE_CHARS).into_owned(),
             allow: None,
         }
     }
@@ -144,3 +173,21 @@ impl From<StoreError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoes_and_messages_are_bounded_on_character_boundaries() {
+        assert_eq!(echo("a\u{0}b"), r#""a\0b""#);
+        let long = "é".repeat(9_000);
+        let shown = echo(&long);
+        assert!(shown.starts_with(&format!("\"{}\"…", "é".repeat(ECHO_CHARS))));
+        assert!(shown.ends_with("(9000 characters)"), "{shown}");
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "abc…");
+        let err = ApiError::bad_request("x", "m".repeat(10_000));
+        assert_eq!(err.message.chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+}

@@ -7,10 +7,12 @@
 //! - [`auth`]: bearer tokens (hashed, with role and label) or IAM callers.
 //! - [`body`], [`query`]: request decoding with limits; [`material`]: PEM/DER in, hashes out.
 //! - [`push`]: what a caller may write into the inventory (name scopes, append-only pushes).
+//! - [`cursor`]: HMAC-signed pagination cursors.
 //! - [`handlers`]: one module per resource; [`error`], [`response`]: what goes back.
 //! - [`config`]: the environment, read once; [`listener`]: plain HTTP for local use and tests;
 //!   [`aws`]: AWS clients with deliberate timeouts; [`cli`], [`runtime`]: what `main` runs.
 //! - [`notify`]: the alert channels, for `POST /alerts/test`.
+//! - [`time`]: bounds and checked arithmetic for times taken from requests.
 
 pub mod app;
 pub mod auth;
@@ -18,6 +20,7 @@ pub mod aws;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod handlers;
 pub mod iam_principal;
@@ -29,6 +32,7 @@ pub mod query;
 pub mod response;
 pub mod router;
 pub mod runtime;
+pub mod time;
 
 pub use app::{App, Store};
 pub use config::{ApiSettings, Config};

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, echo};
 
 fn hex_value(byte: u8) -> Option<u8> {
     match byte {
@@ -72,7 +72,7 @@ impl Query {
             if params.contains_key(&name) {
                 return Err(ApiError::bad_request(
                     "invalid_parameter",
-                    format!("query parameter {name:?} is given more than once"),
+                    format!("query parameter {} is given more than once", echo(&name)),
                 ));
             }
             params.insert(name, value);
@@ -90,18 +90,16 @@ impl Query {
             };
             return Err(ApiError::bad_request(
                 "invalid_parameter",
-                format!("unknown query parameter {unknown:?}; {expected}"),
+                format!("unknown query parameter {}; {expected}", echo(unknown)),
             ));
         }
         Ok(self)
     }
 
-    /// The raw value of `name`; an empty value counts as absent.
+    /// The raw value of `name`. An empty value is a value (`cursor=` is not a cursor), as
+    /// the OpenAPI contract says: it is refused by the parameter's parser, not ignored.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.params.get(name).map(String::as_str)
     }
 
     /// Parses `name` with `parse`, turning its error into a 400 that names the parameter.
@@ -160,11 +158,13 @@ mod tests {
     }
 
     #[test]
-    fn query_values_are_decoded_and_empty_means_absent() {
+    fn query_values_are_decoded_and_empty_is_a_value() {
         let q = Query::parse(Some("name=www.%65xample.org&limit=&x")).unwrap();
         assert_eq!(q.get("name"), Some("www.example.org"));
-        assert_eq!(q.get("limit"), None);
-        assert_eq!(q.get("x"), None);
+        assert_eq!(q.get("limit"), Some(""));
+        assert_eq!(q.get("x"), Some(""));
+        assert_eq!(q.get("y"), None);
+        assert!(q.parse_as::<u32>("limit").is_err());
         let err = Query::parse(Some("limit=abc"))
             .unwrap()
             .parse_as::<u32>("limit")

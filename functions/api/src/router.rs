@@ -176,7 +176,10 @@ pub fn resolve(method: &Method, path: &str) -> ApiResult<Matched> {
         }
     }
     if allowed.is_empty() {
-        Err(ApiError::not_found(format!("no route for {path}")))
+        Err(ApiError::not_found(format!(
+            "no route for {}",
+            crate::error::echo(path)
+        )))
     } else {
         Err(ApiError::method_not_allowed(allowed))
     }

@@ -1,6 +1,5 @@
 //! `/alerts`: what the poller found, and people's triage of it.
 
-use chrono::{DateTime, Utc};
 use http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Deserialize;
@@ -27,18 +26,25 @@ fn parse_severity(value: &str) -> Result<Severity, &'static str> {
 pub async fn list<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     let query = &ctx.query;
     let filter = AlertFilter {
-        since: query.parse_with("since", |v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| {
-                    format!("expected an RFC 3339 time such as 2025-01-31T00:00:00Z ({e})")
-                })
-        })?,
+        since: query.parse_with("since", crate::time::parse_rfc3339)?,
         severity: query.parse_with("severity", parse_severity)?,
         domain: query.parse_with("domain", WatchDomain::parse)?,
     };
-    let page = store.list_alerts(&filter, &page_request(query)?).await?;
-    json(StatusCode::OK, &PageView::from(page))
+    // A cursor is valid only with the filters it was issued for.
+    let listing = format!(
+        "alerts\n{}\n{}\n{}",
+        filter.since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        filter.severity.map(|s| s.as_str()).unwrap_or_default(),
+        filter
+            .domain
+            .as_ref()
+            .map(|d| d.as_str())
+            .unwrap_or_default(),
+    );
+    let page = store
+        .list_alerts(&filter, &page_request(ctx, &listing)?)
+        .await?;
+    json(StatusCode::OK, &PageView::new(page, ctx, &listing))
 }
 
 /// GET /alerts/{tbs_sha256}

@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::material::leaf_certificate;
 use crate::push;
 use crate::response::{json, no_content, upserted};
+use crate::time;
 
 /// The JSON form of POST /certs: either `pem`, or explicit hashes for a certificate not at hand.
 #[derive(Debug, Deserialize)]
@@ -31,7 +32,9 @@ struct CertJson {
     pubkey_sha256: Option<String>,
     #[serde(default, alias = "names")]
     dns_names: Vec<String>,
+    #[serde(default, deserialize_with = "crate::time::bounded_opt")]
     not_before: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::time::bounded_opt")]
     not_after: Option<DateTime<Utc>>,
     serial: Option<String>,
     issuer: Option<String>,
@@ -67,6 +70,8 @@ fn check_name_count(count: usize) -> ApiResult<()> {
 
 fn from_identity(ctx: &Ctx<'_>, leaf: CertIdentity, source: String) -> ApiResult<InventoryCert> {
     check_name_count(leaf.dns_names.len())?;
+    time::check("the certificate's notBefore", leaf.not_before)?;
+    time::check("the certificate's notAfter", leaf.not_after)?;
     Ok(InventoryCert {
         tbs_sha256: leaf.tbs_sha256,
         pubkey_sha256: Some(leaf.pubkey_sha256),
@@ -80,7 +85,10 @@ fn from_identity(ctx: &Ctx<'_>, leaf: CertIdentity, source: String) -> ApiResult
         source,
         added_at: ctx.now,
         updated_at: ctx.now,
-        expires_at: Some(leaf.not_after + ctx.settings.cert_retention),
+        expires_at: Some(time::add_capped(
+            leaf.not_after,
+            ctx.settings.cert_retention,
+        )),
         has_scts: leaf.has_sct_list,
         ct_seen_at: None,
         not_logged_alerted_at: None,
@@ -107,7 +115,9 @@ fn from_explicit(ctx: &Ctx<'_>, input: CertJson, source: String) -> ApiResult<Re
             "not_after is before not_before",
         ));
     }
-    let expires_at = input.not_after.map(|t| t + ctx.settings.cert_retention);
+    let expires_at = input
+        .not_after
+        .map(|t| time::add_capped(t, ctx.settings.cert_retention));
     let pubkey = input
         .pubkey_sha256
         .as_deref()
@@ -218,10 +228,11 @@ pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Resp
         .get("name")
         .map(|n| normalize_name("name", n))
         .transpose()?;
+    let listing = format!("certs\n{}", name.as_deref().unwrap_or_default());
     let page = store
-        .list_certs(name.as_deref(), &page_request(&ctx.query)?)
+        .list_certs(name.as_deref(), &page_request(ctx, &listing)?)
         .await?;
-    json(StatusCode::OK, &PageView::from(page))
+    json(StatusCode::OK, &PageView::new(page, ctx, &listing))
 }
 
 /// GET /certs/{tbs_sha256}

@@ -64,7 +64,9 @@ impl DomainView {
             .last_polled_at
             .map(|polled| entry.last_success_at == Some(polled) && entry.last_error.is_none());
         Self {
-            cursor_age_seconds: entry.cursor_updated_at.map(|t| (now - t).num_seconds()),
+            cursor_age_seconds: entry
+                .cursor_updated_at
+                .map(|t| now.signed_duration_since(t).num_seconds()),
             last_poll_succeeded,
             last_caught_up_at: watching::last_caught_up_at(&entry),
             canary: entry.canary,
@@ -91,7 +93,7 @@ fn parse_domain(value: &str) -> ApiResult<WatchDomain> {
     WatchDomain::parse(value).map_err(|e| {
         ApiError::bad_request(
             "invalid_domain",
-            format!("{value:?} cannot be watched: {e}"),
+            format!("{} cannot be watched: {e}", crate::error::echo(value)),
         )
     })
 }

@@ -29,6 +29,7 @@ struct KeyJson {
     #[serde(default, alias = "names")]
     dns_names: Vec<String>,
     note: Option<String>,
+    #[serde(default, deserialize_with = "crate::time::bounded_opt")]
     expires_at: Option<DateTime<Utc>>,
 }
 
@@ -115,8 +116,8 @@ pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Resp
 
 /// GET /keys?limit=&cursor=
 pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
-    let page = store.list_keys(&page_request(&ctx.query)?).await?;
-    json(StatusCode::OK, &PageView::from(page))
+    let page = store.list_keys(&page_request(ctx, "keys")?).await?;
+    json(StatusCode::OK, &PageView::new(page, ctx, "keys"))
 }
 
 /// DELETE /keys/{pubkey_sha256}

@@ -18,7 +18,8 @@ use ctguard::store::{Page, PageRequest};
 
 use crate::auth::Caller;
 use crate::config::ApiSettings;
-use crate::error::{ApiError, ApiResult};
+use crate::cursor::CursorKey;
+use crate::error::{ApiError, ApiResult, echo};
 use crate::query::Query;
 
 /// Everything a handler needs about the current request.
@@ -39,8 +40,13 @@ pub const MAX_NAMES: usize = 1000;
 pub const MAX_NOTE_CHARS: usize = 1000;
 pub const MAX_SOURCE_CHARS: usize = 128;
 
-/// `limit` and `cursor` from the query.
-pub fn page_request(query: &Query) -> ApiResult<PageRequest> {
+/// `limit` and `cursor` from the query; the cursor must be one this API issued for `listing`
+/// (the route and its filters, as in [`PageView::new`]).
+pub fn page_request(ctx: &Ctx<'_>, listing: &str) -> ApiResult<PageRequest> {
+    page_request_with(&ctx.query, &ctx.settings.cursor_key, listing)
+}
+
+fn page_request_with(query: &Query, key: &CursorKey, listing: &str) -> ApiResult<PageRequest> {
     let limit = query
         .parse_with("limit", |v| {
             v.parse::<u32>()
@@ -49,10 +55,11 @@ pub fn page_request(query: &Query) -> ApiResult<PageRequest> {
                 .ok_or_else(|| format!("expected an integer from 1 to {MAX_PAGE_SIZE}"))
         })?
         .unwrap_or(DEFAULT_PAGE_SIZE);
-    Ok(PageRequest {
-        limit,
-        token: query.get("cursor").map(str::to_owned),
-    })
+    let token = query
+        .get("cursor")
+        .map(|cursor| key.open(listing, cursor).map(str::to_owned))
+        .transpose()?;
+    Ok(PageRequest { limit, token })
 }
 
 /// A page as the API shows it: `{"items": [...], "next_cursor": "..."|null}`.
@@ -62,11 +69,14 @@ pub struct PageView<T> {
     pub next_cursor: Option<String>,
 }
 
-impl<T> From<Page<T>> for PageView<T> {
-    fn from(page: Page<T>) -> Self {
+impl<T> PageView<T> {
+    /// The page with its next token signed for `listing` (see [`crate::cursor`]).
+    pub fn new(page: Page<T>, ctx: &Ctx<'_>, listing: &str) -> Self {
         Self {
             items: page.items,
-            next_cursor: page.next_token,
+            next_cursor: page
+                .next_token
+                .map(|token| ctx.settings.cursor_key.seal(listing, &token)),
         }
     }
 }
@@ -89,7 +99,10 @@ pub fn normalize_name(field: &str, name: &str) -> ApiResult<String> {
     if name.is_empty() || name.len() > 253 || !valid_chars {
         return Err(ApiError::bad_request(
             "invalid_name",
-            format!("{field}: {name:?} is not a DNS name (use Punycode for IDNs)"),
+            format!(
+                "{field}: {} is not a DNS name (use Punycode for IDNs)",
+                echo(&name)
+            ),
         ));
     }
     Ok(name)
@@ -127,18 +140,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn page_limits_are_bounded() {
-        let q = Query::parse(Some("limit=0")).unwrap();
-        assert!(page_request(&q).is_err());
-        let q = Query::parse(Some("limit=1001")).unwrap();
-        assert!(page_request(&q).is_err());
-        let q = Query::parse(Some("limit=-1")).unwrap();
-        assert!(page_request(&q).is_err());
-        let q = Query::parse(Some("limit=99999999999999999999")).unwrap();
-        assert!(page_request(&q).is_err());
-        let q = Query::parse(Some("cursor=abc")).unwrap();
+    fn page_limits_are_bounded_and_cursors_verified() {
+        let key = CursorKey::new(b"k");
+        let page = |q: &str| page_request_with(&Query::parse(Some(q)).unwrap(), &key, "l");
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=-1",
+            "limit=",
+            "limit=99999999999999999999",
+            "cursor=abc",
+        ] {
+            assert!(page(bad).is_err(), "{bad}");
+        }
+        let cursor = key.seal("l", "abc");
         assert_eq!(
-            page_request(&q).unwrap(),
+            page(&format!("cursor={cursor}")).unwrap(),
             PageRequest {
                 limit: DEFAULT_PAGE_SIZE,
                 token: Some("abc".into())

@@ -91,7 +91,10 @@ fn channels_in(alert: &Alert, state: DeliveryState) -> usize {
 
 async fn failed_deliveries<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Count> {
     let filter = AlertFilter {
-        since: Some(ctx.now - Duration::days(FAILED_DELIVERY_WINDOW_DAYS)),
+        since: Some(crate::time::sub_capped(
+            ctx.now,
+            Duration::days(FAILED_DELIVERY_WINDOW_DAYS),
+        )),
         ..AlertFilter::default()
     };
     let (mut failed, mut scanned, mut token) = (0usize, 0u32, None);

@@ -1,0 +1,95 @@
+"""schemathesis hooks for `make fuzz-api` (loaded through SCHEMATHESIS_HOOKS).
+
+OpenAPI cannot express some rules the API enforces, so for *positive* cases (data the
+schema calls valid) these hooks supply values that satisfy them before the request is sent;
+negative cases are sent as generated:
+
+- `cursor` is an HMAC-signed value only the API issues: a generated one is dropped unless the
+  API issued it earlier in this run (`after_call` records every `next_cursor`).
+- A certificate or public key (PEM/DER bodies, JSON `pem`) must parse: a real one is sent
+  (made by `run` with openssl: CTGUARD_FUZZ_CERT_PEM, _CERT_DER, _SPKI_PEM).
+- A watch-list domain must be registrable (not a public suffix, IP or single label; the
+  Public Suffix List is not a regex): `fuzzN.example.org` stands in, N from the generated value.
+- `expires_at` of a key must be in the future (the schema has no notion of "now").
+- `not_after` of a certificate must not be before its `not_before`.
+
+Nothing else is changed: every other parameter and body field reaches the API as generated.
+"""
+
+import os
+import re
+import zlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import schemathesis
+
+CERT_PEM = Path(os.environ["CTGUARD_FUZZ_CERT_PEM"]).read_text()
+CERT_DER = Path(os.environ["CTGUARD_FUZZ_CERT_DER"]).read_bytes()
+SPKI_PEM = Path(os.environ["CTGUARD_FUZZ_SPKI_PEM"]).read_text()
+PEM_TYPES = ("application/x-pem-file", "text/plain")
+
+ISSUED_CURSORS: set[str] = set()
+
+
+def _positive(case) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode.is_positive
+
+
+def _parse(value):
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _domain(generated) -> str:
+    # Values the API returned (stateful links) are kept; generated ones are replaced.
+    if isinstance(generated, str) and re.fullmatch(r"fuzz[0-9]+\.example\.org", generated):
+        return generated
+    return f"fuzz{zlib.crc32(str(generated).encode()) % 64}.example.org"
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if not _positive(case):
+        return
+    path, media_type = case.operation.path, case.media_type or ""
+    if case.query and "cursor" in case.query and case.query["cursor"] not in ISSUED_CURSORS:
+        del case.query["cursor"]
+    if case.query and "domain" in case.query:
+        case.query["domain"] = _domain(case.query["domain"])
+    if case.path_parameters and "value" in case.path_parameters:
+        case.path_parameters["value"] = _domain(case.path_parameters["value"])
+    if path in ("/certs", "/keys") and media_type.startswith(PEM_TYPES):
+        case.body = CERT_PEM if path == "/certs" else SPKI_PEM
+    if path == "/certs" and media_type.startswith("application/pkix-cert"):
+        case.body = CERT_DER
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if path in ("/certs", "/keys") and isinstance(body.get("pem"), str):
+        body["pem"] = CERT_PEM if path == "/certs" else SPKI_PEM
+    if path == "/domains" and "value" in body:
+        body["value"] = _domain(body["value"])
+    expires = _parse(body.get("expires_at"))
+    if case.operation.path == "/keys" and expires is not None:
+        now = datetime.now(timezone.utc)
+        if expires <= now + timedelta(minutes=1):
+            body["expires_at"] = (now + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    not_before, not_after = _parse(body.get("not_before")), _parse(body.get("not_after"))
+    if not_before is not None and not_after is not None and not_after < not_before:
+        body["not_before"], body["not_after"] = body["not_after"], body["not_before"]
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    if response.status_code != 200:
+        return
+    try:
+        cursor = response.json().get("next_cursor")
+    except (ValueError, AttributeError):
+        return
+    if isinstance(cursor, str):
+        ISSUED_CURSORS.add(cursor)
