@@ -10,18 +10,24 @@
 //! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
 //! - [`bounds`]: size bounds on every stored record that grows with Cert Spotter input.
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
+//! - [`fuzzing`]: the fuzz harnesses (also replayed by the stable tests).
 //! - [`secrets`]: secrets from SSM Parameter Store (or plain variables locally) at cold start.
 //! - [`watching`]: the rules that prove ctguard is still watching (coverage, canary).
+//!
+//! Features (both default): `aws` (the DynamoDB store, SSM secrets) and `certspotter-client`
+//! (the HTTP client). Without them the crate is the pure core the fuzz targets build against.
 
 pub mod bounds;
 pub mod cert;
 pub mod certspotter;
 pub mod der;
 pub mod domain;
+pub mod fuzzing;
 pub mod hash;
 pub mod matcher;
 pub mod model;
 pub mod scope;
+#[cfg(feature = "aws")]
 pub mod secrets;
 pub mod store;
 pub mod watching;

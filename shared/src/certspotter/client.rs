@@ -26,7 +26,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::model::Issuance;
+use super::model::{Issuance, parse_page};
 
 /// The public Cert Spotter API.
 pub const DEFAULT_BASE_URL: &str = "https://api.certspotter.com";
@@ -492,8 +492,7 @@ impl Pager {
             .client
             .fetch_page(&self.query, self.cursor.as_deref(), budget)
             .await?;
-        let page: Vec<Issuance> =
-            serde_json::from_slice(&body).map_err(|source| FetchError::MalformedBody { source })?;
+        let page = parse_page(&body).map_err(|source| FetchError::MalformedBody { source })?;
         let Some(last) = page.last() else {
             self.caught_up = true;
             return Ok(None);

@@ -1,13 +1,15 @@
 //! The SSLMate Cert Spotter API v1: the issuance model and a paging client that never loses an
 //! issuance (the resume cursor is always the id of the last issuance fully returned).
 
+#[cfg(feature = "certspotter-client")]
 pub mod client;
 pub mod model;
 
+#[cfg(feature = "certspotter-client")]
 pub use client::{
     Budget, CertSpotterClient, ClientConfig, DEFAULT_BASE_URL, EXPANSIONS, FetchError,
     IssuanceQuery, Pager,
 };
 pub use model::{
-    CertType, Issuance, IssuanceError, Issuer, Operator, Revocation, RevocationReason,
+    CertType, Issuance, IssuanceError, Issuer, Operator, Revocation, RevocationReason, parse_page,
 };

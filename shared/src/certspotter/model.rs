@@ -97,6 +97,11 @@ pub enum RevocationReason {
     Text(String),
 }
 
+/// A `GET /v1/issuances` response body: a JSON array of issuances (empty when caught up).
+pub fn parse_page(body: &[u8]) -> Result<Vec<Issuance>, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
 /// Kind of certificate in the legacy `cert` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

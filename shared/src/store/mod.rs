@@ -27,8 +27,10 @@ use crate::model::{
     WatchEntry,
 };
 
+#[cfg(feature = "aws")]
 pub mod dynamo;
 pub mod memory;
+pub mod page_token;
 
 /// A storage failure, with enough context to log and to decide whether to retry.
 #[derive(Debug, thiserror::Error)]

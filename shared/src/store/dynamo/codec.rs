@@ -7,14 +7,12 @@ use std::fmt::Display;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_dynamo::aws_sdk_dynamodb_1 as sd;
 
-use crate::store::StoreError;
+use crate::store::{StoreError, page_token};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -24,8 +22,6 @@ pub(super) const MAX_PAGE: u32 = 1000;
 const MAX_QUERY_ROUNDS: usize = 8;
 /// A filtered query evaluates at least this many items per round.
 const FILTERED_READ_AHEAD: usize = 100;
-/// Page tokens longer than this were not issued by us.
-const MAX_TOKEN_LEN: usize = 2048;
 
 pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -268,14 +264,13 @@ impl Expr {
     }
 }
 
-/// Opaque page token: URL-safe base64 of the last returned item's key attributes as JSON.
+/// Opaque page token of the last returned item's key (see [`page_token`]).
 pub(super) fn encode_token(key: &Item) -> String {
     let plain: BTreeMap<&str, &str> = key
         .iter()
         .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str())))
         .collect();
-    let json = serde_json::to_vec(&plain).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+    page_token::encode(&plain)
 }
 
 /// Decodes a token for a query over `key_attrs` whose partition attribute `fixed.0` must
@@ -285,19 +280,7 @@ pub(super) fn decode_token(
     key_attrs: &[&str],
     fixed: (&str, &str),
 ) -> Result<Item, StoreError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(StoreError::InvalidPageToken);
-    }
-    let json = URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| StoreError::InvalidPageToken)?;
-    let plain: BTreeMap<String, String> =
-        serde_json::from_slice(&json).map_err(|_| StoreError::InvalidPageToken)?;
-    let same_attrs =
-        plain.len() == key_attrs.len() && key_attrs.iter().all(|a| plain.contains_key(*a));
-    if !same_attrs || plain.get(fixed.0).map(String::as_str) != Some(fixed.1) {
-        return Err(StoreError::InvalidPageToken);
-    }
+    let plain = page_token::decode(token, key_attrs, fixed)?;
     Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
@@ -389,6 +372,8 @@ impl IndexQuery<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use chrono::TimeZone;
 
     #[test]

@@ -1,0 +1,4 @@
+#![no_main]
+//! See `ctguard::fuzzing::page_cursor` (the stable tests replay the corpora through the same function).
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ctguard::fuzzing::page_cursor(data));
