@@ -405,3 +405,37 @@ fn secrets_are_passed_by_ssm_parameter_name_only() {
         "dynamic references would put the secret in the function's configuration"
     );
 }
+
+/// Every alarm on the poller's own metrics (namespace `ctguard`) watches a metric the run's
+/// EMF record declares, so no alarm waits on a metric that never comes (e.g. `EntriesStuck`).
+#[test]
+fn alarms_watch_metrics_the_poller_emits() {
+    let template = template();
+    let emf = poller::RunReport::new("r".into(), chrono::Utc::now()).emf();
+    let declared: BTreeSet<String> = emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .expect("declared metrics")
+        .iter()
+        .map(|m| m["Name"].as_str().expect("a name").to_owned())
+        .collect();
+    let mut watched = BTreeSet::new();
+    for (name, resource) in resources(&template) {
+        if resource["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        let p = &resource["Properties"];
+        let mut metrics = vec![(p["Namespace"].clone(), p["MetricName"].clone())];
+        for query in p["Metrics"].as_array().into_iter().flatten() {
+            let m = &query["MetricStat"]["Metric"];
+            metrics.push((m["Namespace"].clone(), m["MetricName"].clone()));
+        }
+        for (namespace, metric) in metrics {
+            if namespace == "ctguard" {
+                let metric = metric.as_str().unwrap_or_default().to_owned();
+                assert!(declared.contains(&metric), "{name} watches {metric}");
+                watched.insert(metric);
+            }
+        }
+    }
+    assert!(watched.contains("EntriesStuck"), "the stuck-entry alarm");
+}
