@@ -289,7 +289,19 @@ pub async fn record_poll_keeps_cursor_and_never_resurrects<S: WatchStore>(store:
     assert_eq!(stored.rate_limited_until, Some(limited));
     assert_eq!(stored.baseline_completed_at, Some(ok_at), "baseline kept");
 
-    // A later success clears the error and the rate limit.
+    // Stuck bookkeeping is stored as given, and cleared by a poll with progress.
+    let stuck_since = failed_at + Duration::minutes(1);
+    let stuck = PollStatus {
+        stalled_runs: 3,
+        stuck_since: Some(stuck_since),
+        ..failed.clone()
+    };
+    store.record_poll(d, &stuck).await.unwrap();
+    let stored = store.get_watch(d).await.unwrap().unwrap();
+    assert_eq!(stored.stalled_runs, 3);
+    assert_eq!(stored.stuck_since, Some(stuck_since));
+
+    // A later success clears the error, the rate limit and the stuck state.
     let again = PollStatus {
         polled_at: limited,
         baseline_completed_at: None,
@@ -300,6 +312,7 @@ pub async fn record_poll_keeps_cursor_and_never_resurrects<S: WatchStore>(store:
     assert_eq!(stored.last_error, None);
     assert_eq!(stored.rate_limited_until, None);
     assert_eq!(stored.last_success_at, Some(limited));
+    assert_eq!((stored.stalled_runs, stored.stuck_since), (0, None));
 
     // A run finishing after the entry was deleted must not bring it back.
     store.delete_watch(d).await.unwrap();

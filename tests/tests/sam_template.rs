@@ -473,6 +473,8 @@ fn ctguard_alarm_metrics(template: &Value) -> Vec<(String, String)> {
 }
 
 #[test]
+/// Also: every alarm on the poller's own metrics (namespace `ctguard`) watches a metric the
+/// run's EMF record declares, so no alarm waits on a metric that never comes.
 fn proof_of_watching_is_deployed_by_default_and_alarmed() {
     let template = template();
     // The canary is on by default: `make deploy` (sam deploy --guided) offers this default.
@@ -511,7 +513,12 @@ fn proof_of_watching_is_deployed_by_default_and_alarmed() {
             "{alarm} watches undeclared {metric}"
         );
     }
-    for metric in ["CanaryBlind", "MaxEntryLagSeconds", "PushedNotLogged"] {
+    for metric in [
+        "CanaryBlind",
+        "MaxEntryLagSeconds",
+        "PushedNotLogged",
+        "EntriesStuck",
+    ] {
         assert!(
             alarms.iter().any(|(_, m)| m == metric),
             "no alarm on {metric}: {alarms:?}"

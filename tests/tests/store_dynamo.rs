@@ -512,3 +512,26 @@ async fn create_alerts_costs_one_transaction_per_hundred() {
     // Batch 1 (0..100): cancelled once (60 exist), then 40 created; batch 2: 20 created.
     assert_eq!(proxy.count(Service::DynamoDb, "TransactWriteItems"), 3);
 }
+
+#[tokio::test]
+async fn an_alert_over_the_item_limit_is_refused_with_a_typed_error_before_sending() {
+    let aws = TestAws::new().await;
+    let proxy = FaultProxy::start(&aws.endpoint).await;
+    let store = aws.store_via(proxy.url()).await;
+    let mut big = alert("big", Severity::Suspicious, &["www.example"], t0());
+    big.dns_names = (0..7_000)
+        .map(|i| format!("host{i:0>40}.unrelated.example.net"))
+        .collect();
+    let err = store.create_alert(&big).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Rejected { message, .. } if message.contains("item limit")),
+        "{err:?}"
+    );
+    let err = store
+        .create_alerts(std::slice::from_ref(&big))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected { .. }), "{err:?}");
+    assert_eq!(proxy.total(Service::DynamoDb), 0, "nothing was sent");
+    assert_eq!(store.get_alert(&big.tbs_sha256).await.unwrap(), None);
+}
