@@ -96,7 +96,9 @@ impl AuthMode {
                 .filter(|t| t.role == Role::Push && t.names.is_none())
                 .map(|t| t.label.clone())
                 .collect(),
-            AuthMode::Iam { push_principals } => push_principals.clone(),
+            AuthMode::Iam {
+                push_principals, ..
+            } => push_principals.clone(),
         }
     }
 }
