@@ -472,9 +472,9 @@ fn ctguard_alarm_metrics(template: &Value) -> Vec<(String, String)> {
     found
 }
 
-#[test]
 /// Also: every alarm on the poller's own metrics (namespace `ctguard`) watches a metric the
 /// run's EMF record declares, so no alarm waits on a metric that never comes.
+#[test]
 fn proof_of_watching_is_deployed_by_default_and_alarmed() {
     let template = template();
     // The canary is on by default: `make deploy` (sam deploy --guided) offers this default.
