@@ -914,3 +914,17 @@ async fn a_blind_canary_alert_that_fails_to_send_is_retried_next_run() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn huge_watching_windows_never_panic() {
+    let mut h = Harness::new();
+    h.settings.canary_domain = Some(domain("test.certspotter.org"));
+    h.settings.canary_window = Duration::from_secs(u64::MAX);
+    h.settings.canary_poll_interval = Duration::from_secs(u64::MAX);
+    h.settings.not_logged_window = Duration::from_secs(u64::MAX);
+    h.watch("example.com").await;
+    let report = h.run().await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.canary_blind, 0);
+    assert_eq!(report.pushed_not_logged, 0);
+}

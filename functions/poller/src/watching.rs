@@ -158,8 +158,13 @@ where
         report: &mut RunReport,
     ) {
         let window = chrono_duration(self.settings.not_logged_window);
-        let until = now - window;
-        let from = until - chrono::Duration::days(NOT_LOGGED_LOOKBACK_DAYS);
+        // A window too large to subtract (a huge setting) means nothing is due yet.
+        let Some(until) = now.checked_sub_signed(window) else {
+            return;
+        };
+        let from = until
+            .checked_sub_signed(chrono::Duration::days(NOT_LOGGED_LOOKBACK_DAYS))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let candidates = match self
             .store
             .list_unlogged(from, until, NOT_LOGGED_BATCH)
