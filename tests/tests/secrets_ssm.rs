@@ -225,3 +225,79 @@ async fn poller_config_fails_naming_a_missing_or_denied_parameter() {
     assert!(text.contains("denied"), "{text}");
     assert!(!text.contains(key), "{text}");
 }
+
+/// The cursor key from `CURSOR_KEY_PARAM` signs the cursors: an app configured with it
+/// accepts its own cursors, an app with the derived key (same tokens, no parameter) refuses
+/// them; a short key is refused at start-up without being shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_cursor_key_comes_from_its_ssm_parameter() {
+    let aws = TestAws::new().await;
+    let admin = format!("admin-{:032x}", fastrand::u128(..));
+    let tokens = tokens_json(&admin, "admin", "ops");
+    let key = format!("cursor-key-{:032x}", fastrand::u128(..));
+    let name = aws.put_secure_string("cursor-key", &key).await;
+    let with_param = api_env(
+        &aws,
+        &[("API_TOKENS", &tokens), ("CURSOR_KEY_PARAM", name.as_str())],
+    );
+    let config = api::Config::load(lookup(with_param), &aws.ssm)
+        .await
+        .expect("loads");
+    let app = api::App::new(aws.store(), config.api);
+    let derived = api::App::new(
+        aws.store(),
+        api::Config::load(lookup(api_env(&aws, &[("API_TOKENS", &tokens)])), &aws.ssm)
+            .await
+            .unwrap()
+            .api,
+    );
+    for i in 0..3 {
+        let key = Sha256Hash::digest(format!("ssm cursor {i}").as_bytes()).to_hex();
+        let body = serde_json::json!({ "pubkey_sha256": key });
+        let r = send(&app, Req::post("/keys").token(&admin).json(body)).await;
+        assert_eq!(r.status, 201);
+    }
+    let page = send(&app, Req::get("/keys?limit=1").token(&admin))
+        .await
+        .json();
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let next = send(
+        &app,
+        Req::get(&format!("/keys?limit=1&cursor={cursor}")).token(&admin),
+    )
+    .await;
+    assert_eq!(next.status, 200);
+    let other = send(
+        &derived,
+        Req::get(&format!("/keys?limit=1&cursor={cursor}")).token(&admin),
+    )
+    .await;
+    assert_eq!(other.status, 400);
+    assert_eq!(other.error_code(), "invalid_cursor");
+
+    let short = aws
+        .put_secure_string("short-cursor-key", "s3cr3t-short")
+        .await;
+    let vars = api_env(
+        &aws,
+        &[
+            ("API_TOKENS", &tokens),
+            ("CURSOR_KEY_PARAM", short.as_str()),
+        ],
+    );
+    let err = api::Config::load(lookup(vars), &aws.ssm).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ApiConfigError::Invalid {
+                var: "CURSOR_KEY_PARAM",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("s3cr3t"), "{err}");
+}

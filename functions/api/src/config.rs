@@ -450,6 +450,42 @@ mod tests {
     }
 
     #[test]
+    fn a_cursor_key_is_configured_or_derived_from_the_tokens() {
+        let tokens = tokens();
+        let base = [
+            ("WATCHES_TABLE", "w"),
+            ("INVENTORY_TABLE", "i"),
+            ("ALERTS_TABLE", "a"),
+            ("API_TOKENS", tokens.as_str()),
+        ];
+        let key = "k".repeat(MIN_CURSOR_KEY_LEN);
+        let with_key =
+            Config::from_lookup(lookup(&[&base[..], &[("CURSOR_KEY", &key)]].concat())).unwrap();
+        let cursor = CursorKey::new(key.as_bytes()).seal("l", "t");
+        assert_eq!(with_key.api.cursor_key.open("l", &cursor).unwrap(), "t");
+        let derived = Config::from_lookup(lookup(&base)).unwrap();
+        assert!(derived.api.cursor_key.open("l", &cursor).is_err());
+        let sealed = derived.api.cursor_key.seal("l", "t");
+        let again = Config::from_lookup(lookup(&base)).unwrap();
+        assert_eq!(again.api.cursor_key.open("l", &sealed).unwrap(), "t");
+
+        let short = "s3cr3t".to_owned();
+        let err = Config::from_lookup(lookup(&[&base[..], &[("CURSOR_KEY", &short)]].concat()))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    var: CURSOR_KEY,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
     fn iam_mode_needs_no_tokens_but_principal_lists() {
         let base = [
             ("WATCHES_TABLE", "w"),
