@@ -8,7 +8,7 @@ export CTGUARD_MOTO_PORT ?= 5005
 export CTGUARD_TEST_AWS_ENDPOINT ?= http://127.0.0.1:$(CTGUARD_MOTO_PORT)
 NEXTEST_PROFILE ?= $(if $(CI),ci,default)
 
-.PHONY: help test test-prereqs test-rust lint fmt bench fuzz-api fuzz-api-ci emulator emulator-stop build local demo poll inbox deploy secrets
+.PHONY: help test test-prereqs test-rust lint fmt bench fuzz fuzz-api fuzz-api-ci emulator emulator-stop build local demo poll inbox deploy secrets
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -42,6 +42,13 @@ fmt: ## format the code
 
 bench: ## run the benchmarks (TBS hashing, matching)
 	cargo bench -p ctguard
+
+# Seconds per fuzz target; FUZZ_TARGETS picks some (default: all). Not part of CI.
+export FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+
+fuzz: ## run each cargo-fuzz target for FUZZ_SECONDS (default 600), one at a time, one core
+	fuzz/run $(FUZZ_TARGETS)
 
 # schemathesis over openapi.yaml against `api --listen` on the emulator (see README).
 FUZZ_API_EXAMPLES ?= 200
