@@ -63,7 +63,7 @@ async fn push_keys(app: &App<DynamoStore>, n: usize) -> Vec<String> {
             app,
             Req::post("/keys")
                 .push()
-                .json(json!({"pubkey_sha256": key})),
+                .json(json!({"pubkey_sha256": key, "dns_names": ["www.example.com"]})),
         )
         .await;
         assert_eq!(r.status, 201);

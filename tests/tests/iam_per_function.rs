@@ -69,6 +69,9 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
     // run saw it (pending, then resolved to info). Info alerts are emailed too.
     env.set("GRACE_PERIOD", "1h");
     env.set("EMAIL_INCLUDE_INFO", "true");
+    // The canary entry is created by the poller (create-if-absent) and its issuances recorded.
+    env.set("CANARY_DOMAIN", "canary.example");
+    env.log_cert(&["www.canary.example"]);
     env.watch_new("baseline.example", BackfillMode::Summary)
         .await;
     env.log_cert(&["www.baseline.example"]);
@@ -109,6 +112,10 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
         ("ALERTS_TABLE", env.aws.tables.alerts.clone()),
         ("AUTH_MODE", "token".to_owned()),
         ("API_TOKENS_PARAM", api_param.clone()),
+        // POST /alerts/test goes through the poller's channels.
+        ("ALERT_TOPIC_ARN", env.probe.topic_arn.clone()),
+        ("EMAIL_FROM", env.email_from.clone()),
+        ("EMAIL_TO", env.email_to.clone()),
     ]
     .into_iter()
     .collect();
@@ -123,7 +130,8 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
         aws_sdk_dynamodb::Client::new(&api_sdk),
         api_config.tables.clone(),
     );
-    let app = api::App::new(store, api_config.api);
+    let notifier = api::notify::Notifier::new(&api_sdk, &api_config.notify);
+    let app = api::App::new(store, api_config.api).with_notifier(notifier);
     let a = |r: Req| r.token(&admin);
     let p = |r: Req| r.token(&push);
 
@@ -147,6 +155,8 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
         &["push.shop.example"],
     );
     call(&app, p(Req::post("/certs").pem(&leaf.final_cert.pem)), 201).await;
+    // Known already: the push only appends its source (append-only).
+    call(&app, p(Req::post("/certs").pem(&leaf.final_cert.pem)), 200).await;
     call(&app, a(Req::get("/certs")), 200).await;
     call(&app, a(Req::get("/certs?name=push.shop.example")), 200).await;
     let cert = format!("/certs/{}", leaf.expected_tbs.to_hex());
@@ -155,7 +165,8 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
     let key = ctguard::hash::Sha256Hash::digest(b"iam spare key").to_hex();
     call(
         &app,
-        p(Req::post("/keys").json(json!({"pubkey_sha256": key}))),
+        p(Req::post("/keys")
+            .json(json!({"pubkey_sha256": key, "dns_names": ["push.shop.example"]}))),
         201,
     )
     .await;
@@ -182,6 +193,7 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
     )
     .await;
     call(&app, a(Req::get("/status")), 200).await;
+    call(&app, a(Req::post("/alerts/test")), 200).await;
 
     // --- What each function called, against what its role grants. ---------------------------
     let template = template();

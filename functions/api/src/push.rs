@@ -10,12 +10,11 @@ use ctguard::model::{AuthorizedKey, InventoryCert};
 use ctguard::store::{InventoryStore, PutOutcome};
 
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, echo};
 
-/// A 403 lists at most this many of the names outside the scope ...
-const MAX_LISTED_NAMES: usize = 10;
-/// ... each shortened to this many characters.
-const MAX_LISTED_CHARS: usize = 100;
+/// A 403 lists at most this many of the names outside the scope (each quoted by [`echo`]), so
+/// the message, count included, stays under the error length bound.
+const MAX_LISTED_NAMES: usize = 4;
 
 /// 400 when a push names nothing, 403 when a scoped push names something outside its scope.
 /// Admin callers may write anything.
@@ -39,7 +38,7 @@ pub fn check_names(caller: &Caller, names: &[String]) -> ApiResult<()> {
     let mut listed: Vec<String> = outside
         .iter()
         .take(MAX_LISTED_NAMES)
-        .map(|n| shorten(n))
+        .map(|n| echo(n))
         .collect();
     if outside.len() > MAX_LISTED_NAMES {
         listed.push(format!("and {} more", outside.len() - MAX_LISTED_NAMES));
@@ -55,13 +54,6 @@ pub fn check_names(caller: &Caller, names: &[String]) -> ApiResult<()> {
             listed.join(", ")
         ),
     ))
-}
-
-fn shorten(name: &str) -> String {
-    match name.char_indices().nth(MAX_LISTED_CHARS) {
-        Some((cut, _)) => format!("{:?}…", &name[..cut]),
-        None => format!("{name:?}"),
-    }
 }
 
 /// Stores a certificate: append-only for push callers, a replacing upsert for admin.
@@ -142,7 +134,7 @@ mod tests {
             .map(|i| format!("{}{i}.example.org", "x".repeat(200)))
             .collect();
         let err = check_names(&caller, &many).unwrap_err();
-        assert!(err.message.contains("and 490 more"), "{}", err.message);
+        assert!(err.message.contains("and 496 more"), "{}", err.message);
         assert!(err.message.len() < 2000, "{} bytes", err.message.len());
     }
 }

@@ -12,6 +12,8 @@ use support::*;
 
 const FAR_FUTURE: &str = "+262142-12-31T23:59:59Z";
 const FAR_PAST: &str = "-262142-01-01T00:00:00Z";
+/// Hash-only pushes must name what they vouch for; with names given, only the time is wrong.
+const NAMES: [&str; 1] = ["www.example.com"];
 
 fn hash(seed: &str) -> String {
     Sha256Hash::digest(seed.as_bytes()).to_hex()
@@ -37,12 +39,12 @@ async fn inventory_is_empty(app: &api::App<ctguard::store::memory::MemoryStore>)
 async fn pushed_times_outside_1970_to_9999_are_400_not_a_panic() {
     let app = app();
     let bodies = [
-        json!({"tbs_sha256": hash("a"), "not_after": FAR_FUTURE}),
-        json!({"tbs_sha256": hash("a"), "not_after": FAR_PAST}),
-        json!({"tbs_sha256": hash("a"), "not_before": FAR_PAST}),
-        json!({"tbs_sha256": hash("a"), "not_after": "10000-01-01T00:00:00Z"}),
-        json!({"tbs_sha256": hash("a"), "not_after": "1969-12-31T23:59:59Z"}),
-        json!({"pubkey_sha256": hash("k"), "not_after": FAR_FUTURE}),
+        json!({"tbs_sha256": hash("a"), "dns_names": NAMES, "not_after": FAR_FUTURE}),
+        json!({"tbs_sha256": hash("a"), "dns_names": NAMES, "not_after": FAR_PAST}),
+        json!({"tbs_sha256": hash("a"), "dns_names": NAMES, "not_before": FAR_PAST}),
+        json!({"tbs_sha256": hash("a"), "dns_names": NAMES, "not_after": "10000-01-01T00:00:00Z"}),
+        json!({"tbs_sha256": hash("a"), "dns_names": NAMES, "not_after": "1969-12-31T23:59:59Z"}),
+        json!({"pubkey_sha256": hash("k"), "dns_names": NAMES, "not_after": FAR_FUTURE}),
     ];
     for body in bodies {
         for req in [Req::post("/certs").push(), Req::post("/certs").admin()] {
@@ -61,7 +63,8 @@ async fn pushed_times_outside_1970_to_9999_are_400_not_a_panic() {
         }
     }
     for expires_at in [FAR_FUTURE, FAR_PAST, "10000-01-01T00:00:00Z"] {
-        let body = json!({"pubkey_sha256": hash("k"), "expires_at": expires_at});
+        let body =
+            json!({"pubkey_sha256": hash("k"), "dns_names": NAMES, "expires_at": expires_at});
         let r = send(&app, Req::post("/keys").push().json(body)).await;
         assert_eq!(r.status, 400, "{expires_at}: {:?}", r.json());
     }
@@ -71,12 +74,13 @@ async fn pushed_times_outside_1970_to_9999_are_400_not_a_panic() {
 #[tokio::test]
 async fn the_last_representable_time_is_accepted_and_expiry_is_capped_at_it() {
     let app = app();
-    let body = json!({"tbs_sha256": hash("a"), "not_after": "9999-12-31T23:59:59Z"});
+    let body =
+        json!({"tbs_sha256": hash("a"), "dns_names": NAMES, "not_after": "9999-12-31T23:59:59Z"});
     let r = send(&app, Req::post("/certs").push().json(body)).await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     // not_after + CERT_RETENTION_DAYS would be in year 10000: capped, still four year digits.
     assert_eq!(r.json()["expires_at"], "9999-12-31T23:59:59Z");
-    let body = json!({"pubkey_sha256": hash("k"), "expires_at": "9999-12-31T23:59:59Z"});
+    let body = json!({"pubkey_sha256": hash("k"), "dns_names": NAMES, "expires_at": "9999-12-31T23:59:59Z"});
     let r = send(&app, Req::post("/keys").push().json(body)).await;
     assert_eq!(r.status, 201, "{:?}", r.json());
 }
@@ -134,13 +138,15 @@ async fn error_messages_quote_at_most_a_short_prefix_of_the_input() {
         Req::post("/certs")
             .push()
             .json(json!({"tbs_sha256": hash("a"), "dns_names": [format!("{long} x")]})),
-        Req::post("/certs").push().json(json!({"tbs_sha256": long})),
+        Req::post("/certs")
+            .push()
+            .json(json!({"tbs_sha256": long, "dns_names": NAMES})),
         Req::post("/certs")
             .push()
             .body(&format!("application/{long}"), "x"),
         Req::post("/certs")
             .admin()
-            .json(json!({"tbs_sha256": hash("a"), "not_after": long})),
+            .json(json!({"tbs_sha256": hash("a"), "dns_names": NAMES, "not_after": long})),
     ];
     for req in requests {
         let what = format!("{} {}", req.method, &req.target[..req.target.len().min(40)]);
