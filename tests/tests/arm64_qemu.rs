@@ -122,8 +122,11 @@ async fn arm64_poller_once_under_qemu_stores_and_delivers_an_alert() {
         out.status
     );
     eprintln!("arm64 poller --once under qemu: {:?}", started.elapsed());
+    // stdout: the run's EMF metrics line, then the report as pretty JSON.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report_start = stdout.find("\n{").map_or(0, |i| i + 1);
     let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("the run report is JSON");
+        serde_json::from_str(&stdout[report_start..]).expect("the run report is JSON");
     assert_eq!(report["failed"], false, "{report}");
     assert_eq!(report["alerts_created"]["suspicious"], 1, "{report}");
 
