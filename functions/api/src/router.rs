@@ -166,14 +166,23 @@ pub fn resolve(method: &Method, path: &str) -> ApiResult<Matched> {
             )
         })?;
 
+    // A literal segment beats a parameter (`/alerts/test` is not `/alerts/{tbs_sha256}`), so
+    // only the templates with the fewest parameters that match the path are candidates; the
+    // `Allow` of a 405 then lists exactly the methods the client's resource supports.
+    let candidates: Vec<(&'static RouteSpec, Vec<String>)> = ROUTES
+        .iter()
+        .filter_map(|spec| match_template(spec.template, &segments).map(|p| (spec, p)))
+        .collect();
+    let fewest = candidates.iter().map(|(_, p)| p.len()).min();
     let mut allowed = Vec::new();
-    for spec in ROUTES {
-        if let Some(params) = match_template(spec.template, &segments) {
-            if spec.method == method {
-                return Ok(Matched { spec, params });
-            }
-            allowed.push(spec.method.as_str());
+    for (spec, params) in candidates {
+        if Some(params.len()) != fewest {
+            continue;
         }
+        if spec.method == method {
+            return Ok(Matched { spec, params });
+        }
+        allowed.push(spec.method.as_str());
     }
     if allowed.is_empty() {
         Err(ApiError::not_found(format!(
@@ -231,6 +240,25 @@ mod tests {
         assert_eq!(err.allow.as_deref(), Some("POST, GET"));
         let err = resolve(&Method::GET, "/alerts/x/ack").unwrap_err();
         assert_eq!(err.allow.as_deref(), Some("POST"));
+    }
+
+    #[test]
+    fn a_literal_segment_beats_a_parameter() {
+        // Found by schemathesis (ST205): `/alerts/test` advertised the GET of `/alerts/{tbs}`.
+        let err = resolve(&Method::GET, "/alerts/test").unwrap_err();
+        assert_eq!(err.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(err.allow.as_deref(), Some("POST"));
+        let err = resolve(&Method::OPTIONS, "/alerts/test").unwrap_err();
+        assert_eq!(err.allow.as_deref(), Some("POST"));
+        assert_eq!(
+            resolve(&Method::POST, "/alerts/test").unwrap().id(),
+            RouteId::TestAlert
+        );
+        // Any other value is still the parameterised route.
+        assert_eq!(
+            resolve(&Method::GET, "/alerts/tests").unwrap().id(),
+            RouteId::GetAlert
+        );
     }
 
     #[test]
