@@ -15,15 +15,15 @@ help: ## list the targets
 
 test: emulator test-prereqs test-rust ## run the whole test suite (sets up what it needs, idempotently)
 
-# SAM CLI + cargo-lambda (own venvs), the locally built Lambda base image, the release build
-# that the sam tests invoke, and the arm64 build (own directory) the qemu tests run, with the
-# rustup target, qemu-user and the aarch64 glibc. Each step is idempotent and fast when done.
+# SAM CLI + cargo-lambda (own venvs), the locally built Lambda base image, the rustup target,
+# qemu-user and the aarch64 glibc; then, side by side (infra/test-builds), the x86_64 release
+# build the sam tests invoke, the arm64 one (own directory) the qemu tests run, and the test
+# binaries. Each step is idempotent and fast when done.
 test-prereqs:
 	infra/sam/install
 	infra/lambda-image/build
-	infra/sam/build --arch x86_64
 	infra/arm64/install
-	infra/sam/build --arch arm64 --build-dir .aws-sam/build-arm64
+	infra/test-builds
 
 test-rust:
 	cargo test --workspace --locked --doc

@@ -132,7 +132,10 @@ fn build_into(arch: &str, dir: &str) -> SamBuild {
     run_script(
         "infra/sam/build",
         &["--arch", arch, "--build-dir", dir],
-        "See .local/sam-build.log for the whole `sam build` output.",
+        &format!(
+            "See .local/sam-{}.log for the whole `sam build` output.",
+            Path::new(dir).file_name().unwrap_or_default().to_string_lossy()
+        ),
     );
     let build_dir = repo_root().join(dir);
     let built = SamBuild {
