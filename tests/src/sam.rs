@@ -134,7 +134,10 @@ fn build_into(arch: &str, dir: &str) -> SamBuild {
         &["--arch", arch, "--build-dir", dir],
         &format!(
             "See .local/sam-{}.log for the whole `sam build` output.",
-            Path::new(dir).file_name().unwrap_or_default().to_string_lossy()
+            Path::new(dir)
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
         ),
     );
     let build_dir = repo_root().join(dir);
