@@ -15,13 +15,12 @@ help: ## list the targets
 
 test: emulator test-prereqs test-rust ## run the whole test suite (sets up what it needs, idempotently)
 
-# SAM CLI + cargo-lambda (own venvs), the locally built Lambda base image, the rustup target,
-# qemu-user and the aarch64 glibc; then, side by side (infra/test-builds), the x86_64 release
+# SAM CLI + cargo-lambda (own venvs), the rustup target, qemu-user and the aarch64 glibc; then,
+# side by side (infra/test-builds), the locally built Lambda base image, the x86_64 release
 # build the sam tests invoke, the arm64 one (own directory) the qemu tests run, and the test
 # binaries. Each step is idempotent and fast when done.
 test-prereqs:
 	infra/sam/install
-	infra/lambda-image/build
 	infra/arm64/install
 	infra/test-builds
 
