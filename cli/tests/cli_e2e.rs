@@ -909,3 +909,177 @@ async fn help_documents_exit_codes_and_completions_generate() {
         .code(2);
     run(&home, &[], &[]).await.code(2);
 }
+
+/// Accepts one HTTP/1.1 request, answers `status` with `body`, returns the request as
+/// (request line, headers lowercased, body).
+async fn capture_one(
+    listener: tokio::net::TcpListener,
+    status: &'static str,
+    body: &'static str,
+) -> (String, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "connection closed before the request head");
+        data.extend_from_slice(&buf[..n]);
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+    };
+    let head = String::from_utf8(data[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (name, value) = l.split_once(':').unwrap();
+            (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+        })
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut request_body = data[head_end + 4..].to_vec();
+    while request_body.len() < length {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        request_body.extend_from_slice(&buf[..n]);
+    }
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await.unwrap();
+    (request_line, headers, request_body)
+}
+
+#[tokio::test]
+async fn sigv4_signs_what_is_sent_with_the_default_chain_credentials() {
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+
+    let home = Home::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(capture_one(
+        listener,
+        "201 Created",
+        r#"{"value":"example.org","backfill":"summary","created_at":"2026-11-30T12:00:00Z"}"#,
+    ));
+    // Credentials from the environment, the first link of the AWS default chain.
+    let env = [
+        ("CTGUARD_URL", url.as_str()),
+        ("AWS_ACCESS_KEY_ID", "AKIDCLITEST"),
+        ("AWS_SECRET_ACCESS_KEY", "cli-test-secret"),
+        ("AWS_SESSION_TOKEN", "cli-session-token"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let r = run(
+        &home,
+        &env,
+        &[
+            "--sigv4",
+            "--region",
+            "eu-west-1",
+            "domains",
+            "add",
+            "example.org",
+        ],
+    )
+    .await;
+    assert_eq!(r.ok().stdout, "watching example.org\n");
+    let (request_line, headers, body) = server.await.unwrap();
+    assert_eq!(request_line, "POST /domains HTTP/1.1");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} header: {headers:?}"))
+    };
+    let authorization = header("authorization");
+    let date = header("x-amz-date");
+    assert_eq!(header("x-amz-security-token"), "cli-session-token");
+    assert!(
+        authorization.starts_with(&format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDCLITEST/{}/eu-west-1/lambda/aws4_request, ",
+            &date[..8]
+        )),
+        "{authorization}"
+    );
+
+    // Re-sign what arrived (the signed headers as received, the body, the stated time): the
+    // signature must match, so nothing changed between signing and sending.
+    let signed: Vec<&str> = authorization
+        .split("SignedHeaders=")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .split(';')
+        .collect();
+    let signed_headers: Vec<(String, String)> = signed
+        .iter()
+        .map(|name| (name.to_string(), header(name)))
+        .collect();
+    let time = chrono::NaiveDateTime::parse_from_str(&date, "%Y%m%dT%H%M%SZ")
+        .unwrap()
+        .and_utc();
+    let time =
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(time.timestamp() as u64);
+    let identity = Credentials::new(
+        "AKIDCLITEST",
+        "cli-test-secret",
+        Some("cli-session-token".into()),
+        None,
+        "test",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("eu-west-1")
+        .name("lambda")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        format!("{url}/domains"),
+        signed_headers
+            .iter()
+            .filter(|(n, _)| n != "x-amz-date" && n != "x-amz-security-token")
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+        SignableBody::Bytes(&body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let expected = instructions
+        .headers()
+        .find(|(n, _)| *n == "authorization")
+        .map(|(_, v)| v.to_owned())
+        .unwrap();
+    assert_eq!(authorization, expected);
+    assert!(
+        signed.contains(&"content-type") && signed.contains(&"host"),
+        "{signed:?}"
+    );
+
+    // No credentials anywhere in the chain: exit 3 before anything is sent.
+    let r = run(
+        &home,
+        &[
+            ("CTGUARD_URL", url.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+        &["--json", "--sigv4", "--region", "eu-west-1", "status"],
+    )
+    .await;
+    assert_eq!(r.code(3).json()["error"]["code"], "credentials", "{r:#?}");
+}
