@@ -35,6 +35,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The API's base URL (the Function URL); else CTGUARD_URL, else the config file.
     #[arg(long, global = true, value_name = "URL")]

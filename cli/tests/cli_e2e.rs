@@ -1071,6 +1071,30 @@ async fn sigv4_signs_what_is_sent_with_the_default_chain_credentials() {
         "{signed:?}"
     );
 
+    // The same from the config file: auth = "aws_iam" and its region.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url2 = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(capture_one(listener, "200 OK", r#"{"items":[]}"#));
+    home.write(
+        "xdg/ctguard/config.toml",
+        format!("url = \"{url2}\"\nauth = \"aws_iam\"\nregion = \"ap-south-2\"\n"),
+        0o644,
+    );
+    let r = run(&home, &env[1..], &["--json", "domains", "list"]).await;
+    assert_eq!(r.ok().json(), serde_json::json!({"items": []}));
+    let (request_line, headers, _) = server.await.unwrap();
+    assert_eq!(request_line, "GET /domains HTTP/1.1");
+    let authorization = &headers
+        .iter()
+        .find(|(n, _)| n == "authorization")
+        .unwrap()
+        .1;
+    assert!(
+        authorization.contains("/ap-south-2/lambda/aws4_request"),
+        "{authorization}"
+    );
+    std::fs::remove_file(home.path("xdg/ctguard/config.toml")).unwrap();
+
     // No credentials anywhere in the chain: exit 3 before anything is sent.
     let r = run(
         &home,
