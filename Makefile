@@ -39,8 +39,11 @@ lint: ## rustfmt check and clippy with warnings as errors
 fmt: ## format the code
 	cargo fmt --all
 
-bench: ## run the benchmarks (TBS hashing, matching)
+bench: emulator ## run every benchmark the README's performance tables quote (TBS hashing, matching, poller throughput, scale: 1,000 entries at the rate limit, cold start, peak RSS)
 	cargo bench -p ctguard
+	cargo bench -p ctguard-tests --bench poller
+	cargo build --release --locked -p poller -p api
+	cargo bench -p ctguard-tests --bench scale
 
 # Seconds per fuzz target; FUZZ_TARGETS picks some (default: all). Not part of CI.
 export FUZZ_SECONDS ?= 600

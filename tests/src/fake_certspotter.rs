@@ -188,6 +188,13 @@ struct FakeState {
     include_expired: bool,
     faults: VecDeque<Fault>,
     queries: Vec<RecordedQuery>,
+    /// Added to every request (a real API's round trip).
+    latency: Duration,
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Keep every request in `queries` (off for long benchmarks: only counted).
+    record_queries: bool,
+    query_count: usize,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -225,6 +232,11 @@ impl FakeCertSpotter {
             include_expired: false,
             faults: VecDeque::new(),
             queries: Vec::new(),
+            latency: Duration::ZERO,
+            in_flight: 0,
+            max_in_flight: 0,
+            record_queries: true,
+            query_count: 0,
         }));
         let app = Router::new()
             .route("/v1/issuances", get(issuances))
@@ -306,6 +318,26 @@ impl FakeCertSpotter {
     pub fn clear_queries(&self) {
         lock(&self.state).queries.clear();
     }
+
+    /// Every request takes this long more (the real API's round trip, ~300 ms).
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.state).latency = latency;
+    }
+
+    /// Keep (default) or only count requests (a long benchmark's memory).
+    pub fn set_record_queries(&self, record: bool) {
+        lock(&self.state).record_queries = record;
+    }
+
+    /// Requests received so far (recorded or not).
+    pub fn query_count(&self) -> usize {
+        lock(&self.state).query_count
+    }
+
+    /// The most requests answered at once so far.
+    pub fn max_in_flight(&self) -> usize {
+        lock(&self.state).max_in_flight
+    }
 }
 
 async fn issuances(
@@ -319,17 +351,26 @@ async fn issuances(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let fault = {
+    let (fault, latency) = {
         let mut s = lock(&state);
-        s.queries.push(RecordedQuery {
-            path: "/v1/issuances".into(),
-            params: params.clone(),
-            authorization: header_text(header::AUTHORIZATION),
-            user_agent: header_text(header::USER_AGENT),
-            at: tokio::time::Instant::now(),
-        });
-        s.faults.pop_front()
+        s.query_count += 1;
+        if s.record_queries {
+            s.queries.push(RecordedQuery {
+                path: "/v1/issuances".into(),
+                params: params.clone(),
+                authorization: header_text(header::AUTHORIZATION),
+                user_agent: header_text(header::USER_AGENT),
+                at: tokio::time::Instant::now(),
+            });
+        }
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        (s.faults.pop_front(), s.latency)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    lock(&state).in_flight -= 1;
     let fault = match fault {
         Some(Fault::Delay(delay)) => {
             tokio::time::sleep(delay).await;

@@ -1,11 +1,13 @@
 //! Test support for ctguard's integration tests: a certificate factory ([`certs`]), a fake Cert
 //! Spotter API ([`fake_certspotter`]), the local AWS emulator harness ([`aws`]), a
 //! fault-injecting proxy in front of it ([`fault_proxy`]), the emulator's optional GSI lag
-//! ([`gsi_lag`]), the SAM build/invoke support ([`sam`]) and the local stack's inbox ([`inbox`]).
+//! ([`gsi_lag`]), the SAM build/invoke support ([`sam`]), the local stack's inbox ([`inbox`])
+//! and a fake Lambda Runtime API to time a bootstrap natively ([`fake_lambda_runtime`]).
 
 pub mod aws;
 pub mod certs;
 pub mod fake_certspotter;
+pub mod fake_lambda_runtime;
 pub mod fault_proxy;
 pub mod gsi_lag;
 pub mod iam;

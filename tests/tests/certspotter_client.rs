@@ -3,8 +3,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::sync::Arc;
+
 use ctguard::certspotter::{
     Budget, CertSpotterClient, ClientConfig, FetchError, Issuance, IssuanceQuery, Pager,
+    RateLimiter,
 };
 use ctguard_tests::fake_certspotter::{FakeCertSpotter, Fault, RetryAfter};
 use sha2::{Digest, Sha256};
@@ -715,4 +718,98 @@ async fn a_429_wait_that_would_overrun_the_deadline_is_not_waited() {
         "{err:?}"
     );
     assert_eq!(fake.queries().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One rate limiter shared by every request of a process (entries polled at once).
+
+#[tokio::test]
+async fn pagers_sharing_a_limiter_share_its_rate() {
+    let fake = FakeCertSpotter::start().await;
+    fake.set_page_sizes(&[1]);
+    add_certs(&fake, "a.example", 3);
+    add_certs(&fake, "b.example", 3);
+    // 20 requests a second, no burst: one every 50 ms for both pagers together.
+    let limiter = Arc::new(RateLimiter::new(20.0, 1));
+    let client = client(config(&fake)).with_rate_limiter(limiter);
+    let (mut a, mut b) = (
+        client.pages(query("a.example"), None),
+        client.pages(query("b.example"), None),
+    );
+    let (mut budget_a, mut budget_b) = (budget(10), budget(10));
+    let ((got_a, err_a), (got_b, err_b)) =
+        tokio::join!(drain(&mut a, &mut budget_a), drain(&mut b, &mut budget_b));
+    assert!(err_a.is_none() && err_b.is_none(), "{err_a:?} {err_b:?}");
+    assert_eq!((got_a.len(), got_b.len()), (3, 3));
+
+    let mut at: Vec<Instant> = fake.queries().iter().map(|q| q.at).collect();
+    at.sort();
+    assert_eq!(at.len(), 8, "three pages and the empty page each");
+    // Eight turns 50 ms apart: the last starts 350 ms after the first (a little transit
+    // jitter allowed), and both pagers were interleaved rather than one after the other.
+    let span = at[7] - at[0];
+    assert!(
+        span >= Duration::from_millis(330),
+        "8 requests within {span:?}"
+    );
+    let domains: Vec<String> = fake
+        .queries()
+        .iter()
+        .map(|q| q.param("domain").unwrap_or("").to_owned())
+        .collect();
+    assert_ne!(domains[..4], ["a.example"; 4], "{domains:?}");
+}
+
+#[tokio::test]
+async fn a_429_pauses_every_pager_sharing_the_limiter() {
+    let fake = FakeCertSpotter::start().await;
+    add_certs(&fake, "a.example", 1);
+    add_certs(&fake, "b.example", 1);
+    // The first request is told to come back in 1 s.
+    fake.push_fault(Fault::RateLimited {
+        retry_after: Some(RetryAfter::Seconds(1)),
+    });
+    let limiter = Arc::new(RateLimiter::new(100.0, 10));
+    let client = client(config(&fake)).with_rate_limiter(limiter.clone());
+
+    let first = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut pager = client.pages(query("a.example"), None);
+            let mut budget = budget(10);
+            pager
+                .next_page(&mut budget)
+                .await
+                .map(|p| p.map(|p| p.len()))
+        })
+    };
+    // Once the 429 is seen the limiter is paused (the first pager waits it out itself)…
+    let paused_at = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if limiter.paused_until().is_some() {
+                return Instant::now();
+            }
+            // Polling a condition, not waiting for time to pass.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the 429 pauses the limiter");
+    // …and another pager's request waits for the pause too, though it never saw a 429.
+    let mut other = client.pages(query("b.example"), None);
+    let page = other.next_page(&mut budget(10)).await.expect("page");
+    assert_eq!(page.map(|p| p.len()), Some(1));
+    assert_eq!(first.await.expect("join").expect("first page"), Some(1));
+
+    let queries = fake.queries();
+    assert_eq!(queries.len(), 3, "the 429, then one request per pager");
+    let rate_limited_at = queries[0].at;
+    for q in &queries[1..] {
+        assert!(
+            q.at - rate_limited_at >= Duration::from_millis(950),
+            "a request {:?} after the 429 (paused at +{:?})",
+            q.at - rate_limited_at,
+            paused_at - rate_limited_at
+        );
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use ctguard::certspotter::{CertSpotterClient, ClientConfig, FetchError};
+use ctguard::certspotter::{CertSpotterClient, ClientConfig, FetchError, RateLimiter};
 use ctguard::store::dynamo::{DynamoStore, TableNames};
 
 use crate::config::Config;
@@ -56,7 +56,12 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<LivePoller, FetchError>
         request_timeout: config.certspotter.request_timeout,
         max_retries: config.certspotter.max_retries,
         ..ClientConfig::default()
-    })?;
+    })?
+    // One pacer for the whole instance: every request of every entry polled at once.
+    .with_rate_limiter(Arc::new(RateLimiter::with_interval(
+        config.certspotter.request_interval,
+        config.certspotter.burst,
+    )));
     let publisher = config
         .alert_topic_arn
         .as_ref()

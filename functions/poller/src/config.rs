@@ -12,6 +12,9 @@
 //! | `CERTSPOTTER_API_TOKEN` | unset (anonymous) | Cert Spotter API key (local runs) |
 //! | `CERTSPOTTER_TIMEOUT` | `20s` | timeout of one API request |
 //! | `CERTSPOTTER_MAX_RETRIES` | `2` | retries of a 5xx / timed-out API request |
+//! | `CERTSPOTTER_RATE_PER_SEC` | `1` | the plan's request rate: every request (retries included, all entries together) is paced to it; a decimal (`0.5`, `5`), at most 1000 |
+//! | `CERTSPOTTER_BURST` | `10` | requests that may start at once before the pacing applies (at least 1) |
+//! | `POLL_CONCURRENCY` | `1` | watch entries polled at once (pages of one entry stay sequential; 1-64); raise it with a paid plan (the rate limiter, not this, bounds the request rate) |
 //! | `ALERT_TOPIC_ARN` | unset (SNS off) | SNS topic receiving one JSON message per alert |
 //! | `EMAIL_FROM` / `EMAIL_TO` | unset (email off) | SES v2 sender and comma-separated recipients; both or neither |
 //! | `EMAIL_INCLUDE_INFO` | `false` | also list authorized (info) certificates in the run email |
@@ -69,6 +72,10 @@ pub struct CertSpotterSettings {
     pub token: Option<String>,
     pub request_timeout: Duration,
     pub max_retries: u32,
+    /// Time between two requests at the plan's rate (`CERTSPOTTER_RATE_PER_SEC`).
+    pub request_interval: Duration,
+    /// Requests that may start at once (`CERTSPOTTER_BURST`).
+    pub burst: u32,
 }
 
 /// Never prints the token.
@@ -79,6 +86,8 @@ impl std::fmt::Debug for CertSpotterSettings {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("request_timeout", &self.request_timeout)
             .field("max_retries", &self.max_retries)
+            .field("request_interval", &self.request_interval)
+            .field("burst", &self.burst)
             .finish()
     }
 }
@@ -94,6 +103,11 @@ pub struct EmailSettings {
 pub struct RunSettings {
     pub grace_period: Duration,
     pub query_budget: u32,
+    /// Watch entries polled at once (`POLL_CONCURRENCY`).
+    pub poll_concurrency: u32,
+    /// Requests one page may cost at most (1 + `CERTSPOTTER_MAX_RETRIES`): what a worker sets
+    /// aside from the shared query budget before fetching a page.
+    pub page_attempts: u32,
     pub deadline_margin: Duration,
     pub max_delivery_attempts: u32,
     pub delivery_lease: Duration,
@@ -116,6 +130,8 @@ impl Default for RunSettings {
         Self {
             grace_period: Duration::from_secs(30 * 60),
             query_budget: 50,
+            poll_concurrency: DEFAULT_POLL_CONCURRENCY,
+            page_attempts: 1 + DEFAULT_MAX_RETRIES,
             deadline_margin: Duration::from_secs(20),
             max_delivery_attempts: 5,
             delivery_lease: Duration::from_secs(5 * 60),
@@ -133,6 +149,21 @@ impl Default for RunSettings {
 }
 
 pub const DEFAULT_CERTSPOTTER_URL: &str = "https://api.certspotter.com";
+/// Retries of a failed Cert Spotter request.
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+/// Watch entries polled at once: one, as before this setting existed (a free-tier account
+/// is limited by its hourly quota, not by latency). The rate limiter bounds the request rate.
+pub const DEFAULT_POLL_CONCURRENCY: u32 = 1;
+/// Requests per second. Cert Spotter's free tier is an hourly quota (about 10 full-domain
+/// queries an hour, kept by `QUERY_BUDGET` and the schedule); it publishes no per-second
+/// figure, so the default paces like one careful client: one request a second.
+pub const DEFAULT_RATE_PER_SEC: f64 = 1.0;
+/// Requests that may start at once (a free-tier hour's worth).
+pub const DEFAULT_BURST: u32 = 10;
+/// Highest accepted `CERTSPOTTER_RATE_PER_SEC`.
+const MAX_RATE_PER_SEC: f64 = 1000.0;
+/// Highest accepted `POLL_CONCURRENCY`.
+const MAX_POLL_CONCURRENCY: u32 = 64;
 
 /// The configuration is unusable; lists every offending variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -210,8 +241,17 @@ impl Config {
             base_url: base_url.trim_end_matches('/').to_owned(),
             token: env.optional(CERTSPOTTER_API_TOKEN),
             request_timeout: env.duration("CERTSPOTTER_TIMEOUT", Duration::from_secs(20)),
-            max_retries: env.number("CERTSPOTTER_MAX_RETRIES", 2, 0),
+            max_retries: env.number("CERTSPOTTER_MAX_RETRIES", DEFAULT_MAX_RETRIES, 0),
+            request_interval: env.rate_interval("CERTSPOTTER_RATE_PER_SEC", DEFAULT_RATE_PER_SEC),
+            burst: env.number("CERTSPOTTER_BURST", DEFAULT_BURST, 1),
         };
+        let poll_concurrency = env.number("POLL_CONCURRENCY", DEFAULT_POLL_CONCURRENCY, 1);
+        if poll_concurrency > MAX_POLL_CONCURRENCY {
+            env.problem(
+                "POLL_CONCURRENCY",
+                format!("must be at most {MAX_POLL_CONCURRENCY}, got {poll_concurrency}"),
+            );
+        }
         let alert_topic_arn = env.optional("ALERT_TOPIC_ARN");
         if alert_topic_arn
             .as_deref()
@@ -225,6 +265,8 @@ impl Config {
         let run = RunSettings {
             grace_period: env.duration("GRACE_PERIOD", defaults.grace_period),
             query_budget: env.number("QUERY_BUDGET", defaults.query_budget, 1),
+            poll_concurrency: poll_concurrency.min(MAX_POLL_CONCURRENCY),
+            page_attempts: certspotter.max_retries.saturating_add(1),
             deadline_margin: env.duration("DEADLINE_MARGIN", defaults.deadline_margin),
             max_delivery_attempts: env.number(
                 "MAX_DELIVERY_ATTEMPTS",
@@ -317,6 +359,28 @@ impl Reader<'_> {
                 Err(_) => {
                     self.problem(name, format!("must be a whole number, got {raw:?}"));
                     default
+                }
+            },
+        }
+    }
+
+    /// A request rate (requests per second, a decimal) as the time between two requests.
+    fn rate_interval(&mut self, name: &'static str, default: f64) -> Duration {
+        let interval = |rate: f64| Duration::from_secs_f64(1.0 / rate);
+        match self.optional(name) {
+            None => interval(default),
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(rate) if rate.is_finite() && rate >= 0.001 && rate <= MAX_RATE_PER_SEC => {
+                    interval(rate)
+                }
+                _ => {
+                    self.problem(
+                        name,
+                        format!(
+                            "must be a number of requests per second from 0.001 to {MAX_RATE_PER_SEC}, got {raw:?}"
+                        ),
+                    );
+                    interval(default)
                 }
             },
         }
@@ -463,6 +527,9 @@ mod tests {
             ("CERTSPOTTER_API_URL", "ftp://x"),
             ("CANARY_DOMAIN", "com"),
             ("CANARY_WINDOW", "a day"),
+            ("CERTSPOTTER_RATE_PER_SEC", "fast"),
+            ("CERTSPOTTER_BURST", "0"),
+            ("POLL_CONCURRENCY", "65"),
         ]);
         let err = read(&vars).unwrap_err();
         let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
@@ -476,6 +543,9 @@ mod tests {
             "CERTSPOTTER_API_URL",
             "CANARY_DOMAIN",
             "CANARY_WINDOW",
+            "CERTSPOTTER_RATE_PER_SEC",
+            "CERTSPOTTER_BURST",
+            "POLL_CONCURRENCY",
         ] {
             assert!(names.contains(&expected), "{expected} not in {names:?}");
         }
@@ -500,6 +570,10 @@ mod tests {
             ("ALERT_RETENTION_DAYS", "0"),
             ("CANARY_DOMAIN", "Test.CertSpotter.org."),
             ("CANARY_POLL_INTERVAL", "3h"),
+            ("CERTSPOTTER_RATE_PER_SEC", "2.5"),
+            ("CERTSPOTTER_BURST", "3"),
+            ("CERTSPOTTER_MAX_RETRIES", "4"),
+            ("POLL_CONCURRENCY", "8"),
         ]);
         let config = read(&vars).expect("valid");
         assert_eq!(config.certspotter.base_url, "http://127.0.0.1:9000");
@@ -520,6 +594,31 @@ mod tests {
             Duration::from_secs(3 * 3600)
         );
         assert_eq!(config.run.canary_window, Duration::from_secs(36 * 3600));
+        assert_eq!(
+            config.certspotter.request_interval,
+            Duration::from_millis(400)
+        );
+        assert_eq!(config.certspotter.burst, 3);
+        assert_eq!(config.run.poll_concurrency, 8);
+        assert_eq!(config.run.page_attempts, 5);
+    }
+
+    #[test]
+    fn pacing_defaults() {
+        let config = read(&TABLES).expect("valid");
+        assert_eq!(config.certspotter.request_interval, Duration::from_secs(1));
+        assert_eq!(config.certspotter.burst, DEFAULT_BURST);
+        assert_eq!(config.run.poll_concurrency, DEFAULT_POLL_CONCURRENCY);
+        assert_eq!(config.run.page_attempts, 3);
+        for bad in ["0", "-1", "NaN", "inf", "1001", "0.0001"] {
+            let mut vars = TABLES.to_vec();
+            vars.push(("CERTSPOTTER_RATE_PER_SEC", bad));
+            let err = read(&vars).unwrap_err();
+            assert_eq!(
+                err.problems[0].variable, "CERTSPOTTER_RATE_PER_SEC",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

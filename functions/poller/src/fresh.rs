@@ -53,6 +53,24 @@ impl FreshAlerts {
         self.add(tbs);
     }
 
+    /// Takes over what `other` remembered (an entry polled alongside others), after what this
+    /// one remembered.
+    pub(crate) fn absorb(&mut self, other: FreshAlerts) {
+        let mut added = HashSet::with_capacity(other.waiting.len());
+        for tbs in other.waiting {
+            if self.add(tbs) {
+                added.insert(tbs);
+            }
+        }
+        for (entry, hashes) in other.baseline {
+            let hashes: Vec<Sha256Hash> =
+                hashes.into_iter().filter(|h| added.contains(h)).collect();
+            if !hashes.is_empty() {
+                self.baseline.entry(entry).or_default().extend(hashes);
+            }
+        }
+    }
+
     /// `false` if already remembered.
     fn add(&mut self, tbs: Sha256Hash) -> bool {
         let new = self.waiting_set.insert(tbs);

@@ -107,6 +107,26 @@ impl RunReport {
         }
     }
 
+    /// Adds what polling one entry counted (`part`, a report of that entry alone) to this
+    /// run's report. The first stop reason stays.
+    pub(crate) fn absorb_entry(&mut self, part: RunReport) {
+        self.entries_polled += part.entries_polled;
+        self.entries_caught_up += part.entries_caught_up;
+        self.entries_skipped += part.entries_skipped;
+        self.entries_failed += part.entries_failed;
+        self.entries_stuck += part.entries_stuck;
+        self.issuances_seen += part.issuances_seen;
+        self.alerts_created.info += part.alerts_created.info;
+        self.alerts_created.pending += part.alerts_created.pending;
+        self.alerts_created.suspicious += part.alerts_created.suspicious;
+        self.alerts_reduced += part.alerts_reduced;
+        self.baselines_completed += part.baselines_completed;
+        if let Some(reason) = part.stop_reason {
+            self.stop(reason);
+        }
+        self.errors.extend(part.errors);
+    }
+
     pub fn stop(&mut self, reason: StopReason) {
         self.stop_reason.get_or_insert(reason);
         match reason {

@@ -17,7 +17,8 @@
 //!   the outbox index (eventually consistent in DynamoDB) shows it yet.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -32,6 +33,7 @@ use ctguard::store::{
     AlertStore, CursorUpdate, InventoryStore, PollStatus, StoreError, WatchStore,
 };
 use ctguard::watching;
+use futures_util::future::join_all;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
@@ -66,6 +68,8 @@ enum EntryOutcome {
     /// Another run moved the cursor first: it owns this entry now.
     Conflict,
     Stopped(StopReason, Option<DateTime<Utc>>),
+    /// Another worker stopped the run's polling (429, budget, deadline, store) first.
+    Halted,
     FetchFailed(String),
     StoreFailed(StoreError),
 }
@@ -254,39 +258,74 @@ where
                 .then_with(|| a.domain.cmp(&b.domain))
         });
 
-        let mut budget = Budget {
-            deadline,
-            queries_left: self.settings.query_budget,
+        // `POLL_CONCURRENCY` workers take the entries in that order; each polls one entry at a
+        // time (its pages in sequence). They share the query budget, the deadline and the
+        // stop: after a 429, the budget's end or a store failure no worker starts another
+        // page. The request rate is the Cert Spotter client's shared limiter.
+        let shared = PollShared::new(self.settings.query_budget, deadline);
+        let workers = (self.settings.poll_concurrency.max(1) as usize).min(entries.len());
+        let started_at = report.started_at;
+        let merged = Mutex::new((
+            RunReport::new(String::new(), started_at),
+            FreshAlerts::default(),
+        ));
+        let worker = || async {
+            loop {
+                let position = shared.next.fetch_add(1, Ordering::SeqCst);
+                let Some(entry) = entries.get(position) else {
+                    break;
+                };
+                if shared.stopped().is_none() && Instant::now() >= deadline {
+                    shared.stop(StopReason::Deadline);
+                }
+                let mut part = RunReport::new(String::new(), started_at);
+                let mut part_fresh = FreshAlerts::default();
+                if shared.stopped().is_some() {
+                    part.entries_skipped += 1;
+                    part.entries_stuck += u32::from(entry.stuck_since.is_some());
+                } else {
+                    let stuck = self
+                        .poll_entry(
+                            entry,
+                            position,
+                            &index,
+                            &summarizing,
+                            &shared,
+                            &mut part,
+                            &mut part_fresh,
+                        )
+                        .await
+                        .unwrap_or(entry.stuck_since.is_some());
+                    part.entries_stuck += u32::from(stuck);
+                }
+                {
+                    let mut merged = lock(&merged);
+                    merged.0.absorb_entry(part);
+                    merged.1.absorb(part_fresh);
+                }
+            }
         };
-        for (position, entry) in entries.iter().enumerate() {
-            if report.stop_reason.is_none() && Instant::now() >= deadline {
-                report.stop(StopReason::Deadline);
-            }
-            if report.stop_reason.is_some() {
-                report.entries_skipped += (entries.len() - position) as u32;
-                report.entries_stuck += entries[position..]
-                    .iter()
-                    .filter(|e| e.stuck_since.is_some())
-                    .count() as u32;
-                break;
-            }
-            let stuck = self
-                .poll_entry(entry, &index, &summarizing, &mut budget, report, fresh)
-                .await
-                .unwrap_or(entry.stuck_since.is_some());
-            report.entries_stuck += u32::from(stuck);
+        join_all((0..workers).map(|_| worker())).await;
+        // The first reason any worker stopped for, then what each entry counted.
+        if let Some(reason) = shared.stopped() {
+            report.stop(reason);
         }
-        report.queries_used = self.settings.query_budget - budget.queries_left;
+        let (polled, polled_fresh) = merged.into_inner().unwrap_or_else(|p| p.into_inner());
+        report.absorb_entry(polled);
+        fresh.absorb(polled_fresh);
+        report.queries_used = self.settings.query_budget - shared.queries_left();
     }
 
     /// Polls one entry and records its poll status; returns whether the entry is stuck now
     /// (`None` when nothing was recorded: not reached, or left to another run).
+    #[allow(clippy::too_many_arguments)]
     async fn poll_entry(
         &self,
         entry: &WatchEntry,
+        position: usize,
         index: &WatchIndex,
         summarizing: &HashSet<WatchDomain>,
-        budget: &mut Budget,
+        shared: &PollShared,
         report: &mut RunReport,
         fresh: &mut FreshAlerts,
     ) -> Option<bool> {
@@ -304,10 +343,32 @@ where
         let mut pages = 0u32;
         let mut advanced = false;
         let outcome = loop {
-            let page = match pager.next_page(budget).await {
+            // Another worker stopped the run's polling: no new page for this entry either.
+            if shared.stopped().is_some() {
+                break EntryOutcome::Halted;
+            }
+            let mut budget = shared
+                .take_budget(position, self.settings.page_attempts)
+                .await;
+            let taken = budget.queries_left;
+            let fetched = pager.next_page(&mut budget).await;
+            shared.give_back(taken, budget.queries_left);
+            let page = match fetched {
                 Ok(Some(page)) => page,
                 Ok(None) => break EntryOutcome::CaughtUp,
-                Err(e) => break self.fetch_stopped(e),
+                Err(e) => match self.fetch_stopped(e) {
+                    // Out of budget or time because another worker stopped first.
+                    EntryOutcome::Stopped(reason, _)
+                        if reason != StopReason::RateLimited && shared.stopped().is_some() =>
+                    {
+                        break EntryOutcome::Halted;
+                    }
+                    EntryOutcome::Stopped(reason, until) => {
+                        shared.stop(reason);
+                        break EntryOutcome::Stopped(reason, until);
+                    }
+                    other => break other,
+                },
             };
             pages += 1;
             report.issuances_seen += page.len() as u32;
@@ -387,6 +448,14 @@ where
                     return None;
                 }
             }
+            EntryOutcome::Halted => {
+                if pages == 0 {
+                    // Not reached: keeps its place at the head of the queue.
+                    report.entries_skipped += 1;
+                    return None;
+                }
+                info!(%domain, "the run's polling stopped: this entry continues next run");
+            }
             EntryOutcome::FetchFailed(message) => {
                 warn!(%domain, error = %message, "Cert Spotter query failed");
                 report.entries_failed += 1;
@@ -409,6 +478,7 @@ where
                 .errors
                 .push(format!("{domain}: recording poll status: {e}"));
             report.stop(StopReason::StoreUnavailable);
+            shared.stop(StopReason::StoreUnavailable);
         }
         Some(status.stuck_since.is_some())
     }
@@ -637,6 +707,105 @@ fn matched_entries(
         matched.sort_by(|a, b| a.entry.cmp(&b.entry));
     }
     matched
+}
+
+/// What the workers polling entries at once share.
+pub(crate) struct PollShared {
+    /// The run's query budget: not handed out yet, and set aside by workers fetching a page.
+    queries: Mutex<Queries>,
+    /// Signalled when a worker gives back what it set aside.
+    returned: tokio::sync::Notify,
+    deadline: Instant,
+    /// Why the run's polling stopped (the first reason).
+    stop_reason: Mutex<Option<StopReason>>,
+    /// The next entry to poll (position in the least-recently-polled order).
+    next: AtomicUsize,
+}
+
+impl PollShared {
+    fn new(query_budget: u32, deadline: Instant) -> Self {
+        Self {
+            queries: Mutex::new(Queries {
+                left: query_budget,
+                set_aside: 0,
+                waiting: std::collections::BTreeSet::new(),
+            }),
+            returned: tokio::sync::Notify::new(),
+            deadline,
+            stop_reason: Mutex::new(None),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn stopped(&self) -> Option<StopReason> {
+        *lock(&self.stop_reason)
+    }
+
+    fn stop(&self, reason: StopReason) {
+        lock(&self.stop_reason).get_or_insert(reason);
+    }
+
+    /// Sets aside what one page of the entry at `position` may cost (`page_attempts`
+    /// queries, fewer when the budget is nearly spent); what the fetch did not use goes back
+    /// with [`Self::give_back`]. Queries go to the waiting entry first in the polling order
+    /// (least recently polled), so a run spends its budget on the entries at the head of the
+    /// queue whatever the concurrency. With nothing left while other workers hold queries set
+    /// aside, waits for them: the budget is spent only when every query is, not when it is all
+    /// reserved. An empty budget (the fetch then stops as "budget exhausted") once nothing can
+    /// come back, or when the run's polling stopped.
+    async fn take_budget(&self, position: usize, page_attempts: u32) -> Budget {
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            {
+                let mut queries = lock(&self.queries);
+                let first = queries.waiting.first().is_none_or(|&w| w >= position);
+                let taken = queries.left.min(page_attempts.max(1));
+                if first && (taken > 0 || queries.set_aside == 0 || self.stopped().is_some()) {
+                    queries.waiting.remove(&position);
+                    queries.left -= taken;
+                    queries.set_aside += taken;
+                    drop(queries);
+                    // The next entry in the order may go now.
+                    self.returned.notify_waiters();
+                    return Budget {
+                        deadline: self.deadline,
+                        queries_left: taken,
+                    };
+                }
+                queries.waiting.insert(position);
+                // Registered before the lock is released: a give-back cannot be missed.
+                returned.as_mut().enable();
+            }
+            returned.await;
+        }
+    }
+
+    /// Ends a fetch that set aside `taken` queries and left `unused` of them.
+    fn give_back(&self, taken: u32, unused: u32) {
+        {
+            let mut queries = lock(&self.queries);
+            queries.set_aside -= taken;
+            queries.left += unused.min(taken);
+        }
+        self.returned.notify_waiters();
+    }
+
+    fn queries_left(&self) -> u32 {
+        lock(&self.queries).left
+    }
+}
+
+struct Queries {
+    left: u32,
+    set_aside: u32,
+    /// Positions of the entries waiting for queries.
+    waiting: std::collections::BTreeSet<usize>,
+}
+
+/// A lock whose data stays consistent even if a holder panicked (counters only).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A setting as a chrono duration (saturating: settings are bounded when read).

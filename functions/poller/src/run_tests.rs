@@ -928,3 +928,256 @@ async fn huge_watching_windows_never_panic() {
     assert_eq!(report.canary_blind, 0);
     assert_eq!(report.pushed_not_logged, 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Polling several entries at once (`POLL_CONCURRENCY`), paced by one rate limiter. These use
+// tokio's paused clock: the fake source's latency and the limiter's waits are virtual time.
+
+/// `n` established entries `e00.example`…; entry `i` gets `per_entry` issuances (ids in log
+/// order).
+async fn many_entries(h: &Harness, n: u64, per_entry: u64) -> Vec<String> {
+    let names: Vec<String> = (0..n).map(|i| format!("e{i:02}.example")).collect();
+    for name in &names {
+        h.watch(name).await;
+    }
+    let mut id = 0;
+    for round in 0..per_entry {
+        for name in &names {
+            id += 1;
+            h.source.push(issuance(id, &[&format!("h{round}.{name}")]));
+        }
+    }
+    names
+}
+
+#[tokio::test(start_paused = true)]
+async fn entries_are_polled_concurrently_never_more_than_the_setting() {
+    let mut h = Harness::new();
+    h.settings.poll_concurrency = 3;
+    h.settings.query_budget = 100;
+    h.source.set_latency(Duration::from_millis(300));
+    let names = many_entries(&h, 12, 1).await;
+
+    let started = Instant::now();
+    let report = h.run().await;
+    let elapsed = started.elapsed();
+
+    assert_eq!(report.entries_caught_up, 12);
+    assert_eq!(
+        report.queries_used, 24,
+        "a page and the empty page per entry"
+    );
+    assert_eq!(report.alerts_created.suspicious, 12);
+    assert_eq!(h.source.max_in_flight(), 3, "three at once, never more");
+    // 24 queries of 300 ms, three at a time: 2.4 s (one at a time: 7.2 s).
+    assert!(
+        elapsed < Duration::from_millis(2_500),
+        "polling took {elapsed:?}"
+    );
+    for (i, name) in names.iter().enumerate() {
+        let entry = h.entry(name).await;
+        assert_eq!(entry.cursor.as_deref(), Some((i + 1).to_string().as_str()));
+        assert!(entry.last_success_at.is_some());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_rate_limiter_paces_every_worker() {
+    let mut h = Harness::new();
+    h.settings.poll_concurrency = 4;
+    h.source.set_latency(Duration::from_millis(300));
+    // 5 requests a second, no burst: one every 200 ms, whichever worker asks.
+    h.source
+        .set_limiter(Arc::new(ctguard::certspotter::RateLimiter::new(5.0, 1)));
+    many_entries(&h, 10, 0).await;
+
+    let started = Instant::now();
+    let report = h.run().await;
+    let elapsed = started.elapsed();
+
+    assert_eq!(report.entries_caught_up, 10);
+    let mut starts: Vec<Instant> = h.source.query_log().iter().map(|q| q.started).collect();
+    starts.sort();
+    assert_eq!(starts.len(), 10);
+    for pair in starts.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(200),
+            "two requests {:?} apart",
+            pair[1] - pair[0]
+        );
+    }
+    // Paced, not latency-bound: the last request starts at 1.8 s and ends at 2.1 s (one at
+    // a time, latency-bound, it would be 3.0 s).
+    assert!(
+        elapsed >= Duration::from_millis(2_100) && elapsed < Duration::from_millis(2_500),
+        "polling took {elapsed:?}"
+    );
+    assert!(h.source.max_in_flight() >= 2, "the workers overlap");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_stops_every_worker_and_keeps_each_entrys_stored_progress() {
+    let mut h = Harness::new();
+    h.source = FakeSource::new(1);
+    h.settings.poll_concurrency = 3;
+    h.source.set_latency(Duration::from_millis(300));
+    let names = many_entries(&h, 6, 3).await;
+    // Three first pages at once succeed, then one more; every later query is a 429.
+    h.source.rate_limit_after(4);
+
+    let report = h.run().await;
+
+    assert!(report.rate_limited);
+    assert_eq!(report.stop_reason, Some(StopReason::RateLimited));
+    assert_eq!(h.source.max_in_flight(), 3);
+    let log = h.source.query_log();
+    let first_429 = log
+        .iter()
+        .filter(|q| q.rate_limited)
+        .map(|q| q.ended)
+        .min()
+        .expect("a 429 was answered");
+    assert!(
+        log.iter().all(|q| q.started < first_429),
+        "a request started after the first 429: {log:?}"
+    );
+    // The first three entries were reached, the other three not at all.
+    assert_eq!(report.entries_skipped, 3);
+    for name in &names[3..] {
+        let entry = h.entry(name).await;
+        assert_eq!(entry.cursor, None);
+        assert_eq!(entry.last_polled_at, None, "{name} keeps its place");
+    }
+    // Four pages were answered; each entry's cursor stands on its last stored page.
+    assert_eq!(report.alerts_created.suspicious, 4);
+    let mut stored_pages = 0;
+    let mut paused = 0;
+    for (i, name) in names[..3].iter().enumerate() {
+        let entry = h.entry(name).await;
+        let ids: Vec<String> = (0..3)
+            .map(|round| (round * 6 + i + 1).to_string())
+            .collect();
+        let at = ids
+            .iter()
+            .position(|id| entry.cursor.as_deref() == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("{name}: cursor {:?} not on its pages", entry.cursor));
+        stored_pages += at + 1;
+        for id in &ids[..=at] {
+            assert!(h.alert(id.parse().unwrap()).await.severity == Severity::Suspicious);
+        }
+        paused += usize::from(entry.rate_limited_until.is_some());
+    }
+    assert_eq!(stored_pages, 4);
+    assert!(paused >= 1, "the 429 is recorded for the next runs");
+
+    // The pause holds the next run entirely.
+    let queries = h.source.queries();
+    h.run().await;
+    assert_eq!(h.source.queries(), queries);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_entry_does_not_cost_another_its_cursor() {
+    let mut h = Harness::new();
+    h.source = FakeSource::new(1);
+    h.settings.poll_concurrency = 2;
+    h.source.set_latency(Duration::from_millis(300));
+    let names = many_entries(&h, 3, 3).await;
+    h.source.state.lock().unwrap().broken_domain = Some(names[0].clone());
+
+    let report = h.run().await;
+
+    assert_eq!(h.source.max_in_flight(), 2);
+    assert_eq!(report.entries_failed, 1);
+    assert_eq!(report.entries_caught_up, 2);
+    let broken = h.entry(&names[0]).await;
+    assert_eq!(broken.cursor, None);
+    assert!(broken.last_error.unwrap().contains("400"));
+    for (i, name) in names.iter().enumerate().skip(1) {
+        let last = (2 * 3 + i + 1).to_string();
+        assert_eq!(h.entry(name).await.cursor.as_deref(), Some(last.as_str()));
+    }
+    assert_eq!(report.alerts_created.suspicious, 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_workers_stop_cleanly_at_the_deadline() {
+    let mut h = Harness::new();
+    h.source = FakeSource::new(1);
+    h.settings.poll_concurrency = 4;
+    h.settings.query_budget = 100;
+    h.source.set_latency(Duration::from_secs(1));
+    let names = many_entries(&h, 8, 5).await;
+    // Polling may run until 4.5 s; every query takes 1 s.
+    h.settings.deadline_margin = Duration::from_millis(500);
+    let report = h
+        .poller()
+        .run("r".into(), Instant::now() + Duration::from_secs(5))
+        .await;
+
+    assert!(report.stopped_by_deadline);
+    assert_eq!(report.stop_reason, Some(StopReason::Deadline));
+    let log = h.source.query_log();
+    let polling_deadline = log[0].started + Duration::from_millis(4_500);
+    assert!(
+        log.iter().all(|q| q.started < polling_deadline),
+        "a request started after the polling deadline"
+    );
+    // Every stored page moved its entry's cursor; nothing is lost for the next run.
+    let mut pages = 0;
+    for name in &names {
+        let entry = h.entry(name).await;
+        if let Some(cursor) = entry.cursor {
+            let cursor: u64 = cursor.parse().unwrap();
+            for n in (1..=cursor).filter(|n| names[((n - 1) % 8) as usize] == *name) {
+                h.alert(n).await;
+                pages += 1;
+            }
+        }
+    }
+    assert_eq!(pages as u32, report.alerts_created.suspicious);
+    assert_eq!(
+        report.entries_skipped, 4,
+        "four workers, four entries reached"
+    );
+}
+
+/// The rotation rule: with a budget of Q queries a run and N entries that cost one query each
+/// (nothing new: the steady state), every entry is polled at least once every K = ⌈N / Q⌉
+/// runs, whatever the concurrency: each run polls the least recently polled entries first,
+/// and an entry not reached keeps its place.
+#[tokio::test]
+async fn every_entry_is_polled_at_least_once_every_k_runs() {
+    for concurrency in [1, 2, 4] {
+        let mut h = Harness::new();
+        h.settings.poll_concurrency = concurrency;
+        h.settings.query_budget = 3;
+        let names = many_entries(&h, 10, 0).await;
+        let k = 10usize.div_ceil(3);
+        assert_eq!(k, 4);
+
+        let mut polled_in_run: Vec<Vec<String>> = Vec::new();
+        for _ in 0..12 {
+            h.clock.advance(chrono::Duration::minutes(15));
+            let now = *h.clock.0.lock().unwrap();
+            let report = h.run().await;
+            assert_eq!(report.queries_used, 3);
+            let mut polled = Vec::new();
+            for name in &names {
+                if h.entry(name).await.last_polled_at == Some(now) {
+                    polled.push(name.clone());
+                }
+            }
+            assert_eq!(polled.len(), 3, "concurrency {concurrency}");
+            polled_in_run.push(polled);
+        }
+        for window in polled_in_run.windows(k) {
+            for name in &names {
+                assert!(
+                    window.iter().any(|run| run.contains(name)),
+                    "concurrency {concurrency}: {name} not polled within {k} runs"
+                );
+            }
+        }
+    }
+}

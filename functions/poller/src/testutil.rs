@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery};
+use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery, RateLimiter};
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
@@ -122,6 +122,22 @@ pub struct SourceState {
     /// Queries for this domain fail with an API error.
     pub broken_domain: Option<String>,
     pub queries: u32,
+    /// How long each query takes (tokio time: use the paused clock).
+    pub latency: std::time::Duration,
+    /// Every query waits for a turn here first, as the Cert Spotter client does.
+    pub limiter: Option<Arc<RateLimiter>>,
+    /// Queries answered right now, and the most at once.
+    pub in_flight: u32,
+    pub max_in_flight: u32,
+    /// Every query: when it started and ended, and whether it was answered with a 429.
+    pub log_of_queries: Vec<QueryRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryRecord {
+    pub started: Instant,
+    pub ended: Instant,
+    pub rate_limited: bool,
 }
 
 impl FakeSource {
@@ -141,6 +157,22 @@ impl FakeSource {
 
     pub fn rate_limit_after(&self, successful_queries: u32) {
         self.state.lock().unwrap().rate_limit_after = Some(successful_queries);
+    }
+
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.state.lock().unwrap().latency = latency;
+    }
+
+    pub fn set_limiter(&self, limiter: Arc<RateLimiter>) {
+        self.state.lock().unwrap().limiter = Some(limiter);
+    }
+
+    pub fn max_in_flight(&self) -> u32 {
+        self.state.lock().unwrap().max_in_flight
+    }
+
+    pub fn query_log(&self) -> Vec<QueryRecord> {
+        self.state.lock().unwrap().log_of_queries.clone()
     }
 }
 
@@ -183,7 +215,30 @@ impl IssuancePager for FakePager {
             return Err(FetchError::BudgetExhausted);
         }
         budget.queries_left -= 1;
+        let (latency, limiter) = {
+            let state = self.state.lock().unwrap();
+            (state.latency, state.limiter.clone())
+        };
+        if let Some(limiter) = limiter {
+            limiter.acquire().await;
+        }
+        let started = Instant::now();
+        {
+            let mut state = self.state.lock().unwrap();
+            state.in_flight += 1;
+            state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        }
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         let mut state = self.state.lock().unwrap();
+        state.in_flight -= 1;
+        let rate_limited = state.rate_limit_after == Some(0);
+        state.log_of_queries.push(QueryRecord {
+            started,
+            ended: Instant::now(),
+            rate_limited,
+        });
         state.queries += 1;
         if let Some(after) = state.rate_limit_after {
             if after == 0 {

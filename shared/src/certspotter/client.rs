@@ -26,6 +26,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::limiter::RateLimiter;
 use super::model::{Issuance, parse_page};
 
 /// The public Cert Spotter API.
@@ -168,6 +169,8 @@ pub struct CertSpotterClient {
     endpoint: reqwest::Url,
     auth: Option<HeaderValue>,
     config: Arc<ClientConfig>,
+    /// Paces every request (retries included) and shares 429 pauses; `None`: unpaced.
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl fmt::Debug for CertSpotterClient {
@@ -175,6 +178,7 @@ impl fmt::Debug for CertSpotterClient {
         f.debug_struct("CertSpotterClient")
             .field("endpoint", &self.endpoint.as_str())
             .field("config", &self.config)
+            .field("limiter", &self.limiter)
             .finish()
     }
 }
@@ -219,7 +223,15 @@ impl CertSpotterClient {
             endpoint,
             auth,
             config: Arc::new(config),
+            limiter: None,
         })
+    }
+
+    /// Paces every request of this client and its clones by `limiter` (shared with whoever
+    /// else holds it), which a 429's `Retry-After` also pauses.
+    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// A pager over the issuances after `after` (exclusive; `None` = from the beginning).
@@ -256,6 +268,19 @@ impl CertSpotterClient {
                     None => stop,
                 });
             }
+            if let Some(limiter) = &self.limiter {
+                // Our turn must still leave `timeout` before the deadline.
+                let latest = budget
+                    .deadline
+                    .checked_sub(timeout)
+                    .unwrap_or_else(Instant::now);
+                if !limiter.acquire_by(latest).await {
+                    return Err(match last_failure {
+                        Some(failure) => failure.into_error(attempts, timeout),
+                        None => FetchError::DeadlineReached,
+                    });
+                }
+            }
             budget.queries_left -= 1;
             attempts += 1;
             tracing::debug!(domain = %query.domain, after, attempt = attempts, "GET /v1/issuances");
@@ -272,6 +297,14 @@ impl CertSpotterClient {
                     let Some(wait) = *retry_after else {
                         return Err(failure.into_error(attempts, timeout));
                     };
+                    // The limit is per account: every request of the process waits it out.
+                    // (A wait past the clock's range cannot fit the deadline either: the fetch
+                    // stops below and the poller records the pause.)
+                    if let (Some(limiter), Some(until)) =
+                        (&self.limiter, Instant::now().checked_add(wait))
+                    {
+                        limiter.pause_until(until);
+                    }
                     if !can_retry || !fits(budget, wait + timeout) {
                         tracing::warn!(domain = %query.domain, ?wait, "rate limited; wait does not fit, stopping");
                         return Err(failure.into_error(attempts, timeout));

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "certspotter-client")]
 pub mod client;
+#[cfg(feature = "certspotter-client")]
+pub mod limiter;
 pub mod model;
 
 #[cfg(feature = "certspotter-client")]
@@ -10,6 +12,8 @@ pub use client::{
     Budget, CertSpotterClient, ClientConfig, DEFAULT_BASE_URL, EXPANSIONS, FetchError,
     IssuanceQuery, Pager,
 };
+#[cfg(feature = "certspotter-client")]
+pub use limiter::RateLimiter;
 pub use model::{
     CertType, Issuance, IssuanceError, Issuer, Operator, Revocation, RevocationReason, parse_page,
 };
