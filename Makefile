@@ -17,9 +17,11 @@ test: emulator test-prereqs test-rust ## run the whole test suite (sets up what 
 
 # SAM CLI + cargo-lambda (own venvs), the locally built Lambda base image, the release build
 # that the sam tests invoke, and the arm64 build (own directory) the qemu tests run, with the
-# rustup target, qemu-user and the aarch64 glibc. Each step is idempotent and fast when done.
+# rustup target, qemu-user and the aarch64 glibc, and headless Chromium with chromedriver (the
+# triage page's browser test). Each step is idempotent and fast when done.
 test-prereqs:
 	infra/sam/install
+	infra/browser/install
 	infra/lambda-image/build
 	infra/sam/build --arch x86_64
 	infra/arm64/install
