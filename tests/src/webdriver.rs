@@ -12,7 +12,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 /// The W3C element reference key.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f6fd5f2e2ae";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn find_program(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
@@ -34,16 +34,15 @@ pub struct Driver {
 impl Driver {
     /// Starts chromedriver; panics with what to install when Chromium is missing.
     pub async fn start() -> Driver {
-        let chromedriver = find_program("chromedriver")
-            .expect("chromedriver is not on PATH: run infra/browser/install (Debian chromium-driver)");
+        let chromedriver = find_program("chromedriver").expect(
+            "chromedriver is not on PATH: run infra/browser/install (Debian chromium-driver)",
+        );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let profile = std::env::temp_dir().join(format!(
-            "ctguard-chromium-{}-{port}",
-            std::process::id()
-        ));
+        let profile =
+            std::env::temp_dir().join(format!("ctguard-chromium-{}-{port}", std::process::id()));
         let child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
@@ -88,7 +87,7 @@ impl Driver {
     }
 
     /// A headless Chromium session with the performance (network) and console logs on.
-    pub async fn session(&self) -> Session {
+    pub async fn session(&self) -> Session<'_> {
         let chromium = find_program("chromium")
             .expect("chromium is not on PATH: run infra/browser/install (Debian chromium)");
         let capabilities = json!({
@@ -134,7 +133,10 @@ impl Driver {
         let request = match method {
             "GET" => self.http.get(&url),
             "DELETE" => self.http.delete(&url),
-            _ => self.http.post(&url).json(&body.unwrap_or_else(|| json!({}))),
+            _ => self
+                .http
+                .post(&url)
+                .json(&body.unwrap_or_else(|| json!({}))),
         };
         let response = request
             .send()
@@ -314,14 +316,20 @@ impl Session<'_> {
         value.as_array().cloned().unwrap_or_default()
     }
 
-    /// Every URL the page requested since the last performance-log read.
-    pub async fn requested_urls(&self) -> Vec<String> {
+    /// Every URL requested since the last performance-log read by documents whose URL starts
+    /// with `origin` (the page, not the browser's own new-tab page that a session opens with).
+    pub async fn requested_urls(&self, origin: &str) -> Vec<String> {
         self.log("performance")
             .await
             .iter()
             .filter_map(|entry| entry["message"].as_str())
             .filter_map(|message| serde_json::from_str::<Value>(message).ok())
             .filter(|m| m["message"]["method"] == "Network.requestWillBeSent")
+            .filter(|m| {
+                m["message"]["params"]["documentURL"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(origin))
+            })
             .filter_map(|m| {
                 m["message"]["params"]["request"]["url"]
                     .as_str()

@@ -91,14 +91,24 @@ async fn seed(store: &impl SeedStore, now: DateTime<Utc>) -> Seeded {
     shop.baseline_completed_at = Some(now - Duration::days(3));
     shop.last_polled_at = Some(now - Duration::minutes(4));
     shop.last_success_at = Some(now - Duration::minutes(4));
-    let mut legacy = WatchEntry::new(domain("legacy.example.net"), None, BackfillMode::Summary, now);
+    let mut legacy = WatchEntry::new(
+        domain("legacy.example.net"),
+        None,
+        BackfillMode::Summary,
+        now,
+    );
     legacy.created_at = now - Duration::days(10);
     legacy.last_polled_at = Some(now - Duration::minutes(4));
     legacy.last_success_at = Some(now - Duration::hours(9));
     legacy.last_error = Some("Cert Spotter answered 500 Internal Server Error".into());
     legacy.stalled_runs = 36;
     legacy.stuck_since = Some(now - Duration::hours(8));
-    let mut canary = WatchEntry::new(domain("test.certspotter.org"), None, BackfillMode::Summary, now);
+    let mut canary = WatchEntry::new(
+        domain("test.certspotter.org"),
+        None,
+        BackfillMode::Summary,
+        now,
+    );
     canary.canary = true;
     canary.created_at = now - Duration::days(10);
     canary.last_polled_at = Some(now - Duration::hours(2));
@@ -199,6 +209,7 @@ async fn an_operator_triages_alerts_in_headless_chromium() {
 
     let driver = Driver::start().await;
     let page = driver.session().await;
+    page.log("performance").await; // what the browser loaded before (its new-tab page)
     page.goto(&format!("{url}/ui")).await;
 
     // Without a token the page asks for one and shows nothing.
@@ -232,9 +243,7 @@ async fn an_operator_triages_alerts_in_headless_chromium() {
 
     // The suspicious alert: severity, reason, matched names, issuer, crt.sh link.
     let tbs = seeded.suspicious.tbs_sha256.to_hex();
-    let suspicious = page
-        .find(&format!("#alerts li[data-tbs='{tbs}']"))
-        .await;
+    let suspicious = page.find(&format!("#alerts li[data-tbs='{tbs}']")).await;
     let text = page.text(&suspicious).await;
     for expected in [
         "SUSPICIOUS",
@@ -250,7 +259,13 @@ async fn an_operator_triages_alerts_in_headless_chromium() {
         .await;
     assert_eq!(
         page.attribute(&link, "href").await.as_deref(),
-        Some(format!("https://crt.sh/?sha256={}", seeded.suspicious.cert_sha256.to_hex()).as_str())
+        Some(
+            format!(
+                "https://crt.sh/?sha256={}",
+                seeded.suspicious.cert_sha256.to_hex()
+            )
+            .as_str()
+        )
     );
     assert_eq!(
         page.attribute(&link, "rel").await.as_deref(),
@@ -259,11 +274,17 @@ async fn an_operator_triages_alerts_in_headless_chromium() {
     let info_text = page
         .text(
             &page
-                .find(&format!("#alerts li[data-tbs='{}']", seeded.info.tbs_sha256.to_hex()))
+                .find(&format!(
+                    "#alerts li[data-tbs='{}']",
+                    seeded.info.tbs_sha256.to_hex()
+                ))
                 .await,
         )
         .await;
-    assert!(info_text.contains("this certificate (TBS hash) was pushed"), "{info_text}");
+    assert!(
+        info_text.contains("this certificate (TBS hash) was pushed"),
+        "{info_text}"
+    );
 
     // The CA-controlled issuer is text: no element was made from it, no handler ran.
     let hostile = page
@@ -297,7 +318,10 @@ async fn an_operator_triages_alerts_in_headless_chromium() {
             }
         })
         .await;
-    assert!(acked.starts_with(&format!("Acknowledged by {ADMIN_LABEL} ")), "{acked}");
+    assert!(
+        acked.starts_with(&format!("Acknowledged by {ADMIN_LABEL} ")),
+        "{acked}"
+    );
     assert!(acked.ends_with(&format!(": {ACK_NOTE}")), "{acked}");
     // The store changed: the alert read back from DynamoDB carries the acknowledgement.
     let stored = aws
@@ -312,13 +336,22 @@ async fn an_operator_triages_alerts_in_headless_chromium() {
     assert_eq!(stored.severity, Severity::Suspicious);
     // The other alerts were not touched.
     for other in [&seeded.pending, &seeded.info, &seeded.hostile] {
-        let stored = aws.store().get_alert(&other.tbs_sha256).await.unwrap().unwrap();
+        let stored = aws
+            .store()
+            .get_alert(&other.tbs_sha256)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(stored.ack.is_none());
     }
 
     // Filter by severity: only the suspicious ones (the server filters).
-    page.click(&page.find("#filter-severity option[value='suspicious']").await)
-        .await;
+    page.click(
+        &page
+            .find("#filter-severity option[value='suspicious']")
+            .await,
+    )
+    .await;
     page.click(&page.find("#filter-apply").await).await;
     wait_for_cards(
         &page,
@@ -364,18 +397,35 @@ async fn an_operator_triages_alerts_in_headless_chromium() {
         "1 alert(s) pending",
         "Coverage: legacy.example.net last caught up",
     ] {
-        assert!(warnings.contains(expected), "{expected:?} not in {warnings:?}");
+        assert!(
+            warnings.contains(expected),
+            "{expected:?} not in {warnings:?}"
+        );
     }
     let stuck_row = page
-        .text(&page.find("#domains tr[data-domain='legacy.example.net']").await)
+        .text(
+            &page
+                .find("#domains tr[data-domain='legacy.example.net']")
+                .await,
+        )
         .await;
-    assert!(stuck_row.contains("Cert Spotter answered 500"), "{stuck_row}");
+    assert!(
+        stuck_row.contains("Cert Spotter answered 500"),
+        "{stuck_row}"
+    );
     page.screenshot(&dir.join("domains.png")).await;
 
     // Everything the page loaded came from the API's origin; nothing else was requested.
-    let urls = page.requested_urls().await;
-    assert!(urls.iter().any(|u| u == &format!("{url}/ui/app.js")), "{urls:?}");
-    assert!(urls.iter().any(|u| u.starts_with(&format!("{url}/alerts?"))), "{urls:?}");
+    let urls = page.requested_urls(&format!("{url}/")).await;
+    assert!(
+        urls.iter().any(|u| u == &format!("{url}/ui/app.js")),
+        "{urls:?}"
+    );
+    assert!(
+        urls.iter()
+            .any(|u| u.starts_with(&format!("{url}/alerts?"))),
+        "{urls:?}"
+    );
     let foreign: Vec<&String> = urls
         .iter()
         .filter(|u| !u.starts_with(&format!("{url}/")))
@@ -404,7 +454,7 @@ async fn an_operator_triages_alerts_in_headless_chromium() {
         )
         .await;
     assert_eq!(violation, json!(["refused", "connect-src"]));
-    let urls = page.requested_urls().await;
+    let urls = page.requested_urls(&format!("{url}/")).await;
     assert!(
         urls.iter().all(|u| !u.contains("192.0.2.1")),
         "the refused fetch left the browser: {urls:?}"
@@ -420,7 +470,8 @@ async fn a_refused_token_is_forgotten_and_said_so() {
     let driver = Driver::start().await;
     let page = driver.session().await;
     page.goto(&format!("{url}/ui")).await;
-    page.type_text(&page.find("#token").await, "not-a-token").await;
+    page.type_text(&page.find("#token").await, "not-a-token")
+        .await;
     page.click(&page.find("#token-save").await).await;
     let message = page.find("#message").await;
     let said = page

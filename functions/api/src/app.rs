@@ -136,7 +136,9 @@ fn public(route: RouteId) -> ApiResult<Response<Body>> {
         RouteId::UiPage => Ok(ui::get(Asset::Page)),
         RouteId::UiScript => Ok(ui::get(Asset::Script)),
         RouteId::UiStyle => Ok(ui::get(Asset::Style)),
-        other => Err(ApiError::not_found(format!("{other:?} is not a public route"))),
+        other => Err(ApiError::not_found(format!(
+            "{other:?} is not a public route"
+        ))),
     }
 }
 

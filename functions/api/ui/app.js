@@ -1,5 +1,5 @@
 // ctguard triage page. Served by the API at /ui/app.js under a strict Content-Security-Policy:
-// no inline code, no innerHTML; everything from the API is shown through textContent.
+// no inline code, no HTML parsing of data; everything from the API is shown through textContent.
 "use strict";
 
 (() => {
@@ -42,6 +42,11 @@
     const t = Date.parse(iso);
     if (Number.isNaN(t)) return String(iso);
     return new Date(t).toISOString().slice(0, 16).replace("T", " ") + " UTC (" + ago(t) + ")";
+  }
+
+  function day(iso) {
+    const t = Date.parse(iso);
+    return Number.isNaN(t) ? "?" : new Date(t).toISOString().slice(0, 10);
   }
 
   function ago(t) {
@@ -214,7 +219,7 @@
         el("dt", {}, "Matched"), el("dd", { class: "matched" }, matchedList(alert)),
         el("dt", {}, "Names"), el("dd", { class: "names" }, names.join(", ")),
         el("dt", {}, "Issuer"), el("dd", { class: "issuer" }, issuer.friendly_name || issuer.name || "unknown"),
-        el("dt", {}, "Valid"), el("dd", {}, (alert.not_before || "?") + " to " + (alert.not_after || "?")),
+        el("dt", {}, "Valid"), el("dd", {}, day(alert.not_before) + " to " + day(alert.not_after)),
         el("dt", {}, "TBS SHA-256"), el("dd", { class: "mono" }, alert.tbs_sha256),
         el("dt", {}, "Certificate"), el("dd", {}, crtShLink(alert))),
       ackPart(alert)));
