@@ -114,3 +114,13 @@ fn the_page_has_no_inline_code_no_external_urls_and_no_markup_from_data() {
         .collect();
     assert_eq!(urls, ["https://crt.sh/?sha256=\""], "{urls:?}");
 }
+
+#[test]
+fn the_documented_policy_is_the_one_served() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
+    let spec: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let documented = &spec["components"]["headers"]["ContentSecurityPolicy"]["schema"]["const"];
+    assert_eq!(documented.as_str(), Some(CSP));
+    assert_eq!(api::handlers::ui::CONTENT_SECURITY_POLICY, CSP);
+}
