@@ -203,12 +203,10 @@ impl Session<'_> {
 
     /// The first element matching `css`, waiting for it to appear (see [`Session::wait_for`]).
     pub async fn find(&self, css: &str) -> Element {
-        let found = self
-            .wait_for(&format!("an element {css}"), || async {
-                self.find_all(css).await.into_iter().next()
-            })
-            .await;
-        found
+        self.wait_for(&format!("an element {css}"), || async {
+            self.find_all(css).await.into_iter().next()
+        })
+        .await
     }
 
     pub async fn click(&self, element: &Element) {
