@@ -15,12 +15,14 @@ help: ## list the targets
 
 test: emulator test-prereqs test-rust ## run the whole test suite (sets up what it needs, idempotently)
 
-# SAM CLI + cargo-lambda (own venvs), the rustup target, qemu-user and the aarch64 glibc; then,
+# SAM CLI + cargo-lambda (own venvs), the rustup target, qemu-user and the aarch64 glibc,
+# headless Chromium with chromedriver (the triage page's browser test); then,
 # side by side (infra/test-builds), the locally built Lambda base image, the x86_64 release
 # build the sam tests invoke, the arm64 one (own directory) the qemu tests run, and the test
 # binaries. Each step is idempotent and fast when done.
 test-prereqs:
 	infra/sam/install
+	infra/browser/install
 	infra/arm64/install
 	infra/test-builds
 

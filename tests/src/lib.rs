@@ -1,8 +1,9 @@
 //! Test support for ctguard's integration tests: a certificate factory ([`certs`]), a fake Cert
 //! Spotter API ([`fake_certspotter`]), the local AWS emulator harness ([`aws`]), a
 //! fault-injecting proxy in front of it ([`fault_proxy`]), the emulator's optional GSI lag
-//! ([`gsi_lag`]), the SAM build/invoke support ([`sam`]), the local stack's inbox ([`inbox`])
-//! and a fake Lambda Runtime API to time a bootstrap natively ([`fake_lambda_runtime`]).
+//! ([`gsi_lag`]), the SAM build/invoke support ([`sam`]), the local stack's inbox ([`inbox`]),
+//! a fake Lambda Runtime API to time a bootstrap natively ([`fake_lambda_runtime`]) and a
+//! WebDriver client for headless Chromium ([`webdriver`]).
 
 pub mod aws;
 pub mod certs;
@@ -15,6 +16,7 @@ pub mod inbox;
 pub mod sam;
 pub mod store_contract;
 pub mod watching_contract;
+pub mod webdriver;
 
 /// `tests/data` in the repository: real CT vectors and Cert Spotter responses (see its README).
 /// Tests read data only from here, never from outside the repository.

@@ -90,7 +90,7 @@ impl<S: Store> App<S> {
     async fn dispatch(&self, request: &Request) -> ApiResult<Response<Body>> {
         let matched = router::resolve(request.method(), request.uri().path())?;
         if matched.spec.access == Access::Public {
-            return handlers::health::healthz();
+            return public(matched.id());
         }
         let caller = self.auth.authenticate(request)?;
         caller.authorize(matched.spec.access)?;
@@ -106,7 +106,9 @@ impl<S: Store> App<S> {
         let store = &self.store;
         use handlers::{alerts, certs, domains, keys, status};
         match matched.id() {
-            RouteId::Healthz => handlers::health::healthz(),
+            RouteId::Healthz | RouteId::UiPage | RouteId::UiScript | RouteId::UiStyle => {
+                public(matched.id())
+            }
             RouteId::Status => status::get(store, &ctx).await,
             RouteId::PostCert => certs::post(store, &ctx).await,
             RouteId::ListCerts => certs::list(store, &ctx).await,
@@ -123,6 +125,20 @@ impl<S: Store> App<S> {
             RouteId::AckAlert => alerts::ack(store, &ctx).await,
             RouteId::TestAlert => handlers::test_alert::post(&self.notifier, &ctx).await,
         }
+    }
+}
+
+/// The routes that need no credentials: liveness and the triage page's files.
+fn public(route: RouteId) -> ApiResult<Response<Body>> {
+    use handlers::ui::{self, Asset};
+    match route {
+        RouteId::Healthz => handlers::health::healthz(),
+        RouteId::UiPage => Ok(ui::get(Asset::Page)),
+        RouteId::UiScript => Ok(ui::get(Asset::Script)),
+        RouteId::UiStyle => Ok(ui::get(Asset::Style)),
+        other => Err(ApiError::not_found(format!(
+            "{other:?} is not a public route"
+        ))),
     }
 }
 

@@ -26,12 +26,15 @@ pub enum RouteId {
     GetAlert,
     AckAlert,
     TestAlert,
+    UiPage,
+    UiScript,
+    UiStyle,
 }
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No credentials needed (liveness only; reveals nothing).
+    /// No credentials needed: liveness and the triage page's files (they reveal nothing).
     Public,
     /// Push (load balancer) and admin callers.
     Push,
@@ -110,6 +113,9 @@ pub static ROUTES: &[RouteSpec] = &[
         RouteId::TestAlert,
         Access::Admin,
     ),
+    route(Method::GET, "/ui", RouteId::UiPage, Access::Public),
+    route(Method::GET, "/ui/app.js", RouteId::UiScript, Access::Public),
+    route(Method::GET, "/ui/app.css", RouteId::UiStyle, Access::Public),
 ];
 
 /// A matched route with its decoded path parameters, in template order.

@@ -8,6 +8,7 @@ pub mod health;
 pub mod keys;
 pub mod status;
 pub mod test_alert;
+pub mod ui;
 
 use chrono::{DateTime, Utc};
 use lambda_http::Request;
