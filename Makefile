@@ -89,5 +89,5 @@ inbox: ## show what the local stack's SNS topic and SES sender delivered (CONSUM
 deploy: ## sam build + sam deploy (guided on first use)
 	infra/deploy
 
-secrets: ## store the API token hashes and the Cert Spotter key in SSM (one-time setup)
+secrets: ## store the API token hashes, the Cert Spotter key and a cursor key (if missing) in SSM (one-time setup)
 	infra/deploy --setup-secrets

@@ -8,6 +8,8 @@
 //! - [`matcher`]: matching certificate names against the watch list.
 //! - [`scope`]: name scopes of push credentials (which names a token may vouch for).
 //! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
+//! - [`api_input`]: the API's request decoding (query strings, JSON bodies, times, signed
+//!   cursors), SDK-free so the fuzz targets cover it.
 //! - [`bounds`]: size bounds on every stored record that grows with Cert Spotter input.
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
 //! - [`fuzzing`]: the fuzz harnesses (also replayed by the stable tests).
@@ -17,6 +19,7 @@
 //! Features (both default): `aws` (the DynamoDB store, SSM secrets) and `certspotter-client`
 //! (the HTTP client). Without them the crate is the pure core the fuzz targets build against.
 
+pub mod api_input;
 pub mod bounds;
 pub mod cert;
 pub mod certspotter;

@@ -64,3 +64,23 @@ fn certspotter_page() {
 fn page_cursor() {
     replay("page_cursor", fuzzing::page_cursor);
 }
+
+#[test]
+fn api_body() {
+    replay("api_body", fuzzing::api_body);
+}
+
+#[test]
+fn api_query() {
+    replay("api_query", fuzzing::api_query);
+}
+
+#[test]
+fn api_cursor() {
+    replay("api_cursor", fuzzing::api_cursor);
+}
+
+#[test]
+fn token_scope() {
+    replay("token_scope", fuzzing::token_scope);
+}

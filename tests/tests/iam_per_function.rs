@@ -106,12 +106,18 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
         .aws
         .put_secure_string("api-tokens", &tokens.to_string())
         .await;
+    // The cursor signing key, as `make secrets` stores it (CursorKeyParameter).
+    let cursor_param = env
+        .aws
+        .put_secure_string("cursor-key", &format!("{:032x}", fastrand::u128(..)))
+        .await;
     let api_vars: BTreeMap<&str, String> = [
         ("WATCHES_TABLE", env.aws.tables.watches.clone()),
         ("INVENTORY_TABLE", env.aws.tables.inventory.clone()),
         ("ALERTS_TABLE", env.aws.tables.alerts.clone()),
         ("AUTH_MODE", "token".to_owned()),
         ("API_TOKENS_PARAM", api_param.clone()),
+        ("CURSOR_KEY_PARAM", cursor_param.clone()),
         // POST /alerts/test goes through the poller's channels.
         ("ALERT_TOPIC_ARN", env.probe.topic_arn.clone()),
         ("EMAIL_FROM", env.email_from.clone()),
@@ -158,6 +164,18 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
     // Known already: the push only appends its source (append-only).
     call(&app, p(Req::post("/certs").pem(&leaf.final_cert.pem)), 200).await;
     call(&app, a(Req::get("/certs")), 200).await;
+    // A second page through a cursor signed with the key read from SSM (the poller's two
+    // pushed certificates and this one are listed).
+    let first = call(&app, a(Req::get("/certs?limit=1")), 200).await;
+    let next = first["next_cursor"]
+        .as_str()
+        .expect("a cursor to the second record");
+    call(
+        &app,
+        a(Req::get(&format!("/certs?limit=1&cursor={next}"))),
+        200,
+    )
+    .await;
     call(&app, a(Req::get("/certs?name=push.shop.example")), 200).await;
     let cert = format!("/certs/{}", leaf.expected_tbs.to_hex());
     call(&app, a(Req::get(&cert)), 200).await;
@@ -204,6 +222,7 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
         .parameter("EmailTo", &env.email_to)
         .parameter("CertSpotterTokenParameter", &certspotter_param)
         .parameter("ApiTokensParameter", &api_param)
+        .parameter("CursorKeyParameter", &cursor_param)
         .parameter("ApiAuthType", "NONE");
     let grants = function_grants(&template, &bindings).expect("the policies resolve");
     let names: Vec<(String, String)> = {
@@ -239,6 +258,10 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
             (
                 arn("ssm", &format!("parameter{api_param}")),
                 "SSM parameter ${ApiTokensParameter}".to_owned(),
+            ),
+            (
+                arn("ssm", &format!("parameter{cursor_param}")),
+                "SSM parameter ${CursorKeyParameter}".to_owned(),
             ),
         ];
         names.sort_by_key(|(concrete, _)| std::cmp::Reverse(concrete.len()));

@@ -245,6 +245,12 @@ async fn api_under_sam_local_invoke_answers_function_url_events() {
         "API_TOKENS".into(),
         json!(json!([{"sha256": hash, "role": "push", "label": "lb:sam-local"}]).to_string()),
     );
+    // The cursor key is read from SSM as deployed (CursorKeyParameter), so the per-function IAM
+    // check below sees that read.
+    let cursor_param = aws
+        .put_secure_string("cursor-key", &format!("{:032x}", fastrand::u128(..)))
+        .await;
+    env.insert("CURSOR_KEY_PARAM".into(), json!(cursor_param));
     let env = Value::Object(env);
 
     // Public health check.
@@ -316,7 +322,8 @@ async fn api_under_sam_local_invoke_answers_function_url_events() {
         .tables(&aws.tables)
         .topic("AlertTopic", &unused_topic)
         .parameter("EmailFrom", "")
-        .parameter("EmailTo", "");
+        .parameter("EmailTo", "")
+        .parameter("CursorKeyParameter", &cursor_param);
     let key = aws.function_key(API_FUNCTION);
     let (denied, calls) =
         ungranted_calls(&aws.endpoint, &key, &template, API_FUNCTION, &bindings).await;

@@ -274,8 +274,8 @@ fn each_function_may_read_exactly_the_ssm_parameters_it_is_given() {
         checked += expected.len();
     }
     assert_eq!(
-        checked, 2,
-        "API_TOKENS_PARAM and CERTSPOTTER_API_TOKEN_PARAM"
+        checked, 3,
+        "API_TOKENS_PARAM, CURSOR_KEY_PARAM and CERTSPOTTER_API_TOKEN_PARAM"
     );
 }
 
@@ -386,7 +386,7 @@ fn secrets_are_passed_by_ssm_parameter_name_only() {
             .unwrap_or_default();
         // Only declared for local runs and removed on deploy (`!Ref AWS::NoValue`).
         let no_value = serde_json::json!({"Ref": "AWS::NoValue"});
-        for plain in ["CERTSPOTTER_API_TOKEN", "API_TOKENS"] {
+        for plain in ["CERTSPOTTER_API_TOKEN", "API_TOKENS", "CURSOR_KEY"] {
             if let Some(value) = variables.get(plain) {
                 assert_eq!(
                     value, &no_value,
@@ -395,7 +395,11 @@ fn secrets_are_passed_by_ssm_parameter_name_only() {
             }
         }
     }
-    for parameter in ["CertSpotterTokenParameter", "ApiTokensParameter"] {
+    for parameter in [
+        "CertSpotterTokenParameter",
+        "ApiTokensParameter",
+        "CursorKeyParameter",
+    ] {
         let pattern = template["Parameters"][parameter]["AllowedPattern"]
             .as_str()
             .unwrap_or_default();
@@ -408,6 +412,39 @@ fn secrets_are_passed_by_ssm_parameter_name_only() {
         !text.contains("{{resolve:"),
         "dynamic references would put the secret in the function's configuration"
     );
+}
+
+/// The cursor signing key: a parameter with a default name (as `make secrets` creates it), the
+/// API's `CURSOR_KEY_PARAM` in both auth modes, and `ssm:GetParameter` on exactly that
+/// parameter's ARN for the API's role alone.
+#[test]
+fn the_cursor_key_parameter_is_read_by_the_api_alone() {
+    let template = template();
+    let parameter = &template["Parameters"]["CursorKeyParameter"];
+    assert_eq!(parameter["Type"], "String");
+    assert_eq!(parameter["Default"], "/ctguard/cursor-key");
+    let arn =
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${CursorKeyParameter}";
+    let mut readers = Vec::new();
+    for (name, function) in functions(&template) {
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        let reads = statements(function).iter().any(|s| {
+            as_list(&s["Resource"])
+                .iter()
+                .any(|r| r["Fn::Sub"].as_str() == Some(arn))
+        });
+        if reads {
+            assert_eq!(
+                variables["CURSOR_KEY_PARAM"],
+                serde_json::json!({"Ref": "CursorKeyParameter"}),
+                "{name}: CURSOR_KEY_PARAM is the parameter, in every auth mode"
+            );
+            readers.push(name.clone());
+        } else {
+            assert!(variables.get("CURSOR_KEY_PARAM").is_none(), "{name}");
+        }
+    }
+    assert_eq!(readers, ["ApiFunction"]);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Request bodies: size limit, content type, and JSON decoding with a nesting limit.
+//! Request bodies: size limit, content type, and JSON decoding with a nesting limit (the pure
+//! part, and the body types, are [`ctguard::api_input::body`]).
 //! Function URL bodies arrive base64-encoded for binary content types; lambda_http has already
 //! decoded them into [`Body`](lambda_http::Body) bytes by the time they get here.
 
@@ -8,32 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
 
-/// Deeper JSON than this is refused before parsing (no request needs more than 3 levels).
-pub const MAX_JSON_DEPTH: usize = 16;
-
-/// What the body claims to be, from `Content-Type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentKind {
-    Json,
-    /// PEM text (certbot's `cert.pem`), as `application/x-pem-file` or `text/plain`.
-    Pem,
-    /// One DER certificate, as `application/pkix-cert`.
-    Der,
-}
-
-impl ContentKind {
-    fn from_media_type(media_type: &str) -> Option<Self> {
-        match media_type {
-            "application/json" => Some(Self::Json),
-            t if t.starts_with("application/") && t.ends_with("+json") => Some(Self::Json),
-            "application/x-pem-file" | "application/pem-certificate-chain" | "text/plain" => {
-                Some(Self::Pem)
-            }
-            "application/pkix-cert" => Some(Self::Der),
-            _ => None,
-        }
-    }
-}
+pub use ctguard::api_input::body::{ContentKind, MAX_JSON_DEPTH};
 
 /// The body bytes, refused with 413 when over `limit`.
 pub fn bytes(request: &Request, limit: usize) -> ApiResult<&[u8]> {
@@ -60,64 +36,19 @@ pub fn content_kind(request: &Request, accepted: &[ContentKind]) -> ApiResult<Co
     let value = request.headers().get(header::CONTENT_TYPE).ok_or_else(|| {
         ApiError::unsupported_media_type(format!("send a Content-Type header: {}", expected()))
     })?;
-    let media_type = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    ContentKind::from_media_type(&media_type)
-        .filter(|kind| accepted.contains(kind))
-        .ok_or_else(|| {
-            ApiError::unsupported_media_type(format!(
-                "Content-Type {} is not accepted here; use {}",
-                crate::error::echo(&media_type),
-                expected()
-            ))
-        })
-}
-
-/// Nesting depth of JSON text, counted outside strings; stops counting once over `limit`.
-fn exceeds_depth(text: &[u8], limit: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &byte in text {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
-/// Decodes a JSON body into `T` (types use `deny_unknown_fields`), 400 with the reason.
-pub fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    if exceeds_depth(body, MAX_JSON_DEPTH) {
-        return Err(ApiError::bad_request(
-            "malformed_json",
-            format!("the JSON is nested deeper than {MAX_JSON_DEPTH} levels"),
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        // serde quotes offending input; keep error bodies small whatever was sent.
-        let message = format!("the body is not the expected JSON: {e}");
-        ApiError::bad_request("malformed_json", crate::error::clip(&message, 300))
+    let (media_type, kind) = ContentKind::from_content_type(value.to_str().unwrap_or_default());
+    kind.filter(|kind| accepted.contains(kind)).ok_or_else(|| {
+        ApiError::unsupported_media_type(format!(
+            "Content-Type {} is not accepted here; use {}",
+            crate::error::echo(&media_type),
+            expected()
+        ))
     })
+}
+
+/// Decodes a JSON body into `T` (see [`ctguard::api_input::body::json`]), 400 with the reason.
+pub fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    Ok(ctguard::api_input::body::json(body)?)
 }
 
 #[cfg(test)]

@@ -7,33 +7,11 @@ use serde::Serialize;
 
 use ctguard::store::StoreError;
 
-/// Characters of client input quoted in an error message; the rest is cut (see [`echo`]).
-pub const ECHO_CHARS: usize = 64;
+use ctguard::api_input::InputError;
+pub use ctguard::api_input::{ECHO_CHARS, clip, echo};
+
 /// No error message is longer than this (a backstop: every echo is already bounded).
 pub const MAX_MESSAGE_CHARS: usize = 512;
-
-/// `text` cut to at most `max` characters (on a character boundary, `…` marking the cut).
-pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]).into(),
-        None => text.into(),
-    }
-}
-
-/// Client input as quoted in an error message: Rust-escaped in double quotes (control
-/// characters visible, never raw) and at most [`ECHO_CHARS`] characters of it, so that a
-/// 9,000-character domain gives a short error. Never use it for configuration values that may
-/// be secrets: name the variable instead.
-pub fn echo(input: &str) -> String {
-    match input.char_indices().nth(ECHO_CHARS) {
-        Some((cut, _)) => format!(
-            "{:?}… ({} characters)",
-            &input[..cut],
-            input.chars().count()
-        ),
-        None => format!("{input:?}"),
-    }
-}
 
 /// A client-facing error. `code` is stable (clients may branch on it); `message` is for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +147,13 @@ impl From<StoreError> for ApiError {
                 )
             }
         }
+    }
+}
+
+/// Input the API cannot use (decoded by [`ctguard::api_input`]) is a 400 with its code.
+impl From<InputError> for ApiError {
+    fn from(err: InputError) -> Self {
+        Self::bad_request(err.code, err.message)
     }
 }
 

@@ -1,10 +1,10 @@
 //! `/certs`: the inventory of certificates load balancers deployed.
 
-use chrono::{DateTime, Utc};
 use http::StatusCode;
 use lambda_http::{Body, Response};
-use serde::Deserialize;
 
+use ctguard::api_input::body::CertJson;
+use ctguard::api_input::query::{certs_listing, certs_name};
 use ctguard::cert::CertIdentity;
 use ctguard::model::{AuthorizedKey, InventoryCert};
 use ctguard::store::{InventoryStore, PutOutcome};
@@ -20,37 +20,6 @@ use crate::material::leaf_certificate;
 use crate::push;
 use crate::response::{json, no_content, upserted};
 use crate::time;
-
-/// The JSON form of POST /certs: either `pem`, or explicit hashes for a certificate not at hand.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CertJson {
-    pem: Option<String>,
-    /// Recorded as the source when an admin pushes; a push token's own label always wins.
-    source: Option<String>,
-    tbs_sha256: Option<String>,
-    pubkey_sha256: Option<String>,
-    #[serde(default, alias = "names")]
-    dns_names: Vec<String>,
-    #[serde(default, deserialize_with = "crate::time::bounded_opt")]
-    not_before: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "crate::time::bounded_opt")]
-    not_after: Option<DateTime<Utc>>,
-    serial: Option<String>,
-    issuer: Option<String>,
-}
-
-impl CertJson {
-    fn has_explicit_fields(&self) -> bool {
-        self.tbs_sha256.is_some()
-            || self.pubkey_sha256.is_some()
-            || !self.dns_names.is_empty()
-            || self.not_before.is_some()
-            || self.not_after.is_some()
-            || self.serial.is_some()
-            || self.issuer.is_some()
-    }
-}
 
 /// What a POST /certs stores: a certificate record, or (only a public-key hash given) a key.
 enum Record {
@@ -223,12 +192,8 @@ pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Resp
 
 /// GET /certs?name=&limit=&cursor=
 pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
-    let name = ctx
-        .query
-        .get("name")
-        .map(|n| normalize_name("name", n))
-        .transpose()?;
-    let listing = format!("certs\n{}", name.as_deref().unwrap_or_default());
+    let name = certs_name(&ctx.query)?;
+    let listing = certs_listing(name.as_deref());
     let page = store
         .list_certs(name.as_deref(), &page_request(ctx, &listing)?)
         .await?;

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use lambda_http::{Body, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use ctguard::api_input::body::DomainJson;
 use ctguard::domain::WatchDomain;
 use ctguard::model::{BackfillMode, WatchEntry};
 use ctguard::store::WatchStore;
@@ -14,18 +15,6 @@ use super::{Ctx, MAX_NOTE_CHARS, check_text};
 use crate::body::{self, ContentKind};
 use crate::error::{ApiError, ApiResult};
 use crate::response::{json, no_content, upserted};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DomainJson {
-    value: String,
-    note: Option<String>,
-    #[serde(default)]
-    backfill: BackfillMode,
-    /// Its issuances are expected (proof of life), not alerts.
-    #[serde(default)]
-    canary: bool,
-}
 
 /// A watch entry as the API shows it: the stored entry plus derived freshness.
 #[derive(Debug, Serialize)]

@@ -1,10 +1,10 @@
 //! `/keys`: public keys authorized on their own (every certificate for the key is authorized).
 
-use chrono::{DateTime, Utc};
 use http::StatusCode;
 use lambda_http::{Body, Response};
-use serde::Deserialize;
 
+use ctguard::api_input::body::KeyJson;
+use ctguard::api_input::query::KEYS_LISTING;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::AuthorizedKey;
 use ctguard::store::{InventoryStore, PutOutcome};
@@ -17,21 +17,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::material::public_key_with_names;
 use crate::push;
 use crate::response::{json, no_content, upserted};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyJson {
-    pubkey_sha256: Option<String>,
-    /// A PEM `PUBLIC KEY` block or a certificate to take the key from.
-    pem: Option<String>,
-    /// The names the key is for (required from push callers unless `pem` is a certificate,
-    /// whose names are added to these).
-    #[serde(default, alias = "names")]
-    dns_names: Vec<String>,
-    note: Option<String>,
-    #[serde(default, deserialize_with = "crate::time::bounded_opt")]
-    expires_at: Option<DateTime<Utc>>,
-}
 
 /// Sorted, deduplicated, normalised names, at most [`MAX_NAMES`].
 fn key_names(names: &[String]) -> ApiResult<Vec<String>> {
@@ -116,8 +101,8 @@ pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Resp
 
 /// GET /keys?limit=&cursor=
 pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
-    let page = store.list_keys(&page_request(ctx, "keys")?).await?;
-    json(StatusCode::OK, &PageView::new(page, ctx, "keys"))
+    let page = store.list_keys(&page_request(ctx, KEYS_LISTING)?).await?;
+    json(StatusCode::OK, &PageView::new(page, ctx, KEYS_LISTING))
 }
 
 /// DELETE /keys/{pubkey_sha256}

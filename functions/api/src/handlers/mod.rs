@@ -14,13 +14,14 @@ use chrono::{DateTime, Utc};
 use lambda_http::Request;
 use serde::Serialize;
 
+use ctguard::api_input;
 use ctguard::hash::Sha256Hash;
 use ctguard::store::{Page, PageRequest};
 
 use crate::auth::Caller;
 use crate::config::ApiSettings;
 use crate::cursor::CursorKey;
-use crate::error::{ApiError, ApiResult, echo};
+use crate::error::ApiResult;
 use crate::query::Query;
 
 /// Everything a handler needs about the current request.
@@ -34,12 +35,8 @@ pub struct Ctx<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
-pub const MAX_PAGE_SIZE: u32 = 1000;
-/// A certificate with more names than this is refused (public CAs issue at most a few hundred).
-pub const MAX_NAMES: usize = 1000;
-pub const MAX_NOTE_CHARS: usize = 1000;
-pub const MAX_SOURCE_CHARS: usize = 128;
+pub use ctguard::api_input::query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use ctguard::api_input::{MAX_NAMES, MAX_NOTE_CHARS, MAX_SOURCE_CHARS};
 
 /// `limit` and `cursor` from the query; the cursor must be one this API issued for `listing`
 /// (the route and its filters, as in [`PageView::new`]).
@@ -48,19 +45,9 @@ pub fn page_request(ctx: &Ctx<'_>, listing: &str) -> ApiResult<PageRequest> {
 }
 
 fn page_request_with(query: &Query, key: &CursorKey, listing: &str) -> ApiResult<PageRequest> {
-    let limit = query
-        .parse_with("limit", |v| {
-            v.parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                .ok_or_else(|| format!("expected an integer from 1 to {MAX_PAGE_SIZE}"))
-        })?
-        .unwrap_or(DEFAULT_PAGE_SIZE);
-    let token = query
-        .get("cursor")
-        .map(|cursor| key.open(listing, cursor).map(str::to_owned))
-        .transpose()?;
-    Ok(PageRequest { limit, token })
+    Ok(ctguard::api_input::query::page_request(
+        query, key, listing,
+    )?)
 }
 
 /// A page as the API shows it: `{"items": [...], "next_cursor": "..."|null}`.
@@ -84,29 +71,13 @@ impl<T> PageView<T> {
 
 /// Parses a hash from a path or body field, 400 `invalid_hash` naming the field.
 pub fn parse_hash(field: &str, value: &str) -> ApiResult<Sha256Hash> {
-    value
-        .trim()
-        .parse()
-        .map_err(|e| ApiError::bad_request("invalid_hash", format!("{field}: {e}")))
+    Ok(api_input::parse_hash(field, value)?)
 }
 
-/// A DNS name as stored in the inventory: trimmed, lowercase, no trailing dot, ASCII
-/// (Punycode), at most 253 characters; `*.` wildcards allowed.
+/// A DNS name as stored in the inventory (see [`api_input::normalize_name`]), else 400
+/// `invalid_name`.
 pub fn normalize_name(field: &str, name: &str) -> ApiResult<String> {
-    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-    let valid_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*'));
-    if name.is_empty() || name.len() > 253 || !valid_chars {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            format!(
-                "{field}: {} is not a DNS name (use Punycode for IDNs)",
-                echo(&name)
-            ),
-        ));
-    }
-    Ok(name)
+    Ok(api_input::normalize_name(field, name)?)
 }
 
 /// Optional free text: bounded length, no control characters other than newlines and tabs.
@@ -115,25 +86,7 @@ pub fn check_text(
     value: Option<String>,
     max_chars: usize,
 ) -> ApiResult<Option<String>> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    if value.chars().count() > max_chars {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("{field} is longer than {max_chars} characters"),
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("{field} contains control characters"),
-        ));
-    }
-    Ok(Some(value))
+    Ok(api_input::check_text(field, value, max_chars)?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,4 @@
+#![no_main]
+//! See `ctguard::fuzzing::token_scope` (the stable tests replay the corpora through the same function).
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ctguard::fuzzing::token_scope(data));
