@@ -9,6 +9,7 @@
 //! - [`scope`]: name scopes of push credentials (which names a token may vouch for).
 //! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
 //! - [`bounds`]: size bounds on every stored record that grows with Cert Spotter input.
+//! - [`rules`]: the detection rules (an alert's reasons and the severity they lead to).
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
 //! - [`fuzzing`]: the fuzz harnesses (also replayed by the stable tests).
 //! - [`secrets`]: secrets from SSM Parameter Store (or plain variables locally) at cold start.
@@ -26,6 +27,7 @@ pub mod fuzzing;
 pub mod hash;
 pub mod matcher;
 pub mod model;
+pub mod rules;
 pub mod scope;
 #[cfg(feature = "aws")]
 pub mod secrets;

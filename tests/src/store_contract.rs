@@ -11,7 +11,7 @@ use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{
     Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, BackfillMode, Channel, Delivery,
-    DeliveryState, InventoryCert, IssuerInfo, Severity, WatchEntry,
+    DeliveryState, InventoryCert, IssuerInfo, Reason, ReasonCode, Severity, WatchEntry,
 };
 use ctguard::store::{
     AlertFilter, AlertStore, CursorUpdate, DeliveryResult, InventoryStore, Page, PageRequest,
@@ -108,6 +108,7 @@ pub fn alert(tag: &str, severity: Severity, domains: &[&str], seen: DateTime<Utc
         revoked: false,
         problem_reporting: None,
         severity,
+        reasons: vec![],
         authorized_by: None,
         first_seen_at: seen,
         classified_at: seen,
@@ -890,6 +891,7 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
         t0() + Duration::minutes(1),
     );
     p1.sns = Delivery::skipped(); // SNS not configured: stays skipped when resolved
+    p1.reasons = vec![Reason::new(ReasonCode::NotInInventory, "not pushed")];
     p1.email = Delivery {
         state: DeliveryState::Failed,
         ..Delivery::queued()
@@ -919,12 +921,14 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
     assert_eq!(store.list_pending(2).await.unwrap().len(), 2);
 
     let at = t0() + Duration::hours(2);
+    let weak = Reason::new(ReasonCode::WeakKey, "RSA key of 1024 bits");
     assert!(
         store
             .resolve_pending(
                 &p1.tbs_sha256,
-                Severity::Info,
+                Severity::Suspicious,
                 Some(AuthorizedBy::PubkeySha256),
+                &[weak.clone()],
                 at
             )
             .await
@@ -932,13 +936,18 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
     );
     assert!(
         !store
-            .resolve_pending(&p1.tbs_sha256, Severity::Suspicious, None, at)
+            .resolve_pending(&p1.tbs_sha256, Severity::Suspicious, None, &[], at)
             .await
             .unwrap(),
         "already resolved"
     );
     let resolved = store.get_alert(&p1.tbs_sha256).await.unwrap().unwrap();
-    assert_eq!(resolved.severity, Severity::Info);
+    assert_eq!(resolved.severity, Severity::Suspicious);
+    assert_eq!(
+        resolved.reasons,
+        [weak],
+        "the re-checked reasons replace the stored ones"
+    );
     assert_eq!(resolved.authorized_by, Some(AuthorizedBy::PubkeySha256));
     assert_eq!(resolved.classified_at, at);
     assert_eq!(resolved.sns.state, DeliveryState::Skipped);
@@ -955,7 +964,7 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
         let (store, tbs) = (store.clone(), p2.tbs_sha256);
         handles.push(tokio::spawn(async move {
             store
-                .resolve_pending(&tbs, severity, None, at)
+                .resolve_pending(&tbs, severity, None, &[], at)
                 .await
                 .unwrap()
         }));
@@ -971,7 +980,7 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
     );
     assert!(
         !store
-            .resolve_pending(&hash("unknown"), Severity::Info, None, at)
+            .resolve_pending(&hash("unknown"), Severity::Info, None, &[], at)
             .await
             .unwrap()
     );

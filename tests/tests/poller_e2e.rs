@@ -43,11 +43,17 @@ async fn new_suspicious_certificate_is_stored_published_and_emailed() {
     assert_eq!(attribute(&sns[0], "severity"), Some("suspicious"));
     assert_eq!(attribute(&sns[0], "domain"), Some("example.com"));
     assert_eq!(
+        attribute(&sns[0], "reasons"),
+        Some(r#"["not_in_inventory"]"#)
+    );
+    assert_eq!(
         sns[0].subject.as_deref().map(|s| s.contains("SUSPICIOUS")),
         Some(true)
     );
     let message = body(&sns[0]);
     assert_eq!(message["schema"], ALERT_SCHEMA);
+    assert_eq!(message["reasons"][0]["code"], "not_in_inventory");
+    assert_eq!(alert.reasons.len(), 1);
     assert_eq!(message["tbs_sha256"], cert.tbs_sha256.to_hex());
     assert_eq!(message["matched"][0]["entry"], "example.com");
     assert_eq!(message["matched"][0]["names"][0], "www.example.com");
@@ -62,6 +68,7 @@ async fn new_suspicious_certificate_is_stored_published_and_emailed() {
     assert_eq!(emails[0].source, env.email_from);
     assert!(emails[0].subject.contains("SUSPICIOUS"));
     assert!(emails[0].body.contains("www.example.com"));
+    assert!(emails[0].body.contains("not_in_inventory: neither"));
     assert!(
         emails[0]
             .body
@@ -90,7 +97,13 @@ async fn certificate_pushed_by_a_load_balancer_is_info_by_tbs() {
     // Info is published (a heartbeat for subscribers) but not emailed by default.
     let sns = env.sns(1).await;
     assert_eq!(attribute(&sns[0], "severity"), Some("info"));
+    assert_eq!(
+        attribute(&sns[0], "reasons"),
+        None,
+        "no reasons, no attribute"
+    );
     assert_eq!(body(&sns[0])["authorized_by"], "tbs_sha256");
+    assert_eq!(body(&sns[0])["reasons"], serde_json::json!([]));
     assert!(env.emails().await.is_empty());
     assert_eq!(alert.email.state, DeliveryState::Skipped);
 }

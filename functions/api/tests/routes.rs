@@ -7,7 +7,7 @@ mod support;
 use api::router::{Access, ROUTES};
 use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
-use ctguard::model::Severity;
+use ctguard::model::{Reason, ReasonCode, Severity};
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
 use serde_json::json;
 use support::*;
@@ -755,8 +755,26 @@ async fn alerts_are_filtered_paginated_fetched_and_acknowledged() {
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
     assert!(r.json()["next_cursor"].is_null());
 
+    // Reasons are shown; `critical` is a severity to filter on.
+    let mut critical = alert("critical", Severity::Critical, now - Duration::hours(3));
+    critical.reasons = vec![Reason::new(
+        ReasonCode::CompromisedKey,
+        "the key was marked compromised",
+    )];
+    assert!(app.store().create_alert(&critical).await.unwrap());
+    let r = send(&app, Req::get("/alerts?severity=critical").admin()).await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["severity"], "critical");
+    assert_eq!(items[0]["reasons"][0]["code"], "compromised_key");
+    assert_eq!(
+        items[0]["reasons"][0]["detail"],
+        "the key was marked compromised"
+    );
+
     for bad in [
-        "/alerts?severity=critical",
+        "/alerts?severity=catastrophic",
         "/alerts?since=yesterday",
         "/alerts?domain=exa%20mple.org",
         "/alerts?limit=5000",

@@ -163,14 +163,17 @@ where
             }
         };
         for alert in &pending {
-            let (severity, by) = match recheck(alert, &authorized, now) {
-                Recheck::StillPending => continue,
-                Recheck::Info(by) => (Severity::Info, Some(by)),
-                Recheck::Suspicious => (Severity::Suspicious, None),
+            let Recheck::Resolved {
+                severity,
+                authorized_by: by,
+                reasons,
+            } = recheck(alert, &authorized, now)
+            else {
+                continue;
             };
             match self
                 .store
-                .resolve_pending(&alert.tbs_sha256, severity, by, now)
+                .resolve_pending(&alert.tbs_sha256, severity, by, &reasons, now)
                 .await
             {
                 Ok(true) => {
@@ -595,6 +598,7 @@ where
             revoked: issuance.revoked.unwrap_or(false),
             problem_reporting: issuance.problem_reporting.clone(),
             severity: verdict.severity,
+            reasons: verdict.reasons,
             authorized_by: verdict.authorized_by,
             first_seen_at: now,
             classified_at: now,
@@ -654,5 +658,6 @@ pub(crate) fn count(counts: &mut SeverityCounts, severity: Severity) {
         Severity::Info => counts.info += 1,
         Severity::Pending => counts.pending += 1,
         Severity::Suspicious => counts.suspicious += 1,
+        Severity::Critical => counts.critical += 1,
     }
 }

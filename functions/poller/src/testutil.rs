@@ -11,7 +11,7 @@ use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{
     Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Delivery, InventoryCert,
-    IssuerInfo, Severity, WatchEntry,
+    IssuerInfo, Reason, Severity, WatchEntry,
 };
 use ctguard::store::memory::MemoryStore;
 use ctguard::store::{
@@ -84,6 +84,10 @@ pub fn alert(n: u64, severity: Severity, names: &[&str]) -> Alert {
         revoked: false,
         problem_reporting: None,
         severity,
+        reasons: match severity {
+            Severity::Info => vec![],
+            _ => ctguard::rules::reasons(false, &ctguard::rules::Findings::default()),
+        },
         authorized_by: (severity == Severity::Info).then_some(AuthorizedBy::TbsSha256),
         first_seen_at: t0(),
         classified_at: t0(),
@@ -501,11 +505,12 @@ impl AlertStore for FlakyStore {
         tbs: &Sha256Hash,
         severity: Severity,
         authorized_by: Option<AuthorizedBy>,
+        reasons: &[Reason],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.ok()?;
         self.inner
-            .resolve_pending(tbs, severity, authorized_by, now)
+            .resolve_pending(tbs, severity, authorized_by, reasons, now)
             .await
     }
     async fn claim_delivery(
