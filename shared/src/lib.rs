@@ -9,7 +9,8 @@
 //! - [`scope`]: name scopes of push credentials (which names a token may vouch for).
 //! - [`certspotter`]: the SSLMate Cert Spotter API v1 model and client.
 //! - [`bounds`]: size bounds on every stored record that grows with Cert Spotter input.
-//! - [`rules`]: the detection rules (an alert's reasons and the severity they lead to).
+//! - [`rules`]: the detection rules (an alert's reasons and the severity they lead to);
+//!   [`keys`]: public-key checks (weak keys).
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
 //! - [`fuzzing`]: the fuzz harnesses (also replayed by the stable tests).
 //! - [`secrets`]: secrets from SSM Parameter Store (or plain variables locally) at cold start.
@@ -25,6 +26,7 @@ pub mod der;
 pub mod domain;
 pub mod fuzzing;
 pub mod hash;
+pub mod keys;
 pub mod matcher;
 pub mod model;
 pub mod rules;

@@ -52,6 +52,11 @@ pub struct WatchEntry {
     /// Canary only: when the last "monitor blind" health alert was sent.
     #[serde(default)]
     pub blind_alerted_at: Option<DateTime<Utc>>,
+    /// Issuer policy: CAA identifiers (`letsencrypt.org`) of the CAs that may issue for this
+    /// domain, matched against Cert Spotter's `issuer.caa_domains`; empty: any CA. An
+    /// unauthorized certificate from another CA gets the `unexpected_issuer` reason.
+    #[serde(default)]
+    pub allowed_issuers: Vec<String>,
 }
 
 impl WatchEntry {
@@ -78,6 +83,7 @@ impl WatchEntry {
             canary: false,
             canary_last_issuance_at: None,
             blind_alerted_at: None,
+            allowed_issuers: Vec::new(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! | code | when | severity |
 //! |---|---|---|
 //! | `not_in_inventory` | neither the TBS hash nor the key authorizes the certificate | `pending` inside the grace period, then `suspicious` |
-//! | `unexpected_issuer` | unauthorized, and a matched entry's `allowed_issuers` has none of the issuer's CAA identifiers | `suspicious` (`pending` in grace) |
+//! | `unexpected_issuer` | unauthorized, and a matched entry's `allowed_issuers` has none of the issuer's CAA identifiers ([`unexpected_issuer`]) | `suspicious` (`pending` in grace) |
 //! | `key_out_of_scope` | the key is authorized only for other names | `suspicious` (`pending` in grace) |
 //! | `weak_key` | RSA under 2048 bits, exponent 1 or even, ROCA fingerprint; EC curve not P-256/384/521 | `suspicious`, even when authorized |
 //! | `expiring` | a deployed certificate expires soon with no renewal pushed | `suspicious` |
@@ -120,6 +120,72 @@ pub fn normalize(mut reasons: Vec<Reason>) -> Vec<Reason> {
     reasons
 }
 
+/// Issuer policy: at most this many `allowed_issuers` per watch entry.
+pub const ALLOWED_ISSUERS_MAX: usize = 32;
+
+/// A CAA issuer identifier (RFC 8659 `issuer-domain-name`, e.g. `letsencrypt.org`) as the
+/// issuer policy stores and compares it: trimmed, lowercase, no trailing dot; labels of
+/// letters, digits and hyphens, at most 253 characters.
+pub fn parse_caa_identifier(raw: &str) -> Result<String, &'static str> {
+    let id = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    if id.is_empty() {
+        return Err("is empty");
+    }
+    if id.len() > 253 {
+        return Err("is longer than 253 characters");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !id.split('.').all(label_ok) {
+        return Err("is not a domain name (letters, digits, hyphens and dots)");
+    }
+    Ok(id)
+}
+
+/// The `unexpected_issuer` detail, if a matched entry's policy does not allow the issuer.
+/// `policies`: each matched entry with its `allowed_issuers` (entries without a policy allow
+/// any CA); `caa_domains`: the issuer's CAA identifiers according to Cert Spotter. The issuer
+/// is allowed by an entry when one of its identifiers is in the entry's list (case and a
+/// trailing dot ignored); an issuer without identifiers is allowed by no policy.
+pub fn unexpected_issuer<'a>(
+    issuer: Option<&str>,
+    caa_domains: &[String],
+    policies: impl IntoIterator<Item = (&'a str, &'a [String])>,
+) -> Option<String> {
+    let ids: Vec<String> = caa_domains
+        .iter()
+        .filter_map(|d| parse_caa_identifier(d).ok())
+        .collect();
+    let mut refused: Vec<(&str, &[String])> = policies
+        .into_iter()
+        .filter(|(_, allowed)| !allowed.is_empty())
+        .filter(|(_, allowed)| !ids.iter().any(|id| allowed.contains(id)))
+        .collect();
+    if refused.is_empty() {
+        return None;
+    }
+    refused.sort();
+    let issuer = issuer.unwrap_or("an unknown CA");
+    let ids = if ids.is_empty() {
+        "Cert Spotter lists no CAA identifiers for it".to_owned()
+    } else {
+        format!("CAA identifiers {}", ids.join(", "))
+    };
+    let entries: Vec<String> = refused
+        .iter()
+        .map(|(entry, allowed)| format!("{entry} allows {}", allowed.join(", ")))
+        .collect();
+    Some(format!(
+        "issued by {issuer} ({ids}); {}",
+        entries.join("; ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +297,77 @@ mod tests {
         ]);
         assert_eq!(r.len(), 1);
         assert!(r[0].detail.len() <= REASON_DETAIL_MAX);
+    }
+
+    #[test]
+    fn caa_identifiers_are_normalised_and_checked() {
+        assert_eq!(
+            parse_caa_identifier(" LetsEncrypt.ORG. ").unwrap(),
+            "letsencrypt.org"
+        );
+        assert_eq!(parse_caa_identifier("pki.goog").unwrap(), "pki.goog");
+        for bad in [
+            "",
+            ".",
+            "lets encrypt.org",
+            "a..b",
+            "-x.org",
+            "x.org/",
+            &"a".repeat(254),
+        ] {
+            assert!(parse_caa_identifier(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_issuer_outside_a_matched_entrys_policy_is_unexpected() {
+        let le = vec!["letsencrypt.org".to_owned()];
+        let le_and_google = vec!["letsencrypt.org".to_owned(), "pki.goog".to_owned()];
+        let none: Vec<String> = vec![];
+        let caa = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+        // Allowed: an identifier in the list (case and trailing dot ignored).
+        assert_eq!(
+            unexpected_issuer(
+                Some("R11"),
+                &caa(&["LetsEncrypt.org."]),
+                [("example.com", le.as_slice())]
+            ),
+            None
+        );
+        // No policy on any matched entry: any CA.
+        assert_eq!(
+            unexpected_issuer(Some("X"), &caa(&["other.ca"]), [("a.com", none.as_slice())]),
+            None
+        );
+        // Another CA.
+        let detail = unexpected_issuer(
+            Some("Other CA"),
+            &caa(&["other.ca"]),
+            [("example.com", le_and_google.as_slice())],
+        )
+        .unwrap();
+        assert_eq!(
+            detail,
+            "issued by Other CA (CAA identifiers other.ca); example.com allows letsencrypt.org, \
+             pki.goog"
+        );
+        // Two matched entries: one allowing it is not enough when the other does not.
+        let detail = unexpected_issuer(
+            None,
+            &caa(&["pki.goog"]),
+            [
+                ("a.example.com", le_and_google.as_slice()),
+                ("example.com", le.as_slice()),
+            ],
+        )
+        .unwrap();
+        assert!(detail.contains("example.com allows letsencrypt.org"));
+        assert!(!detail.contains("a.example.com allows"));
+        // An issuer without CAA identifiers matches no policy.
+        let detail =
+            unexpected_issuer(Some("Mystery"), &[], [("example.com", le.as_slice())]).unwrap();
+        assert!(detail.contains("Cert Spotter lists no CAA identifiers"));
     }
 
     #[test]

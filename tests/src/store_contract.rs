@@ -156,7 +156,8 @@ fn tbs_list(alerts: &[Alert]) -> Vec<Sha256Hash> {
 // Watch list
 
 pub async fn watch_create_get_list_delete<S: WatchStore>(store: &S) {
-    let a = watch("a.example");
+    let mut a = watch("a.example");
+    a.allowed_issuers = vec!["letsencrypt.org".to_owned(), "pki.goog".to_owned()];
     assert!(store.create_watch(&a).await.unwrap());
     let mut changed = watch("a.example");
     changed.note = Some("other".to_owned());
@@ -166,6 +167,41 @@ pub async fn watch_create_get_list_delete<S: WatchStore>(store: &S) {
         "second create"
     );
     assert_eq!(store.get_watch(&a.domain).await.unwrap(), Some(a.clone()));
+
+    // The issuer policy: replaced, cleared; a missing entry is not created.
+    let sectigo = vec!["sectigo.com".to_owned()];
+    assert!(
+        store
+            .set_allowed_issuers(&a.domain, &sectigo)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_watch(&a.domain)
+            .await
+            .unwrap()
+            .unwrap()
+            .allowed_issuers,
+        sectigo
+    );
+    assert!(store.set_allowed_issuers(&a.domain, &[]).await.unwrap());
+    let cleared = store.get_watch(&a.domain).await.unwrap().unwrap();
+    assert!(cleared.allowed_issuers.is_empty());
+    assert_eq!(cleared.cursor, a.cursor, "nothing else changes");
+    assert!(
+        !store
+            .set_allowed_issuers(&watch("nobody.example").domain, &sectigo)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_watch(&watch("nobody.example").domain)
+            .await
+            .unwrap(),
+        None
+    );
 
     for name in ["b.example", "c.example"] {
         assert!(store.create_watch(&watch(name)).await.unwrap());

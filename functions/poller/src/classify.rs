@@ -28,9 +28,41 @@ pub struct Classification {
     pub grace_until: Option<DateTime<Utc>>,
 }
 
+/// The issuer policies of the watch entries an issuance matched: each entry with a
+/// non-empty `allowed_issuers`.
+pub type Policies<'a> = [(&'a str, &'a [String])];
+
 /// What the checks besides the inventory found about an issuance.
-pub fn findings(_issuance: &Issuance) -> Findings {
-    Findings::default()
+pub fn findings(issuance: &Issuance, policies: &Policies<'_>) -> Findings {
+    let issuer = issuance.issuer.as_ref();
+    Findings {
+        weak_key: weak_key(issuance),
+        unexpected_issuer: rules::unexpected_issuer(
+            issuer.and_then(|i| i.friendly_name.as_deref().or(i.name.as_deref())),
+            issuer.and_then(|i| i.caa_domains.as_deref()).unwrap_or(&[]),
+            policies.iter().copied(),
+        ),
+        ..Findings::default()
+    }
+}
+
+/// The `weak_key` detail when the certificate's key is weak ([`ctguard::keys`]). Judged from
+/// `cert_der` only when its key is the issuance's (`pubkey_sha256`); no certificate, or one
+/// that cannot be read, is no finding (the alert is still raised on its other reasons).
+pub fn weak_key(issuance: &Issuance) -> Option<String> {
+    let der = issuance.cert_der.as_deref()?;
+    let spki = ctguard::cert::spki_der(der).ok()?;
+    if ctguard::hash::Sha256Hash::digest(spki) != issuance.pubkey_sha256 {
+        return None;
+    }
+    let found = ctguard::keys::spki_weaknesses(spki);
+    (!found.is_empty()).then(|| {
+        found
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
 }
 
 /// Classifies an issuance first seen `now`. `grace` zero turns the grace period off (the
@@ -38,6 +70,7 @@ pub fn findings(_issuance: &Issuance) -> Findings {
 pub fn classify(
     issuance: &Issuance,
     authorized: &Authorized,
+    policies: &Policies<'_>,
     grace: Duration,
     now: DateTime<Utc>,
 ) -> Classification {
@@ -46,7 +79,7 @@ pub fn classify(
         &issuance.pubkey_sha256,
         &issuance.dns_names,
     );
-    let reasons = rules::reasons(authorized_by.is_some(), &findings(issuance));
+    let reasons = rules::reasons(authorized_by.is_some(), &findings(issuance, policies));
     let grace_until = chrono::Duration::from_std(grace)
         .ok()
         .filter(|g| !g.is_zero())
@@ -113,6 +146,7 @@ mod tests {
         let c = classify(
             &i,
             &authorizing(&[i.tbs_sha256], &[]),
+            &[],
             Duration::from_secs(600),
             now(),
         );
@@ -128,6 +162,7 @@ mod tests {
         let c = classify(
             &i,
             &authorizing(&[], &[i.pubkey_sha256]),
+            &[],
             Duration::ZERO,
             now(),
         );
@@ -142,6 +177,7 @@ mod tests {
         let c = classify(
             &i,
             &authorizing(&[other.tbs_sha256, i.cert_sha256], &[other.pubkey_sha256]),
+            &[],
             Duration::ZERO,
             now(),
         );
@@ -154,9 +190,134 @@ mod tests {
     #[test]
     fn unauthorized_within_grace_is_pending_until_grace_ends() {
         let i = issuance(1, &["www.example.com"]);
-        let c = classify(&i, &Authorized::default(), Duration::from_secs(1800), now());
+        let c = classify(
+            &i,
+            &Authorized::default(),
+            &[],
+            Duration::from_secs(1800),
+            now(),
+        );
         assert_eq!(c.severity, Severity::Pending);
         assert_eq!(c.grace_until, Some(now() + chrono::Duration::seconds(1800)));
+    }
+
+    /// An issuance of a certificate from `tests/data/weak-keys`.
+    fn issuance_of(file: &str) -> Issuance {
+        let path = format!(
+            "{}/../../tests/data/weak-keys/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let der = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut i = issuance(1, &["www.example.com"]);
+        i.pubkey_sha256 = Sha256Hash::digest(ctguard::cert::spki_der(&der).unwrap());
+        i.cert_der = Some(der);
+        i
+    }
+
+    fn codes(c: &Classification) -> Vec<ReasonCode> {
+        c.reasons.iter().map(|r| r.code).collect()
+    }
+
+    #[test]
+    fn a_weak_key_is_a_reason_authorized_or_not() {
+        let i = issuance_of("rsa-1024.der");
+        let c = classify(
+            &i,
+            &authorizing(&[i.tbs_sha256], &[]),
+            &[],
+            Duration::from_secs(600),
+            now(),
+        );
+        assert_eq!(codes(&c), [ReasonCode::WeakKey]);
+        assert_eq!(c.reasons[0].detail, "RSA key of 1024 bits (under 2048)");
+        assert_eq!(c.severity, Severity::Suspicious, "even when pushed");
+        assert_eq!(c.authorized_by, Some(AuthorizedBy::TbsSha256));
+        assert_eq!(c.grace_until, None);
+
+        let roca = issuance_of("rsa-2048-roca.der");
+        let c = classify(
+            &roca,
+            &Authorized::default(),
+            &[],
+            Duration::from_secs(600),
+            now(),
+        );
+        assert_eq!(codes(&c), [ReasonCode::NotInInventory, ReasonCode::WeakKey]);
+        assert_eq!(
+            c.severity,
+            Severity::Pending,
+            "waits for a push like any other"
+        );
+        // Pushed in time: the weak key stays, and so does the alert.
+        let Recheck::Resolved {
+            severity, reasons, ..
+        } = recheck(
+            &crate::testutil::alert_for(&roca, &c),
+            &authorizing(&[roca.tbs_sha256], &[]),
+            now(),
+        )
+        else {
+            panic!("authorized")
+        };
+        assert_eq!(severity, Severity::Suspicious);
+        assert_eq!(reasons.len(), 1);
+        assert_eq!(reasons[0].code, ReasonCode::WeakKey);
+    }
+
+    #[test]
+    fn ordinary_keys_and_mismatched_certificates_have_no_weak_key() {
+        for file in ["rsa-2048.der", "ec-p256.der", "ec-p384.der"] {
+            assert_eq!(weak_key(&issuance_of(file)), None, "{file}");
+        }
+        assert!(weak_key(&issuance_of("ec-secp256k1.der")).is_some());
+        // cert_der whose key is not the issuance's key: not judged.
+        let mut other = issuance_of("rsa-1024.der");
+        other.pubkey_sha256 = Sha256Hash::digest(b"another key");
+        assert_eq!(weak_key(&other), None);
+        // No certificate, or garbage: no finding, no panic.
+        other.cert_der = None;
+        assert_eq!(weak_key(&other), None);
+        other.cert_der = Some(vec![0x30, 0x03, 0x01]);
+        assert_eq!(weak_key(&other), None);
+    }
+
+    #[test]
+    fn an_unauthorized_certificate_from_a_ca_outside_the_policy_is_unexpected_issuer() {
+        let mut i = issuance(1, &["www.example.com"]);
+        if let Some(issuer) = i.issuer.as_mut() {
+            issuer.caa_domains = Some(vec!["other-ca.example".to_owned()]);
+        }
+        let le = vec!["letsencrypt.org".to_owned()];
+        let policies = [("example.com", le.as_slice())];
+        let c = classify(&i, &Authorized::default(), &policies, Duration::ZERO, now());
+        assert_eq!(
+            codes(&c),
+            [ReasonCode::NotInInventory, ReasonCode::UnexpectedIssuer]
+        );
+        assert_eq!(c.severity, Severity::Suspicious);
+        assert!(
+            c.reasons[1]
+                .detail
+                .contains("example.com allows letsencrypt.org")
+        );
+
+        // Pushed: your own deployment chose that CA, no alert reason.
+        let c = classify(
+            &i,
+            &authorizing(&[i.tbs_sha256], &[]),
+            &policies,
+            Duration::ZERO,
+            now(),
+        );
+        assert!(c.reasons.is_empty());
+        assert_eq!(c.severity, Severity::Info);
+
+        // From an allowed CA: only not_in_inventory.
+        if let Some(issuer) = i.issuer.as_mut() {
+            issuer.caa_domains = Some(vec!["letsencrypt.org".to_owned()]);
+        }
+        let c = classify(&i, &Authorized::default(), &policies, Duration::ZERO, now());
+        assert_eq!(codes(&c), [ReasonCode::NotInInventory]);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! - What a run creates or resolves is delivered by that run (`fresh::FreshAlerts`), whether or not
 //!   the outbox index (eventually consistent in DynamoDB) shows it yet.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +58,15 @@ pub struct Poller<S, C, P, M> {
     pub(crate) mailer: Option<M>,
     pub(crate) settings: RunSettings,
     pub(crate) clock: Clock,
+}
+
+/// What a run knows about its watch entries besides the index.
+struct EntryFacts {
+    /// Entries still in their summary baseline: an issuance matching only such entries is
+    /// reported in their summaries rather than one by one.
+    summarizing: HashSet<WatchDomain>,
+    /// Issuer policies (`allowed_issuers`) of the entries that have one.
+    policies: HashMap<WatchDomain, Vec<String>>,
 }
 
 /// How polling one entry ended.
@@ -250,6 +259,14 @@ where
             .filter(|e| !e.canary)
             .map(|e| e.domain.clone())
             .collect();
+        let facts = EntryFacts {
+            summarizing,
+            policies: entries
+                .iter()
+                .filter(|e| !e.canary && !e.allowed_issuers.is_empty())
+                .map(|e| (e.domain.clone(), e.allowed_issuers.clone()))
+                .collect(),
+        };
         // Least recently polled first; never-polled entries before all others.
         entries.sort_by(|a, b| {
             a.last_polled_at
@@ -274,7 +291,7 @@ where
                 break;
             }
             let stuck = self
-                .poll_entry(entry, &index, &summarizing, &mut budget, report, fresh)
+                .poll_entry(entry, &index, &facts, &mut budget, report, fresh)
                 .await
                 .unwrap_or(entry.stuck_since.is_some());
             report.entries_stuck += u32::from(stuck);
@@ -288,7 +305,7 @@ where
         &self,
         entry: &WatchEntry,
         index: &WatchIndex,
-        summarizing: &HashSet<WatchDomain>,
+        facts: &EntryFacts,
         budget: &mut Budget,
         report: &mut RunReport,
         fresh: &mut FreshAlerts,
@@ -318,7 +335,7 @@ where
                 // Expected issuances: recorded as proof of life, never alerted.
                 self.store.record_canary_issuance(domain, self.now()).await
             } else {
-                self.store_page(entry, &page, index, summarizing, report, fresh)
+                self.store_page(entry, &page, index, facts, report, fresh)
                     .await
             };
             if let Err(e) = stored {
@@ -459,7 +476,7 @@ where
         entry: &WatchEntry,
         page: &[Issuance],
         index: &WatchIndex,
-        summarizing: &HashSet<WatchDomain>,
+        facts: &EntryFacts,
         report: &mut RunReport,
         fresh: &mut FreshAlerts,
     ) -> Result<(), StoreError> {
@@ -482,8 +499,17 @@ where
                 continue;
             }
             let matched = matched_entries(index, issuance, &entry.domain);
-            let baseline = matched.iter().all(|m| summarizing.contains(&m.entry));
-            let verdict = classify(issuance, &authorized, grace, now);
+            let baseline = matched.iter().all(|m| facts.summarizing.contains(&m.entry));
+            let entry_policies: Vec<(&str, &[String])> = matched
+                .iter()
+                .filter_map(|m| {
+                    facts
+                        .policies
+                        .get(&m.entry)
+                        .map(|p| (m.entry.as_str(), p.as_slice()))
+                })
+                .collect();
+            let verdict = classify(issuance, &authorized, &entry_policies, grace, now);
             let mut alert = self.new_alert(issuance, matched, verdict, baseline, now);
             bound_alert(&mut alert, &entry.domain);
             alerts.push(alert);

@@ -100,6 +100,18 @@ pub fn alert(n: u64, severity: Severity, names: &[&str]) -> Alert {
     }
 }
 
+/// The alert the poller stores for `issuance` classified as `verdict`.
+pub fn alert_for(issuance: &Issuance, verdict: &crate::classify::Classification) -> Alert {
+    let mut a = alert(1, verdict.severity, &["www.example.com"]);
+    a.tbs_sha256 = issuance.tbs_sha256;
+    a.pubkey_sha256 = issuance.pubkey_sha256;
+    a.dns_names = issuance.dns_names.clone();
+    a.reasons = verdict.reasons.clone();
+    a.authorized_by = verdict.authorized_by;
+    a.grace_until = verdict.grace_until;
+    a
+}
+
 pub fn pending_alert(n: u64, grace_until: DateTime<Utc>) -> Alert {
     let mut a = alert(n, Severity::Pending, &["www.example.com"]);
     a.authorized_by = None;
@@ -340,6 +352,16 @@ impl WatchStore for FlakyStore {
     async fn delete_watch(&self, domain: &WatchDomain) -> Result<bool, StoreError> {
         self.ok()?;
         self.inner.delete_watch(domain).await
+    }
+    async fn set_allowed_issuers(
+        &self,
+        domain: &WatchDomain,
+        allowed_issuers: &[String],
+    ) -> Result<bool, StoreError> {
+        self.ok()?;
+        self.inner
+            .set_allowed_issuers(domain, allowed_issuers)
+            .await
     }
     async fn advance_cursor(
         &self,

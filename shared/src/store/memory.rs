@@ -131,6 +131,20 @@ impl WatchStore for MemoryStore {
         Ok(self.with(|s| s.watches.remove(domain).is_some()))
     }
 
+    async fn set_allowed_issuers(
+        &self,
+        domain: &WatchDomain,
+        allowed_issuers: &[String],
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| match s.watches.get_mut(domain) {
+            Some(entry) => {
+                entry.allowed_issuers = allowed_issuers.to_vec();
+                true
+            }
+            None => false,
+        }))
+    }
+
     async fn advance_cursor(
         &self,
         domain: &WatchDomain,

@@ -188,6 +188,13 @@ pub trait WatchStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<WatchEntry>, StoreError>> + Send;
     /// Every entry (the poller orders them itself).
     fn list_watches(&self) -> impl Future<Output = Result<Vec<WatchEntry>, StoreError>> + Send;
+    /// Replaces the entry's issuer policy (`allowed_issuers`, normalised by the caller);
+    /// returns whether the entry exists.
+    fn set_allowed_issuers(
+        &self,
+        domain: &WatchDomain,
+        allowed_issuers: &[String],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Returns whether an entry was deleted.
     fn delete_watch(
         &self,
