@@ -103,6 +103,8 @@ pub fn spki_weaknesses(spki: &[u8]) -> Vec<Weakness> {
             .algorithm
             .parameters
             .as_ref()
+            // A named curve is an OBJECT IDENTIFIER (`as_oid` also accepts a NULL).
+            .filter(|p| p.tag() == x509_parser::asn1_rs::Tag::Oid)
             .and_then(|p| p.as_oid().ok())
             .map(|oid| oid.to_id_string());
         match curve {
