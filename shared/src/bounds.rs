@@ -191,7 +191,8 @@ pub fn reduced_alert(alert: &Alert, polled: &WatchDomain, reason: &str) -> Alert
         },
         problem_reporting: None,
         issuance_id: clip_text(&alert.issuance_id, 128),
-        severity: Severity::Suspicious,
+        // Critical stays critical (its reasons are kept: they are bounded).
+        severity: alert.severity.max(Severity::Suspicious),
         authorized_by: None,
         grace_until: None,
         names_total: alert.names_total,

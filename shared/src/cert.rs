@@ -164,6 +164,11 @@ pub fn tbs_sha256(cert_der: &[u8]) -> Result<Sha256Hash, CertError> {
     Ok(TbsLayout::parse(split_certificate(cert_der)?)?.hash())
 }
 
+/// The DER SubjectPublicKeyInfo of a certificate (the bytes `pubkey_sha256` hashes).
+pub fn spki_der(cert_der: &[u8]) -> Result<&[u8], CertError> {
+    Ok(TbsLayout::parse(split_certificate(cert_der)?)?.spki)
+}
+
 /// Rebuilds a DER TBSCertificate without the SCT-list and poison extensions (the bytes that
 /// [`tbs_sha256`] hashes). Input and output are TBSCertificates, not whole certificates.
 pub fn reconstruct_tbs(tbs_der: &[u8]) -> Result<Vec<u8>, CertError> {

@@ -11,6 +11,8 @@
 //! - [`api_input`]: the API's request decoding (query strings, JSON bodies, times, signed
 //!   cursors), SDK-free so the fuzz targets cover it.
 //! - [`bounds`]: size bounds on every stored record that grows with Cert Spotter input.
+//! - [`rules`]: the detection rules (an alert's reasons and the severity they lead to);
+//!   [`keys`]: public-key checks (weak keys).
 //! - [`model`]: the records ctguard keeps; [`store`]: their storage contracts and backends.
 //! - [`fuzzing`]: the fuzz harnesses (also replayed by the stable tests).
 //! - [`secrets`]: secrets from SSM Parameter Store (or plain variables locally) at cold start.
@@ -27,8 +29,10 @@ pub mod der;
 pub mod domain;
 pub mod fuzzing;
 pub mod hash;
+pub mod keys;
 pub mod matcher;
 pub mod model;
+pub mod rules;
 pub mod scope;
 #[cfg(feature = "aws")]
 pub mod secrets;

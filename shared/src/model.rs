@@ -52,6 +52,11 @@ pub struct WatchEntry {
     /// Canary only: when the last "monitor blind" health alert was sent.
     #[serde(default)]
     pub blind_alerted_at: Option<DateTime<Utc>>,
+    /// Issuer policy: CAA identifiers (`letsencrypt.org`) of the CAs that may issue for this
+    /// domain, matched against Cert Spotter's `issuer.caa_domains`; empty: any CA. An
+    /// unauthorized certificate from another CA gets the `unexpected_issuer` reason.
+    #[serde(default)]
+    pub allowed_issuers: Vec<String>,
 }
 
 impl WatchEntry {
@@ -78,6 +83,7 @@ impl WatchEntry {
             canary: false,
             canary_last_issuance_at: None,
             blind_alerted_at: None,
+            allowed_issuers: Vec::new(),
         }
     }
 }
@@ -150,13 +156,16 @@ impl AuthorizedKey {
     }
 }
 
-/// Alert severity. `Pending` is an unauthorized issuance still inside the grace period.
+/// Alert severity, from the alert's reasons by the rules in [`crate::rules`]. `Pending` is an
+/// unauthorized issuance still inside the grace period; `Critical` is almost certainly an
+/// attack or a misissuance (ordered: `Info < Pending < Suspicious < Critical`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
     Pending,
     Suspicious,
+    Critical,
 }
 
 impl Severity {
@@ -165,8 +174,62 @@ impl Severity {
             Severity::Info => "info",
             Severity::Pending => "pending",
             Severity::Suspicious => "suspicious",
+            Severity::Critical => "critical",
         }
     }
+}
+
+/// Why an alert matters. Every code and the severity it leads to is in [`crate::rules`] (and
+/// the README's reasons table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// Neither the certificate (TBS hash) nor its key is authorized by the inventory.
+    NotInInventory,
+    /// The domain's CAA records did not permit the issuing CA (at detection time).
+    CaaViolation,
+    /// The watch entry lists `allowed_issuers` and the issuing CA is not among them.
+    UnexpectedIssuer,
+    /// The key is authorized, but only for other names.
+    KeyOutOfScope,
+    /// The key was marked compromised.
+    CompromisedKey,
+    /// The public key is weak (short or malformed RSA, ROCA, an unusual curve).
+    WeakKey,
+    /// A deployed certificate is about to expire with no renewal pushed.
+    Expiring,
+}
+
+impl ReasonCode {
+    pub const ALL: [ReasonCode; 7] = [
+        ReasonCode::NotInInventory,
+        ReasonCode::CaaViolation,
+        ReasonCode::UnexpectedIssuer,
+        ReasonCode::KeyOutOfScope,
+        ReasonCode::CompromisedKey,
+        ReasonCode::WeakKey,
+        ReasonCode::Expiring,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReasonCode::NotInInventory => "not_in_inventory",
+            ReasonCode::CaaViolation => "caa_violation",
+            ReasonCode::UnexpectedIssuer => "unexpected_issuer",
+            ReasonCode::KeyOutOfScope => "key_out_of_scope",
+            ReasonCode::CompromisedKey => "compromised_key",
+            ReasonCode::WeakKey => "weak_key",
+            ReasonCode::Expiring => "expiring",
+        }
+    }
+}
+
+/// One reason on an alert: a code to filter on and a human-readable detail (at most
+/// [`crate::rules::REASON_DETAIL_MAX`] bytes; it may quote CA-controlled text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: ReasonCode,
+    pub detail: String,
 }
 
 /// Which inventory hash authorized an issuance.
@@ -283,6 +346,10 @@ pub struct Alert {
     /// The CA's problem-reporting contact, when Cert Spotter knows it.
     pub problem_reporting: Option<String>,
     pub severity: Severity,
+    /// Why it matters, at most one per code, in [`ReasonCode`] order (empty on `info`, and on
+    /// alerts stored before reasons existed).
+    #[serde(default)]
+    pub reasons: Vec<Reason>,
     pub authorized_by: Option<AuthorizedBy>,
     pub first_seen_at: DateTime<Utc>,
     pub classified_at: DateTime<Utc>,

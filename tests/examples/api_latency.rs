@@ -62,6 +62,7 @@ fn alert(i: usize) -> Alert {
         } else {
             Severity::Info
         },
+        reasons: vec![],
         authorized_by: None,
         first_seen_at: now - chrono::Duration::seconds(i as i64),
         classified_at: now,

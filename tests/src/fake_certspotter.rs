@@ -49,6 +49,8 @@ pub struct FakeIssuance {
     pub not_after: DateTime<Utc>,
     pub cert_der: Vec<u8>,
     pub issuer_name: String,
+    /// The issuer's CAA identifiers (`issuer.caa_domains`); `["ctguard.test"]` by default.
+    pub caa_domains: Vec<String>,
     pub revoked: bool,
 }
 
@@ -105,6 +107,7 @@ impl FakeIssuance {
             not_after: time(&cert.validity().not_after),
             cert_der: der.to_vec(),
             issuer_name: cert.issuer().to_string(),
+            caa_domains: vec!["ctguard.test".to_owned()],
             revoked: false,
         };
         (issuance, has_ct_extension)
@@ -564,7 +567,7 @@ fn render_issuance(stored: &Stored, expand: &[&str]) -> Value {
             json!({
                 "friendly_name": "ctguard test CA",
                 "name": i.issuer_name,
-                "caa_domains": ["ctguard.test"],
+                "caa_domains": i.caa_domains,
                 "operator": {"name": "ctguard tests", "website": "https://ctguard.test/"},
             }),
         );

@@ -133,11 +133,10 @@ async fn next(State((state, changed)): State<Shared>) -> Response {
     let event = {
         let mut s = lock(&state);
         s.first_next.get_or_insert_with(Instant::now);
-        let event = s.events.pop_front().map(|e| {
+        s.events.pop_front().map(|e| {
             s.served += 1;
             (format!("bench-{}", s.served), e, s.deadline)
-        });
-        event
+        })
     };
     changed.notify_waiters();
     let Some((id, body, deadline)) = event else {

@@ -11,7 +11,7 @@ use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{
     Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, BackfillMode, Channel, Delivery,
-    DeliveryState, InventoryCert, IssuerInfo, Severity, WatchEntry,
+    DeliveryState, InventoryCert, IssuerInfo, Reason, ReasonCode, Severity, WatchEntry,
 };
 use ctguard::store::{
     AlertFilter, AlertStore, CursorUpdate, DeliveryResult, InventoryStore, Page, PageRequest,
@@ -108,6 +108,7 @@ pub fn alert(tag: &str, severity: Severity, domains: &[&str], seen: DateTime<Utc
         revoked: false,
         problem_reporting: None,
         severity,
+        reasons: vec![],
         authorized_by: None,
         first_seen_at: seen,
         classified_at: seen,
@@ -155,7 +156,8 @@ fn tbs_list(alerts: &[Alert]) -> Vec<Sha256Hash> {
 // Watch list
 
 pub async fn watch_create_get_list_delete<S: WatchStore>(store: &S) {
-    let a = watch("a.example");
+    let mut a = watch("a.example");
+    a.allowed_issuers = vec!["letsencrypt.org".to_owned(), "pki.goog".to_owned()];
     assert!(store.create_watch(&a).await.unwrap());
     let mut changed = watch("a.example");
     changed.note = Some("other".to_owned());
@@ -165,6 +167,41 @@ pub async fn watch_create_get_list_delete<S: WatchStore>(store: &S) {
         "second create"
     );
     assert_eq!(store.get_watch(&a.domain).await.unwrap(), Some(a.clone()));
+
+    // The issuer policy: replaced, cleared; a missing entry is not created.
+    let sectigo = vec!["sectigo.com".to_owned()];
+    assert!(
+        store
+            .set_allowed_issuers(&a.domain, &sectigo)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_watch(&a.domain)
+            .await
+            .unwrap()
+            .unwrap()
+            .allowed_issuers,
+        sectigo
+    );
+    assert!(store.set_allowed_issuers(&a.domain, &[]).await.unwrap());
+    let cleared = store.get_watch(&a.domain).await.unwrap().unwrap();
+    assert!(cleared.allowed_issuers.is_empty());
+    assert_eq!(cleared.cursor, a.cursor, "nothing else changes");
+    assert!(
+        !store
+            .set_allowed_issuers(&watch("nobody.example").domain, &sectigo)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_watch(&watch("nobody.example").domain)
+            .await
+            .unwrap(),
+        None
+    );
 
     for name in ["b.example", "c.example"] {
         assert!(store.create_watch(&watch(name)).await.unwrap());
@@ -890,6 +927,7 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
         t0() + Duration::minutes(1),
     );
     p1.sns = Delivery::skipped(); // SNS not configured: stays skipped when resolved
+    p1.reasons = vec![Reason::new(ReasonCode::NotInInventory, "not pushed")];
     p1.email = Delivery {
         state: DeliveryState::Failed,
         ..Delivery::queued()
@@ -919,12 +957,14 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
     assert_eq!(store.list_pending(2).await.unwrap().len(), 2);
 
     let at = t0() + Duration::hours(2);
+    let weak = Reason::new(ReasonCode::WeakKey, "RSA key of 1024 bits");
     assert!(
         store
             .resolve_pending(
                 &p1.tbs_sha256,
-                Severity::Info,
+                Severity::Suspicious,
                 Some(AuthorizedBy::PubkeySha256),
+                std::slice::from_ref(&weak),
                 at
             )
             .await
@@ -932,13 +972,18 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
     );
     assert!(
         !store
-            .resolve_pending(&p1.tbs_sha256, Severity::Suspicious, None, at)
+            .resolve_pending(&p1.tbs_sha256, Severity::Suspicious, None, &[], at)
             .await
             .unwrap(),
         "already resolved"
     );
     let resolved = store.get_alert(&p1.tbs_sha256).await.unwrap().unwrap();
-    assert_eq!(resolved.severity, Severity::Info);
+    assert_eq!(resolved.severity, Severity::Suspicious);
+    assert_eq!(
+        resolved.reasons,
+        [weak],
+        "the re-checked reasons replace the stored ones"
+    );
     assert_eq!(resolved.authorized_by, Some(AuthorizedBy::PubkeySha256));
     assert_eq!(resolved.classified_at, at);
     assert_eq!(resolved.sns.state, DeliveryState::Skipped);
@@ -955,7 +1000,7 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
         let (store, tbs) = (store.clone(), p2.tbs_sha256);
         handles.push(tokio::spawn(async move {
             store
-                .resolve_pending(&tbs, severity, None, at)
+                .resolve_pending(&tbs, severity, None, &[], at)
                 .await
                 .unwrap()
         }));
@@ -971,7 +1016,7 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
     );
     assert!(
         !store
-            .resolve_pending(&hash("unknown"), Severity::Info, None, at)
+            .resolve_pending(&hash("unknown"), Severity::Info, None, &[], at)
             .await
             .unwrap()
     );

@@ -41,6 +41,7 @@ fn alert(seed: &str, severity: Severity) -> Alert {
         revoked: false,
         problem_reporting: None,
         severity,
+        reasons: vec![],
         authorized_by: None,
         first_seen_at: now - Duration::minutes(5),
         classified_at: now - Duration::minutes(5),

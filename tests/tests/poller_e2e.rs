@@ -43,11 +43,17 @@ async fn new_suspicious_certificate_is_stored_published_and_emailed() {
     assert_eq!(attribute(&sns[0], "severity"), Some("suspicious"));
     assert_eq!(attribute(&sns[0], "domain"), Some("example.com"));
     assert_eq!(
+        attribute(&sns[0], "reasons"),
+        Some(r#"["not_in_inventory"]"#)
+    );
+    assert_eq!(
         sns[0].subject.as_deref().map(|s| s.contains("SUSPICIOUS")),
         Some(true)
     );
     let message = body(&sns[0]);
     assert_eq!(message["schema"], ALERT_SCHEMA);
+    assert_eq!(message["reasons"][0]["code"], "not_in_inventory");
+    assert_eq!(alert.reasons.len(), 1);
     assert_eq!(message["tbs_sha256"], cert.tbs_sha256.to_hex());
     assert_eq!(message["matched"][0]["entry"], "example.com");
     assert_eq!(message["matched"][0]["names"][0], "www.example.com");
@@ -62,6 +68,7 @@ async fn new_suspicious_certificate_is_stored_published_and_emailed() {
     assert_eq!(emails[0].source, env.email_from);
     assert!(emails[0].subject.contains("SUSPICIOUS"));
     assert!(emails[0].body.contains("www.example.com"));
+    assert!(emails[0].body.contains("not_in_inventory: neither"));
     assert!(
         emails[0]
             .body
@@ -90,7 +97,13 @@ async fn certificate_pushed_by_a_load_balancer_is_info_by_tbs() {
     // Info is published (a heartbeat for subscribers) but not emailed by default.
     let sns = env.sns(1).await;
     assert_eq!(attribute(&sns[0], "severity"), Some("info"));
+    assert_eq!(
+        attribute(&sns[0], "reasons"),
+        None,
+        "no reasons, no attribute"
+    );
     assert_eq!(body(&sns[0])["authorized_by"], "tbs_sha256");
+    assert_eq!(body(&sns[0])["reasons"], serde_json::json!([]));
     assert!(env.emails().await.is_empty());
     assert_eq!(alert.email.state, DeliveryState::Skipped);
 }
@@ -419,4 +432,190 @@ async fn two_runs_at_once_never_duplicate_an_alert_or_a_notification() {
             Some(last.issuance_id.as_str())
         );
     }
+}
+
+/// Weak keys (`tests/data/weak-keys`, see its README) are a `weak_key` reason on the stored
+/// alert, the SNS message and its `reasons` attribute, and the email, whether or not the
+/// certificate is in the inventory; ordinary keys are not.
+#[tokio::test]
+async fn weak_keys_are_a_reason_on_the_alert_the_message_and_the_email() {
+    use std::collections::HashMap;
+
+    use ctguard::cert::CertIdentity;
+    use ctguard::model::Alert;
+
+    let env = Env::new().await;
+    env.watch("weak.example").await;
+    let files = [
+        "rsa-1024.der",
+        "rsa-2048-roca.der",
+        "ec-secp256k1.der",
+        "rsa-2048.der",
+        "ec-p256.der",
+    ];
+    let mut ids = HashMap::new();
+    for file in files {
+        let der = std::fs::read(ctguard_tests::data_dir().join("weak-keys").join(file))
+            .expect("test certificate");
+        env.fake.add_cert_der(&der);
+        ids.insert(file, CertIdentity::from_der(&der).expect("parses"));
+    }
+    // The load balancers deployed the ROCA one and the P-256 one.
+    env.push_cert(&ids["rsa-2048-roca.der"]).await;
+    env.push_cert(&ids["ec-p256.der"]).await;
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.alerts_created.suspicious, 4);
+    assert_eq!(report.alerts_created.info, 1);
+
+    let codes =
+        |a: &Alert| -> Vec<&'static str> { a.reasons.iter().map(|r| r.code.as_str()).collect() };
+    let alert = |file: &str| env.alert(&ids[file].tbs_sha256);
+    let short = alert("rsa-1024.der").await;
+    assert_eq!(codes(&short), ["not_in_inventory", "weak_key"]);
+    assert_eq!(short.reasons[1].detail, "RSA key of 1024 bits (under 2048)");
+    let roca = alert("rsa-2048-roca.der").await;
+    assert_eq!(roca.severity, Severity::Suspicious, "pushed, but weak");
+    assert_eq!(roca.authorized_by, Some(AuthorizedBy::TbsSha256));
+    assert_eq!(codes(&roca), ["weak_key"]);
+    assert!(roca.reasons[0].detail.contains("ROCA"));
+    assert_eq!(
+        codes(&alert("ec-secp256k1.der").await),
+        ["not_in_inventory", "weak_key"]
+    );
+    assert_eq!(codes(&alert("rsa-2048.der").await), ["not_in_inventory"]);
+    let fine = alert("ec-p256.der").await;
+    assert_eq!(fine.severity, Severity::Info);
+    assert!(fine.reasons.is_empty());
+
+    // SNS: the `reasons` attribute a filter policy matches on.
+    let sns = env.sns(5).await;
+    assert_eq!(sns.len(), 5);
+    let by_name: HashMap<String, _> = sns
+        .iter()
+        .map(|m| (body(m)["dns_names"][0].as_str().unwrap().to_owned(), m))
+        .collect();
+    let attr = |name: &str, attribute_name: &str| attribute(by_name[name], attribute_name);
+    assert_eq!(
+        attr("rsa1024.weak.example", "reasons"),
+        Some(r#"["not_in_inventory","weak_key"]"#)
+    );
+    assert_eq!(
+        attr("roca.weak.example", "reasons"),
+        Some(r#"["weak_key"]"#)
+    );
+    assert_eq!(attr("roca.weak.example", "severity"), Some("suspicious"));
+    assert_eq!(
+        attr("k256.weak.example", "reasons"),
+        Some(r#"["not_in_inventory","weak_key"]"#)
+    );
+    assert_eq!(
+        attr("rsa2048.weak.example", "reasons"),
+        Some(r#"["not_in_inventory"]"#)
+    );
+    assert_eq!(attr("p256.weak.example", "reasons"), None);
+    assert_eq!(
+        body(by_name["k256.weak.example"])["reasons"][1]["detail"],
+        "EC key on secp256k1 (only P-256, P-384, P-521 are allowed)"
+    );
+
+    // Email: one for the run, each weak key with its detail.
+    let emails = env.emails().await;
+    assert_eq!(emails.len(), 1);
+    let email = &emails[0].body;
+    assert!(
+        email.contains("weak_key: RSA key of 1024 bits (under 2048)"),
+        "{email}"
+    );
+    assert!(email.contains("weak_key: EC key on secp256k1"));
+    assert!(email.contains("ROCA fingerprint (CVE-2017-15361"));
+}
+
+/// Issuer policy: an entry's `allowed_issuers` (stored in DynamoDB) against Cert Spotter's
+/// `issuer.caa_domains`. An unauthorized certificate from another CA is `unexpected_issuer`
+/// (message attribute and email); one from an allowed CA, one for an entry without a policy,
+/// and a pushed one from another CA are not.
+#[tokio::test]
+async fn certificates_from_a_ca_outside_the_issuer_policy_are_unexpected_issuer() {
+    use ctguard::cert::CertIdentity;
+    use ctguard::store::WatchStore;
+    use ctguard_tests::fake_certspotter::FakeIssuance;
+
+    let env = Env::new().await;
+    env.watch("policy.example").await;
+    env.watch("open.example").await;
+    let allowed = ["letsencrypt.org".to_owned()];
+    assert!(
+        env.store
+            .set_allowed_issuers(&d("policy.example"), &allowed)
+            .await
+            .unwrap()
+    );
+    let log = |name: &str, caa: &[&str]| {
+        let cert = env.ca.issue(&LeafSpec::for_names([name]));
+        env.fake.add_issuance(FakeIssuance {
+            caa_domains: caa.iter().map(|s| s.to_string()).collect(),
+            ..FakeIssuance::from_cert_der(&cert.der)
+        });
+        CertIdentity::from_der(&cert.der).expect("parses")
+    };
+    let other_ca = log("www.policy.example", &["other-ca.example"]);
+    let allowed_ca = log("api.policy.example", &["letsencrypt.org"]);
+    let no_policy = log("www.open.example", &["other-ca.example"]);
+    let pushed = log("shop.policy.example", &["other-ca.example"]);
+    env.push_cert(&pushed).await;
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.alerts_created.suspicious, 3);
+    assert_eq!(report.alerts_created.info, 1);
+
+    let codes = |a: &ctguard::model::Alert| -> Vec<&'static str> {
+        a.reasons.iter().map(|r| r.code.as_str()).collect()
+    };
+    let unexpected = env.alert(&other_ca.tbs_sha256).await;
+    assert_eq!(
+        codes(&unexpected),
+        ["not_in_inventory", "unexpected_issuer"]
+    );
+    assert_eq!(
+        unexpected.reasons[1].detail,
+        "issued by ctguard test CA (CAA identifiers other-ca.example); policy.example allows \
+         letsencrypt.org"
+    );
+    assert_eq!(
+        codes(&env.alert(&allowed_ca.tbs_sha256).await),
+        ["not_in_inventory"]
+    );
+    assert_eq!(
+        codes(&env.alert(&no_policy.tbs_sha256).await),
+        ["not_in_inventory"]
+    );
+    assert!(env.alert(&pushed.tbs_sha256).await.reasons.is_empty());
+
+    let sns = env.sns(4).await;
+    let reasons_of = |name: &str| {
+        sns.iter()
+            .find(|m| body(m)["dns_names"][0] == name)
+            .and_then(|m| attribute(m, "reasons"))
+    };
+    assert_eq!(
+        reasons_of("www.policy.example"),
+        Some(r#"["not_in_inventory","unexpected_issuer"]"#)
+    );
+    assert_eq!(
+        reasons_of("api.policy.example"),
+        Some(r#"["not_in_inventory"]"#)
+    );
+    assert_eq!(
+        reasons_of("www.open.example"),
+        Some(r#"["not_in_inventory"]"#)
+    );
+    assert_eq!(reasons_of("shop.policy.example"), None);
+    let emails = env.emails().await;
+    assert_eq!(emails.len(), 1);
+    assert!(
+        emails[0]
+            .body
+            .contains("unexpected_issuer: issued by ctguard test CA")
+    );
 }

@@ -535,3 +535,47 @@ async fn an_alert_over_the_item_limit_is_refused_with_a_typed_error_before_sendi
     assert_eq!(proxy.total(Service::DynamoDb), 0, "nothing was sent");
     assert_eq!(store.get_alert(&big.tbs_sha256).await.unwrap(), None);
 }
+
+/// Alerts stored before reasons existed (no `reasons` attribute) still read back, with none;
+/// new ones keep theirs.
+#[tokio::test]
+async fn alerts_stored_without_reasons_read_back() {
+    use ctguard::model::{Reason, ReasonCode};
+    let aws = TestAws::new().await;
+    let store = aws.store();
+    let mut a = alert("reasons", Severity::Critical, &["example.com"], t0());
+    a.reasons = vec![Reason::new(
+        ReasonCode::CompromisedKey,
+        "marked compromised",
+    )];
+    store.create_alert(&a).await.unwrap();
+    let read = store.get_alert(&a.tbs_sha256).await.unwrap().unwrap();
+    assert_eq!(read.reasons, a.reasons);
+    assert_eq!(read.severity, Severity::Critical);
+
+    let old = alert(
+        "before-reasons",
+        Severity::Suspicious,
+        &["example.com"],
+        t0(),
+    );
+    store.create_alert(&old).await.unwrap();
+    aws.dynamodb
+        .update_item()
+        .table_name(&aws.tables.alerts)
+        .key("tbs_sha256", AttributeValue::S(old.tbs_sha256.to_hex()))
+        .update_expression("REMOVE reasons")
+        .send()
+        .await
+        .unwrap();
+    let item = raw_item(
+        &aws,
+        &aws.tables.alerts,
+        ("tbs_sha256", old.tbs_sha256.to_hex()),
+    )
+    .await;
+    assert!(!item.contains_key("reasons"), "an item as stored before");
+    let read = store.get_alert(&old.tbs_sha256).await.unwrap().unwrap();
+    assert!(read.reasons.is_empty());
+    assert_eq!(read.severity, Severity::Suspicious);
+}

@@ -15,7 +15,8 @@ use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{
-    Alert, AuthorizedBy, BackfillMode, Delivery, IssuerInfo, Severity, WatchEntry,
+    Alert, AuthorizedBy, BackfillMode, Delivery, IssuerInfo, Reason, ReasonCode, Severity,
+    WatchEntry,
 };
 use ctguard::store::{AlertStore, WatchStore};
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
@@ -64,6 +65,14 @@ fn alert(
         revoked: false,
         problem_reporting: None,
         severity,
+        reasons: if severity == Severity::Info {
+            vec![]
+        } else {
+            vec![Reason::new(
+                ReasonCode::NotInInventory,
+                "neither its TBS nor its public key is in the inventory",
+            )]
+        },
         authorized_by: (severity == Severity::Info).then_some(AuthorizedBy::TbsSha256),
         first_seen_at,
         classified_at: first_seen_at,
@@ -247,6 +256,7 @@ async fn an_operator_triages_alerts_in_headless_chromium() {
     let text = page.text(&suspicious).await;
     for expected in [
         "SUSPICIOUS",
+        "not_in_inventory: neither its TBS nor its public key is in the inventory",
         "nobody deployed it",
         "shop.example.com: shop.example.com, login.shop.example.com",
         "Rogue Trust Services",

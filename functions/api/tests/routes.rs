@@ -7,7 +7,7 @@ mod support;
 use api::router::{Access, ROUTES};
 use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
-use ctguard::model::Severity;
+use ctguard::model::{Reason, ReasonCode, Severity};
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
 use serde_json::json;
 use support::*;
@@ -679,6 +679,91 @@ async fn domains_are_normalised_listed_with_status_and_deleted() {
 }
 
 #[tokio::test]
+async fn the_issuer_policy_is_set_shown_replaced_and_validated() {
+    let app = app();
+    let r = send(
+        &app,
+        Req::post("/domains").admin().json(json!({
+            "value": "example.org",
+            "allowed_issuers": [" LetsEncrypt.org. ", "pki.goog", "letsencrypt.org"]
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(
+        r.json()["allowed_issuers"],
+        json!(["letsencrypt.org", "pki.goog"])
+    );
+    let r = send(&app, Req::get("/domains").admin()).await;
+    assert_eq!(
+        r.json()["items"][0]["allowed_issuers"],
+        json!(["letsencrypt.org", "pki.goog"])
+    );
+
+    // Without the field an existing entry stays as it is; with it, the policy is replaced.
+    let r = send(
+        &app,
+        Req::post("/domains")
+            .admin()
+            .json(json!({"value": "example.org"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["allowed_issuers"],
+        json!(["letsencrypt.org", "pki.goog"])
+    );
+    let r = send(
+        &app,
+        Req::post("/domains")
+            .admin()
+            .json(json!({"value": "example.org", "allowed_issuers": ["sectigo.com"]})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["allowed_issuers"], json!(["sectigo.com"]));
+    let stored = app
+        .store()
+        .get_watch(&ctguard::domain::WatchDomain::parse("example.org").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.allowed_issuers, ["sectigo.com"]);
+
+    // Invalid identifiers, or too many: 400, nothing changes.
+    let too_many: Vec<String> = (0..33).map(|i| format!("ca{i}.example")).collect();
+    for bad in [
+        json!(["lets encrypt.org"]),
+        json!([""]),
+        json!(["https://letsencrypt.org/"]),
+        json!(too_many),
+    ] {
+        let r = send(
+            &app,
+            Req::post("/domains")
+                .admin()
+                .json(json!({"value": "example.org", "allowed_issuers": bad.clone()})),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert_eq!(r.error_code(), "invalid_allowed_issuers", "{bad}");
+    }
+    let r = send(
+        &app,
+        Req::post("/domains")
+            .admin()
+            .json(json!({"value": "example.org", "allowed_issuers": "letsencrypt.org"})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "a string is not a list");
+    let r = send(&app, Req::get("/domains").admin()).await;
+    assert_eq!(
+        r.json()["items"][0]["allowed_issuers"],
+        json!(["sectigo.com"])
+    );
+}
+
+#[tokio::test]
 async fn invalid_domains_get_400_with_the_reason_and_nothing_is_stored() {
     let app = app();
     for value in [
@@ -755,8 +840,26 @@ async fn alerts_are_filtered_paginated_fetched_and_acknowledged() {
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
     assert!(r.json()["next_cursor"].is_null());
 
+    // Reasons are shown; `critical` is a severity to filter on.
+    let mut critical = alert("critical", Severity::Critical, now - Duration::hours(3));
+    critical.reasons = vec![Reason::new(
+        ReasonCode::CompromisedKey,
+        "the key was marked compromised",
+    )];
+    assert!(app.store().create_alert(&critical).await.unwrap());
+    let r = send(&app, Req::get("/alerts?severity=critical").admin()).await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["severity"], "critical");
+    assert_eq!(items[0]["reasons"][0]["code"], "compromised_key");
+    assert_eq!(
+        items[0]["reasons"][0]["detail"],
+        "the key was marked compromised"
+    );
+
     for bad in [
-        "/alerts?severity=critical",
+        "/alerts?severity=catastrophic",
         "/alerts?since=yesterday",
         "/alerts?domain=exa%20mple.org",
         "/alerts?limit=5000",

@@ -145,8 +145,11 @@
   // ------------------------------------------------------------------ alerts
 
   function reasons(alert) {
-    const out = [];
-    if (alert.severity === "suspicious") {
+    // The alert's own reasons first (code: detail), then what its state says.
+    const out = (Array.isArray(alert.reasons) ? alert.reasons : [])
+      .filter((r) => r && typeof r.code === "string")
+      .map((r) => r.code + (typeof r.detail === "string" && r.detail ? ": " + r.detail : ""));
+    if (alert.severity === "suspicious" || alert.severity === "critical") {
       out.push("No pushed certificate or authorized key has its TBS or public-key hash: nobody deployed it.");
     } else if (alert.severity === "pending") {
       out.push("Not pushed yet; grace period until " + when(alert.grace_until) + ".");
@@ -200,7 +203,7 @@
   }
 
   function alertCard(alert) {
-    const severity = ["info", "pending", "suspicious"].includes(alert.severity) ? alert.severity : "unknown";
+    const severity = ["info", "pending", "suspicious", "critical"].includes(alert.severity) ? alert.severity : "unknown";
     const names = Array.isArray(alert.dns_names) ? alert.dns_names : [];
     const issuer = alert.issuer || {};
     const title = names[0] || alert.tbs_sha256;

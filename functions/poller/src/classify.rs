@@ -1,28 +1,68 @@
-//! Severity rules, pure: no I/O, no clock (the caller passes `now`).
+//! Classification of one issuance, pure: no I/O, no clock (the caller passes `now`). The
+//! facts come from here (inventory, key and issuer checks); what they mean (reasons and
+//! severity) is decided by [`ctguard::rules`], the one place the rules live.
 //!
-//! - `info` when the inventory authorizes the issuance, by TBS hash (this exact certificate or
-//!   its precertificate) or by public-key hash (any certificate for a deployed key); a record
-//!   bound to names (a key, or a hash-only push) only when every name of the issuance lies
-//!   under its names.
-//! - `pending` when it is not authorized yet but was first seen less than the grace period ago:
-//!   load balancers push their certificate after issuance, while the precertificate is logged
-//!   (and seen by us) first.
-//! - `suspicious` otherwise.
+//! - Authorized when the inventory authorizes the issuance, by TBS hash (this exact
+//!   certificate or its precertificate) or by public-key hash (any certificate for a deployed
+//!   key); a record bound to names (a key, or a hash-only push) only when every name of the
+//!   issuance lies under its names. Otherwise `not_in_inventory`.
+//! - `pending` when that is the only kind of reason and the issuance was first seen less than
+//!   the grace period ago: load balancers push their certificate after issuance, while the
+//!   precertificate is logged (and seen by us) first.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ctguard::certspotter::Issuance;
-use ctguard::model::{Alert, AuthorizedBy, Severity};
+use ctguard::model::{Alert, AuthorizedBy, Reason, Severity};
+use ctguard::rules::{self, Findings};
 use ctguard::store::Authorized;
 
 /// The verdict on one issuance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
     pub severity: Severity,
+    pub reasons: Vec<Reason>,
     pub authorized_by: Option<AuthorizedBy>,
     /// For `Pending`: when the grace period ends.
     pub grace_until: Option<DateTime<Utc>>,
+}
+
+/// The issuer policies of the watch entries an issuance matched: each entry with a
+/// non-empty `allowed_issuers`.
+pub type Policies<'a> = [(&'a str, &'a [String])];
+
+/// What the checks besides the inventory found about an issuance.
+pub fn findings(issuance: &Issuance, policies: &Policies<'_>) -> Findings {
+    let issuer = issuance.issuer.as_ref();
+    Findings {
+        weak_key: weak_key(issuance),
+        unexpected_issuer: rules::unexpected_issuer(
+            issuer.and_then(|i| i.friendly_name.as_deref().or(i.name.as_deref())),
+            issuer.and_then(|i| i.caa_domains.as_deref()).unwrap_or(&[]),
+            policies.iter().copied(),
+        ),
+        ..Findings::default()
+    }
+}
+
+/// The `weak_key` detail when the certificate's key is weak ([`ctguard::keys`]). Judged from
+/// `cert_der` only when its key is the issuance's (`pubkey_sha256`); no certificate, or one
+/// that cannot be read, is no finding (the alert is still raised on its other reasons).
+pub fn weak_key(issuance: &Issuance) -> Option<String> {
+    let der = issuance.cert_der.as_deref()?;
+    let spki = ctguard::cert::spki_der(der).ok()?;
+    if ctguard::hash::Sha256Hash::digest(spki) != issuance.pubkey_sha256 {
+        return None;
+    }
+    let found = ctguard::keys::spki_weaknesses(spki);
+    (!found.is_empty()).then(|| {
+        found
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
 }
 
 /// Classifies an issuance first seen `now`. `grace` zero turns the grace period off (the
@@ -30,61 +70,60 @@ pub struct Classification {
 pub fn classify(
     issuance: &Issuance,
     authorized: &Authorized,
+    policies: &Policies<'_>,
     grace: Duration,
     now: DateTime<Utc>,
 ) -> Classification {
-    if let Some(by) = authorized.authorizes(
+    let authorized_by = authorized.authorizes(
         &issuance.tbs_sha256,
         &issuance.pubkey_sha256,
         &issuance.dns_names,
-    ) {
-        return Classification {
-            severity: Severity::Info,
-            authorized_by: Some(by),
-            grace_until: None,
-        };
-    }
+    );
+    let reasons = rules::reasons(authorized_by.is_some(), &findings(issuance, policies));
     let grace_until = chrono::Duration::from_std(grace)
         .ok()
         .filter(|g| !g.is_zero())
         .and_then(|g| now.checked_add_signed(g));
+    let severity = rules::severity(&reasons, grace_until.is_some());
     Classification {
-        severity: if grace_until.is_some() {
-            Severity::Pending
-        } else {
-            Severity::Suspicious
-        },
-        authorized_by: None,
-        grace_until,
+        severity,
+        reasons,
+        authorized_by,
+        grace_until: grace_until.filter(|_| severity == Severity::Pending),
     }
 }
 
 /// What the grace re-check decides for a pending alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recheck {
-    /// Authorized in the meantime.
-    Info(AuthorizedBy),
-    /// Grace is over and still not authorized.
-    Suspicious,
+    /// Authorized in the meantime, or the grace is over: the alert's new verdict.
+    Resolved {
+        severity: Severity,
+        authorized_by: Option<AuthorizedBy>,
+        reasons: Vec<Reason>,
+    },
     /// Still inside the grace period: look again next run.
     StillPending,
 }
 
 pub fn recheck(alert: &Alert, authorized: &Authorized, now: DateTime<Utc>) -> Recheck {
-    if let Some(by) =
-        authorized.authorizes(&alert.tbs_sha256, &alert.pubkey_sha256, &alert.dns_names)
-    {
-        Recheck::Info(by)
-    } else if alert.grace_until.is_none_or(|until| until <= now) {
-        Recheck::Suspicious
-    } else {
-        Recheck::StillPending
+    let authorized_by =
+        authorized.authorizes(&alert.tbs_sha256, &alert.pubkey_sha256, &alert.dns_names);
+    if authorized_by.is_none() && alert.grace_until.is_some_and(|until| until > now) {
+        return Recheck::StillPending;
+    }
+    let reasons = rules::recheck_reasons(&alert.reasons, authorized_by.is_some());
+    Recheck::Resolved {
+        severity: rules::severity(&reasons, false),
+        authorized_by,
+        reasons,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use ctguard::hash::Sha256Hash;
+    use ctguard::model::ReasonCode;
 
     use super::*;
     use crate::testutil::{issuance, pending_alert};
@@ -107,12 +146,14 @@ mod tests {
         let c = classify(
             &i,
             &authorizing(&[i.tbs_sha256], &[]),
+            &[],
             Duration::from_secs(600),
             now(),
         );
         assert_eq!(c.severity, Severity::Info);
         assert_eq!(c.authorized_by, Some(AuthorizedBy::TbsSha256));
         assert_eq!(c.grace_until, None);
+        assert!(c.reasons.is_empty());
     }
 
     #[test]
@@ -121,6 +162,7 @@ mod tests {
         let c = classify(
             &i,
             &authorizing(&[], &[i.pubkey_sha256]),
+            &[],
             Duration::ZERO,
             now(),
         );
@@ -135,19 +177,147 @@ mod tests {
         let c = classify(
             &i,
             &authorizing(&[other.tbs_sha256, i.cert_sha256], &[other.pubkey_sha256]),
+            &[],
             Duration::ZERO,
             now(),
         );
         assert_eq!(c.severity, Severity::Suspicious);
         assert_eq!(c.authorized_by, None);
+        assert_eq!(c.reasons.len(), 1);
+        assert_eq!(c.reasons[0].code, ReasonCode::NotInInventory);
     }
 
     #[test]
     fn unauthorized_within_grace_is_pending_until_grace_ends() {
         let i = issuance(1, &["www.example.com"]);
-        let c = classify(&i, &Authorized::default(), Duration::from_secs(1800), now());
+        let c = classify(
+            &i,
+            &Authorized::default(),
+            &[],
+            Duration::from_secs(1800),
+            now(),
+        );
         assert_eq!(c.severity, Severity::Pending);
         assert_eq!(c.grace_until, Some(now() + chrono::Duration::seconds(1800)));
+    }
+
+    /// An issuance of a certificate from `tests/data/weak-keys`.
+    fn issuance_of(file: &str) -> Issuance {
+        let path = format!(
+            "{}/../../tests/data/weak-keys/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let der = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut i = issuance(1, &["www.example.com"]);
+        i.pubkey_sha256 = Sha256Hash::digest(ctguard::cert::spki_der(&der).unwrap());
+        i.cert_der = Some(der);
+        i
+    }
+
+    fn codes(c: &Classification) -> Vec<ReasonCode> {
+        c.reasons.iter().map(|r| r.code).collect()
+    }
+
+    #[test]
+    fn a_weak_key_is_a_reason_authorized_or_not() {
+        let i = issuance_of("rsa-1024.der");
+        let c = classify(
+            &i,
+            &authorizing(&[i.tbs_sha256], &[]),
+            &[],
+            Duration::from_secs(600),
+            now(),
+        );
+        assert_eq!(codes(&c), [ReasonCode::WeakKey]);
+        assert_eq!(c.reasons[0].detail, "RSA key of 1024 bits (under 2048)");
+        assert_eq!(c.severity, Severity::Suspicious, "even when pushed");
+        assert_eq!(c.authorized_by, Some(AuthorizedBy::TbsSha256));
+        assert_eq!(c.grace_until, None);
+
+        let roca = issuance_of("rsa-2048-roca.der");
+        let c = classify(
+            &roca,
+            &Authorized::default(),
+            &[],
+            Duration::from_secs(600),
+            now(),
+        );
+        assert_eq!(codes(&c), [ReasonCode::NotInInventory, ReasonCode::WeakKey]);
+        assert_eq!(
+            c.severity,
+            Severity::Pending,
+            "waits for a push like any other"
+        );
+        // Pushed in time: the weak key stays, and so does the alert.
+        let Recheck::Resolved {
+            severity, reasons, ..
+        } = recheck(
+            &crate::testutil::alert_for(&roca, &c),
+            &authorizing(&[roca.tbs_sha256], &[]),
+            now(),
+        )
+        else {
+            panic!("authorized")
+        };
+        assert_eq!(severity, Severity::Suspicious);
+        assert_eq!(reasons.len(), 1);
+        assert_eq!(reasons[0].code, ReasonCode::WeakKey);
+    }
+
+    #[test]
+    fn ordinary_keys_and_mismatched_certificates_have_no_weak_key() {
+        for file in ["rsa-2048.der", "ec-p256.der", "ec-p384.der"] {
+            assert_eq!(weak_key(&issuance_of(file)), None, "{file}");
+        }
+        assert!(weak_key(&issuance_of("ec-secp256k1.der")).is_some());
+        // cert_der whose key is not the issuance's key: not judged.
+        let mut other = issuance_of("rsa-1024.der");
+        other.pubkey_sha256 = Sha256Hash::digest(b"another key");
+        assert_eq!(weak_key(&other), None);
+        // No certificate, or garbage: no finding, no panic.
+        other.cert_der = None;
+        assert_eq!(weak_key(&other), None);
+        other.cert_der = Some(vec![0x30, 0x03, 0x01]);
+        assert_eq!(weak_key(&other), None);
+    }
+
+    #[test]
+    fn an_unauthorized_certificate_from_a_ca_outside_the_policy_is_unexpected_issuer() {
+        let mut i = issuance(1, &["www.example.com"]);
+        if let Some(issuer) = i.issuer.as_mut() {
+            issuer.caa_domains = Some(vec!["other-ca.example".to_owned()]);
+        }
+        let le = vec!["letsencrypt.org".to_owned()];
+        let policies = [("example.com", le.as_slice())];
+        let c = classify(&i, &Authorized::default(), &policies, Duration::ZERO, now());
+        assert_eq!(
+            codes(&c),
+            [ReasonCode::NotInInventory, ReasonCode::UnexpectedIssuer]
+        );
+        assert_eq!(c.severity, Severity::Suspicious);
+        assert!(
+            c.reasons[1]
+                .detail
+                .contains("example.com allows letsencrypt.org")
+        );
+
+        // Pushed: your own deployment chose that CA, no alert reason.
+        let c = classify(
+            &i,
+            &authorizing(&[i.tbs_sha256], &[]),
+            &policies,
+            Duration::ZERO,
+            now(),
+        );
+        assert!(c.reasons.is_empty());
+        assert_eq!(c.severity, Severity::Info);
+
+        // From an allowed CA: only not_in_inventory.
+        if let Some(issuer) = i.issuer.as_mut() {
+            issuer.caa_domains = Some(vec!["letsencrypt.org".to_owned()]);
+        }
+        let c = classify(&i, &Authorized::default(), &policies, Duration::ZERO, now());
+        assert_eq!(codes(&c), [ReasonCode::NotInInventory]);
     }
 
     #[test]
@@ -155,14 +325,22 @@ mod tests {
         let alert = pending_alert(1, now() + chrono::Duration::minutes(10));
         let nothing = Authorized::default();
         assert_eq!(recheck(&alert, &nothing, now()), Recheck::StillPending);
-        assert_eq!(
-            recheck(&alert, &nothing, now() + chrono::Duration::minutes(10)),
-            Recheck::Suspicious
-        );
+        let Recheck::Resolved {
+            severity, reasons, ..
+        } = recheck(&alert, &nothing, now() + chrono::Duration::minutes(10))
+        else {
+            panic!("grace is over")
+        };
+        assert_eq!(severity, Severity::Suspicious);
+        assert_eq!(reasons[0].code, ReasonCode::NotInInventory);
         let by_key = authorizing(&[], &[alert.pubkey_sha256]);
         assert_eq!(
             recheck(&alert, &by_key, now()),
-            Recheck::Info(AuthorizedBy::PubkeySha256)
+            Recheck::Resolved {
+                severity: Severity::Info,
+                authorized_by: Some(AuthorizedBy::PubkeySha256),
+                reasons: vec![],
+            }
         );
     }
 }

@@ -370,9 +370,7 @@ impl Reader<'_> {
         match self.optional(name) {
             None => interval(default),
             Some(raw) => match raw.parse::<f64>() {
-                Ok(rate) if rate.is_finite() && rate >= 0.001 && rate <= MAX_RATE_PER_SEC => {
-                    interval(rate)
-                }
+                Ok(rate) if (0.001..=MAX_RATE_PER_SEC).contains(&rate) => interval(rate),
                 _ => {
                     self.problem(
                         name,

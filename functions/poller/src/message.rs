@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
-use ctguard::model::{Alert, AuthorizedBy, IssuerInfo, Severity};
+use ctguard::model::{Alert, AuthorizedBy, IssuerInfo, Reason, ReasonCode, Severity};
 use serde::Serialize;
 
 use crate::message_bounds::{
@@ -20,8 +20,9 @@ use crate::message_bounds::{
 };
 use crate::notify::{Email, MessageAttribute, SnsMessage};
 
-/// `schema` of the per-alert SNS message. Bump the version on any incompatible change.
-pub const ALERT_SCHEMA: &str = "ctguard.alert.v1";
+/// `schema` of the per-alert SNS message. Bump the version on any incompatible change
+/// (v2: `reasons`, and the `critical` severity).
+pub const ALERT_SCHEMA: &str = "ctguard.alert.v2";
 /// `schema` of the baseline summary SNS message.
 pub const BASELINE_SCHEMA: &str = "ctguard.baseline_summary.v1";
 /// SNS subjects are limited to 100 printable ASCII characters.
@@ -30,12 +31,15 @@ const SUBJECT_MAX: usize = 100;
 /// 256 KiB); the counts always cover all of them.
 pub const SUMMARY_LIST_MAX: usize = 500;
 
-/// The per-alert SNS message body (schema `ctguard.alert.v1`).
+/// The per-alert SNS message body (schema `ctguard.alert.v2`).
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertMessage<'a> {
     pub schema: &'static str,
-    /// `info`, `suspicious` (or `pending`, never published).
+    /// `info`, `suspicious`, `critical` (or `pending`, never published).
     pub severity: Severity,
+    /// Why it matters: `{code, detail}`, at most one per code (empty on `info`). The codes are
+    /// also the `reasons` attribute.
+    pub reasons: &'a [Reason],
     /// `tbs_sha256` or `pubkey_sha256` when `info`.
     pub authorized_by: Option<AuthorizedBy>,
     /// The primary matched watch entry (the first of `matched`); also the `domain` attribute.
@@ -89,6 +93,7 @@ impl<'a> AlertMessage<'a> {
         Self {
             schema: ALERT_SCHEMA,
             severity: alert.severity,
+            reasons: &alert.reasons,
             authorized_by: alert.authorized_by,
             domain: primary_domain(alert),
             matched: Cow::Borrowed(&alert.matched),
@@ -118,7 +123,8 @@ impl<'a> AlertMessage<'a> {
 }
 
 /// The SNS message for one alert: JSON body, subject, and the attributes `severity`, `domain`
-/// (the primary matched entry) and `domains` (every matched entry, `String.Array`).
+/// (the primary matched entry), `domains` (every matched entry, `String.Array`) and, when the
+/// alert has any, `reasons` (its reason codes, `String.Array`).
 ///
 /// Bounded by construction under SNS's 256 KiB: the body within [`SNS_BODY_MAX`] (names cut
 /// as [`fit_alert_message`] says), `domains` within [`DOMAINS_ATTRIBUTE_MAX`], the subject
@@ -130,6 +136,7 @@ pub fn alert_sns(alert: &Alert) -> SnsMessage {
         Severity::Info => format!("ctguard: authorized certificate for {names}"),
         Severity::Pending => format!("ctguard: pending certificate for {names}"),
         Severity::Suspicious => format!("ctguard: SUSPICIOUS certificate for {names}"),
+        Severity::Critical => format!("ctguard: CRITICAL certificate for {names}"),
     };
     SnsMessage {
         subject: sns_subject(&subject),
@@ -138,6 +145,7 @@ pub fn alert_sns(alert: &Alert) -> SnsMessage {
             alert.severity.as_str(),
             primary_domain(alert),
             alert.matched.iter().map(|m| m.entry.as_str()),
+            alert.reasons.iter().map(|r| r.code),
         ),
     }
 }
@@ -146,11 +154,21 @@ fn attributes<'a>(
     severity: &str,
     domain: &str,
     domains: impl Iterator<Item = &'a str>,
+    reasons: impl Iterator<Item = ReasonCode>,
 ) -> Vec<MessageAttribute> {
     let domains: Vec<&str> = domains.collect();
     // A subscriber filters on these; beyond the bound the body's `matched` still lists them.
     let domains = json_list_prefix(&domains, DOMAINS_ATTRIBUTE_MAX);
-    vec![
+    // At most the 7 codes (~130 bytes), within the room kept for attributes.
+    let mut codes: Vec<&str> = reasons.map(|c| c.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let reasons = (!codes.is_empty()).then(|| MessageAttribute {
+        name: "reasons",
+        data_type: "String.Array",
+        value: serde_json::to_string(&codes).unwrap_or_else(|_| "[]".to_owned()),
+    });
+    let mut attributes = vec![
         MessageAttribute {
             name: "severity",
             data_type: "String",
@@ -166,7 +184,9 @@ fn attributes<'a>(
             data_type: "String.Array",
             value: domains,
         },
-    ]
+    ];
+    attributes.extend(reasons);
+    attributes
 }
 
 /// The rule for the `domain` attribute when a certificate matched several entries: the first
@@ -231,6 +251,12 @@ pub struct BaselineSummary<'a> {
     /// `true` when `unauthorized_certificates` was cut at [`SUMMARY_LIST_MAX`].
     pub truncated: bool,
     pub generated_at: DateTime<Utc>,
+    /// Every reason code of the certificates covered (the `reasons` attribute only).
+    #[serde(skip)]
+    pub reason_codes: Vec<ReasonCode>,
+    /// Some certificate is `critical`.
+    #[serde(skip)]
+    pub critical: bool,
 }
 
 /// One certificate in a summary.
@@ -290,6 +316,16 @@ impl<'a> BaselineSummary<'a> {
                 .map(CertBrief::new)
                 .collect(),
             generated_at: now,
+            reason_codes: {
+                let mut codes: Vec<ReasonCode> = alerts
+                    .iter()
+                    .flat_map(|a| a.reasons.iter().map(|r| r.code))
+                    .collect();
+                codes.sort_unstable();
+                codes.dedup();
+                codes
+            },
+            critical: alerts.iter().any(|a| a.severity == Severity::Critical),
         };
         summary.fit(SNS_BODY_MAX);
         summary
@@ -311,7 +347,9 @@ impl<'a> BaselineSummary<'a> {
     }
 
     fn severity(&self) -> Severity {
-        if self.unauthorized > 0 {
+        if self.critical {
+            Severity::Critical
+        } else if self.unauthorized > 0 {
             Severity::Suspicious
         } else {
             Severity::Info
@@ -335,6 +373,7 @@ pub fn baseline_sns(summary: &BaselineSummary<'_>) -> SnsMessage {
             summary.severity().as_str(),
             summary.domain,
             std::iter::once(summary.domain),
+            summary.reason_codes.iter().copied(),
         ),
     }
 }
@@ -428,10 +467,16 @@ const FOOTER: &str = "\n-- \nctguard: Certificate Transparency monitoring. Alert
 
 /// The email of one run: every new suspicious certificate (and, if configured, authorized ones).
 pub fn run_email(alerts: &[Alert]) -> Email {
-    let suspicious: Vec<&Alert> = alerts
+    // Critical first, then suspicious (stable: in the order given otherwise).
+    let mut suspicious: Vec<&Alert> = alerts
         .iter()
         .filter(|a| a.severity != Severity::Info)
         .collect();
+    suspicious.sort_by_key(|a| std::cmp::Reverse(a.severity));
+    let critical = suspicious
+        .iter()
+        .filter(|a| a.severity == Severity::Critical)
+        .count();
     let info: Vec<&Alert> = alerts
         .iter()
         .filter(|a| a.severity == Severity::Info)
@@ -457,13 +502,23 @@ pub fn run_email(alerts: &[Alert]) -> Email {
             domains.join(", ")
         ),
     };
+    let subject = match critical {
+        0 => subject,
+        c => format!(
+            "ctguard: {c} CRITICAL, {} SUSPICIOUS, {} authorized certificate(s) for {}",
+            suspicious.len() - c,
+            info.len(),
+            domains.join(", ")
+        ),
+    };
 
     let mut text = String::new();
     let mut html = String::from("<html><body style=\"font-family:sans-serif\">");
     let mut budget = EmailBudget::new(alerts.len());
     if !suspicious.is_empty() {
         text.push_str(&format!(
-            "{} certificate(s) were issued for your domains that are NOT in your inventory.\n\n\
+            "{} certificate(s) were issued for your domains that need attention: each lists its \
+             reasons (not_in_inventory: NOT in your inventory).\n\n\
              What to do: if a certificate is yours (a new load balancer, a renewal that was not \
              pushed), push it to ctguard (certbot deploy hook or the ctguard API). If it is \
              not, someone may control DNS or a web server for the name: check your DNS and \
@@ -473,7 +528,8 @@ pub fn run_email(alerts: &[Alert]) -> Email {
         ));
         html.push_str(&format!(
             "<h2 style=\"color:#b00\">{} suspicious certificate(s)</h2><p>Issued for your \
-             domains and <b>not</b> in your inventory.</p><p><b>What to do:</b> if a \
+             domains; each lists its reasons (not_in_inventory: <b>not</b> in your \
+             inventory).</p><p><b>What to do:</b> if a \
              certificate is yours (a new load balancer, a renewal that was not pushed), push it \
              to ctguard (certbot deploy hook or the ctguard API). If it is not, someone may \
              control DNS or a web server for the name: check your DNS and hosting, then ask the \
@@ -557,11 +613,13 @@ impl EmailBudget {
             html.push_str(&h);
             return;
         }
+        let codes: Vec<&str> = alert.reasons.iter().map(|r| r.code.as_str()).collect();
         let line = format!(
-            "{} {}: {} (details left out to keep this email within its size limit; GET \
+            "{} {} [{}]: {} (details left out to keep this email within its size limit; GET \
              /alerts/{})",
             alert.severity.as_str().to_uppercase(),
             primary_domain(alert),
+            codes.join(", "),
             crtsh_url(&alert.cert_sha256),
             alert.tbs_sha256,
         );
@@ -579,8 +637,17 @@ fn render_alert(alert: &Alert, text: &mut String, html: &mut String) {
             "Authorized: its public key is in your inventory."
         }
         (Severity::Info, None) => "Authorized.",
-        _ => "Not in your inventory, neither the certificate nor its public key.",
+        (_, Some(AuthorizedBy::TbsSha256)) => "In your inventory, but see the reasons.",
+        (_, Some(AuthorizedBy::PubkeySha256)) => {
+            "Its public key is in your inventory, but see the reasons."
+        }
+        (_, None) => "Not in your inventory, neither the certificate nor its public key.",
     };
+    let reasons: Vec<String> = alert
+        .reasons
+        .iter()
+        .map(|r| format!("{}: {}", r.code.as_str(), one_line(&r.detail)))
+        .collect();
     let mut matched_left = EMAIL_MATCHED_NAMES_MAX;
     let yours: Vec<String> = alert
         .matched
@@ -616,6 +683,14 @@ fn render_alert(alert: &Alert, text: &mut String, html: &mut String) {
         ("Valid", validity),
         ("First seen", minute(alert.first_seen_at)),
         ("Verdict", verdict.to_owned()),
+        (
+            "Reasons",
+            if reasons.is_empty() {
+                "none".to_owned()
+            } else {
+                reasons.join("; ")
+            },
+        ),
         (
             "Revoked",
             if alert.revoked { "yes" } else { "no" }.to_owned(),
@@ -717,6 +792,7 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
         assert_eq!(body["schema"], ALERT_SCHEMA);
         assert_eq!(body["severity"], "suspicious");
+        assert_eq!(body["reasons"][0]["code"], "not_in_inventory");
         assert_eq!(body["domain"], "example.com");
         assert_eq!(body["matched"][1]["entry"], "www.example.com");
         assert_eq!(body["tbs_sha256"], a.tbs_sha256.to_hex());
@@ -741,6 +817,7 @@ mod tests {
             "problem_reporting",
             "first_seen_at",
             "baseline",
+            "reasons",
         ] {
             assert!(body.get(field).is_some(), "missing {field}");
         }
@@ -760,6 +837,110 @@ mod tests {
             ))
         );
         assert!(msg.subject.contains("SUSPICIOUS"));
+    }
+
+    fn every_reason() -> Vec<Reason> {
+        // Details far over the bound, with characters JSON and HTML must escape.
+        let detail = "<\u{1}\"".repeat(5_000);
+        ReasonCode::ALL
+            .iter()
+            .map(|&code| Reason::new(code, &detail))
+            .collect()
+    }
+
+    #[test]
+    fn alert_message_carries_reasons_in_body_and_attribute() {
+        let mut a = alert(7, Severity::Suspicious, &["www.example.com"]);
+        a.reasons = vec![
+            Reason::new(ReasonCode::NotInInventory, "not pushed"),
+            Reason::new(ReasonCode::WeakKey, "RSA key of 1024 bits"),
+        ];
+        let msg = alert_sns(&a);
+        let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
+        assert_eq!(body["schema"], "ctguard.alert.v2");
+        assert_eq!(body["reasons"][0]["code"], "not_in_inventory");
+        assert_eq!(body["reasons"][1]["code"], "weak_key");
+        assert_eq!(body["reasons"][1]["detail"], "RSA key of 1024 bits");
+        let reasons = msg.attributes.iter().find(|a| a.name == "reasons").unwrap();
+        assert_eq!(reasons.data_type, "String.Array");
+        assert_eq!(reasons.value, r#"["not_in_inventory","weak_key"]"#);
+
+        // No reasons (info): no attribute (a filter on `reasons` does not match it).
+        let info = alert(8, Severity::Info, &["www.example.com"]);
+        let msg = alert_sns(&info);
+        assert!(msg.attributes.iter().all(|a| a.name != "reasons"));
+        let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
+        assert_eq!(body["reasons"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn critical_alerts_say_so_and_come_first_in_the_email() {
+        let mut c = alert(1, Severity::Critical, &["pay.example.com"]);
+        c.reasons = vec![Reason::new(
+            ReasonCode::CompromisedKey,
+            "this key was marked compromised",
+        )];
+        c.authorized_by = Some(AuthorizedBy::PubkeySha256);
+        let s = alert(2, Severity::Suspicious, &["shop.example.com"]);
+        assert!(alert_sns(&c).subject.contains("CRITICAL"));
+        let email = run_email(&[s, c]);
+        assert!(
+            email.subject.contains("1 CRITICAL, 1 SUSPICIOUS"),
+            "{}",
+            email.subject
+        );
+        let critical_at = email.text.find("pay.example.com").unwrap();
+        let suspicious_at = email.text.find("shop.example.com").unwrap();
+        assert!(critical_at < suspicious_at);
+        assert!(
+            email
+                .text
+                .contains("Reasons       compromised_key: this key was marked compromised"),
+            "{}",
+            email.text
+        );
+        assert!(email.text.contains("not_in_inventory: neither"));
+        assert!(
+            email
+                .html
+                .contains("compromised_key: this key was marked compromised")
+        );
+    }
+
+    #[test]
+    fn reasons_keep_the_message_within_the_sns_limit() {
+        use crate::message_bounds::SNS_MESSAGE_MAX;
+        let names: Vec<String> = (0..20_000)
+            .map(|i| format!("{}{i}.example.com", "\u{1}".repeat(40)))
+            .collect();
+        let mut a = alert(1, Severity::Critical, &[]);
+        a.dns_names = names.clone();
+        a.names_total = Some(20_000);
+        a.matched = vec![EntryMatch {
+            entry: crate::testutil::domain("example.com"),
+            names,
+        }];
+        a.reasons = every_reason();
+        let msg = alert_sns(&a);
+        assert!(sns_size(&msg) <= SNS_MESSAGE_MAX, "{}", sns_size(&msg));
+        let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
+        assert_eq!(
+            body["reasons"].as_array().unwrap().len(),
+            7,
+            "reasons are never cut"
+        );
+        let attr = msg.attributes.iter().find(|a| a.name == "reasons").unwrap();
+        assert_eq!(
+            serde_json::from_str::<Vec<String>>(&attr.value)
+                .unwrap()
+                .len(),
+            7
+        );
+        for r in &a.reasons {
+            assert!(r.detail.len() <= ctguard::rules::REASON_DETAIL_MAX);
+        }
+        let email = run_email(std::slice::from_ref(&a));
+        assert!(email.text.len() + email.html.len() <= crate::message_bounds::EMAIL_MAX_BYTES);
     }
 
     #[test]
@@ -848,7 +1029,11 @@ mod tests {
             .collect();
         let heavy_names: Vec<&str> = heavy_names.iter().map(String::as_str).collect();
         let mut alerts: Vec<Alert> = (0..60)
-            .map(|n| alert(n, Severity::Suspicious, &heavy_names))
+            .map(|n| {
+                let mut a = alert(n, Severity::Suspicious, &heavy_names);
+                a.reasons = every_reason();
+                a
+            })
             .collect();
         let email = run_email(&alerts);
         let size = email.text.len() + email.html.len();

@@ -21,6 +21,7 @@ pub struct SeverityCounts {
     pub info: u32,
     pub pending: u32,
     pub suspicious: u32,
+    pub critical: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,9 +144,10 @@ impl RunReport {
     /// `AlertsInfo` and `AlertsSuspicious` count the alerts that reached that verdict in this
     /// run: new ones, and pending ones resolved (pushed in time, or grace over). The
     /// suspicious-alert alarm watches `AlertsSuspicious`, so a certificate that turns suspicious
-    /// when its grace ends must count there. `AlertsPending` counts new pending alerts.
+    /// when its grace ends must count there; `critical` ones count there too (suspicious or
+    /// worse), and on their own in `AlertsCritical`. `AlertsPending` counts new pending alerts.
     pub fn emf(&self) -> Value {
-        let metrics: [(&str, u32); 19] = [
+        let metrics: [(&str, u32); 20] = [
             ("EntriesPolled", self.entries_polled),
             ("EntriesCaughtUp", self.entries_caught_up),
             ("EntriesSkipped", self.entries_skipped),
@@ -161,11 +163,20 @@ impl RunReport {
             ("AlertsReduced", self.alerts_reduced),
             (
                 "AlertsSuspicious",
-                self.alerts_created.suspicious + self.pending_resolved.suspicious,
+                self.alerts_created.suspicious
+                    + self.pending_resolved.suspicious
+                    + self.alerts_created.critical
+                    + self.pending_resolved.critical,
+            ),
+            (
+                "AlertsCritical",
+                self.alerts_created.critical + self.pending_resolved.critical,
             ),
             (
                 "PendingResolved",
-                self.pending_resolved.info + self.pending_resolved.suspicious,
+                self.pending_resolved.info
+                    + self.pending_resolved.suspicious
+                    + self.pending_resolved.critical,
             ),
             ("DeliveriesOk", self.deliveries_ok),
             ("DeliveriesFailed", self.deliveries_failed),

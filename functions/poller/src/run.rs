@@ -16,7 +16,7 @@
 //! - What a run creates or resolves is delivered by that run (`fresh::FreshAlerts`), whether or not
 //!   the outbox index (eventually consistent in DynamoDB) shows it yet.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -60,6 +60,15 @@ pub struct Poller<S, C, P, M> {
     pub(crate) mailer: Option<M>,
     pub(crate) settings: RunSettings,
     pub(crate) clock: Clock,
+}
+
+/// What a run knows about its watch entries besides the index.
+struct EntryFacts {
+    /// Entries still in their summary baseline: an issuance matching only such entries is
+    /// reported in their summaries rather than one by one.
+    summarizing: HashSet<WatchDomain>,
+    /// Issuer policies (`allowed_issuers`) of the entries that have one.
+    policies: HashMap<WatchDomain, Vec<String>>,
 }
 
 /// How polling one entry ended.
@@ -167,14 +176,17 @@ where
             }
         };
         for alert in &pending {
-            let (severity, by) = match recheck(alert, &authorized, now) {
-                Recheck::StillPending => continue,
-                Recheck::Info(by) => (Severity::Info, Some(by)),
-                Recheck::Suspicious => (Severity::Suspicious, None),
+            let Recheck::Resolved {
+                severity,
+                authorized_by: by,
+                reasons,
+            } = recheck(alert, &authorized, now)
+            else {
+                continue;
             };
             match self
                 .store
-                .resolve_pending(&alert.tbs_sha256, severity, by, now)
+                .resolve_pending(&alert.tbs_sha256, severity, by, &reasons, now)
                 .await
             {
                 Ok(true) => {
@@ -251,6 +263,14 @@ where
             .filter(|e| !e.canary)
             .map(|e| e.domain.clone())
             .collect();
+        let facts = EntryFacts {
+            summarizing,
+            policies: entries
+                .iter()
+                .filter(|e| !e.canary && !e.allowed_issuers.is_empty())
+                .map(|e| (e.domain.clone(), e.allowed_issuers.clone()))
+                .collect(),
+        };
         // Least recently polled first; never-polled entries before all others.
         entries.sort_by(|a, b| {
             a.last_polled_at
@@ -289,7 +309,7 @@ where
                             entry,
                             position,
                             &index,
-                            &summarizing,
+                            &facts,
                             &shared,
                             &mut part,
                             &mut part_fresh,
@@ -324,7 +344,7 @@ where
         entry: &WatchEntry,
         position: usize,
         index: &WatchIndex,
-        summarizing: &HashSet<WatchDomain>,
+        facts: &EntryFacts,
         shared: &PollShared,
         report: &mut RunReport,
         fresh: &mut FreshAlerts,
@@ -376,7 +396,7 @@ where
                 // Expected issuances: recorded as proof of life, never alerted.
                 self.store.record_canary_issuance(domain, self.now()).await
             } else {
-                self.store_page(entry, &page, index, summarizing, report, fresh)
+                self.store_page(entry, &page, index, facts, report, fresh)
                     .await
             };
             if let Err(e) = stored {
@@ -526,7 +546,7 @@ where
         entry: &WatchEntry,
         page: &[Issuance],
         index: &WatchIndex,
-        summarizing: &HashSet<WatchDomain>,
+        facts: &EntryFacts,
         report: &mut RunReport,
         fresh: &mut FreshAlerts,
     ) -> Result<(), StoreError> {
@@ -549,8 +569,17 @@ where
                 continue;
             }
             let matched = matched_entries(index, issuance, &entry.domain);
-            let baseline = matched.iter().all(|m| summarizing.contains(&m.entry));
-            let verdict = classify(issuance, &authorized, grace, now);
+            let baseline = matched.iter().all(|m| facts.summarizing.contains(&m.entry));
+            let entry_policies: Vec<(&str, &[String])> = matched
+                .iter()
+                .filter_map(|m| {
+                    facts
+                        .policies
+                        .get(&m.entry)
+                        .map(|p| (m.entry.as_str(), p.as_slice()))
+                })
+                .collect();
+            let verdict = classify(issuance, &authorized, &entry_policies, grace, now);
             let mut alert = self.new_alert(issuance, matched, verdict, baseline, now);
             bound_alert(&mut alert, &entry.domain);
             alerts.push(alert);
@@ -665,6 +694,7 @@ where
             revoked: issuance.revoked.unwrap_or(false),
             problem_reporting: issuance.problem_reporting.clone(),
             severity: verdict.severity,
+            reasons: verdict.reasons,
             authorized_by: verdict.authorized_by,
             first_seen_at: now,
             classified_at: now,
@@ -823,5 +853,6 @@ pub(crate) fn count(counts: &mut SeverityCounts, severity: Severity) {
         Severity::Info => counts.info += 1,
         Severity::Pending => counts.pending += 1,
         Severity::Suspicious => counts.suspicious += 1,
+        Severity::Critical => counts.critical += 1,
     }
 }

@@ -801,6 +801,72 @@ async fn store_requests_per_page_do_not_grow_with_the_page() {
     assert_eq!(requests_for(2).await, requests_for(200).await);
 }
 
+/// The issuer policy and the weak-key check use what a run already holds (the watch list and
+/// the page): issuances, authorized or not, cost the same store requests with them as
+/// without (the goal of issue 10: no extra DynamoDB request per authorized issuance).
+#[tokio::test]
+async fn detection_checks_add_no_store_request() {
+    async fn run_with(checks: bool) -> (u32, Harness) {
+        let mut h = Harness::new();
+        h.source = FakeSource::new(50);
+        h.watch("example.com").await;
+        if checks {
+            let le = ["letsencrypt.org".to_owned()];
+            assert!(
+                h.store
+                    .set_allowed_issuers(&domain("example.com"), &le)
+                    .await
+                    .unwrap()
+            );
+        }
+        let path = format!(
+            "{}/../../tests/data/weak-keys/rsa-1024.der",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let der = std::fs::read(path).unwrap();
+        let key = ctguard::hash::Sha256Hash::digest(ctguard::cert::spki_der(&der).unwrap());
+        for n in 1..=20u64 {
+            let mut i = issuance(n, &[&format!("h{n}.example.com")]);
+            if checks {
+                i.cert_der = Some(der.clone());
+                i.pubkey_sha256 = key;
+            }
+            h.source.push(i);
+            if n % 2 == 0 {
+                h.authorize_tbs(n).await;
+            }
+        }
+        let poller: TestPoller = Poller::new(
+            h.store.clone(),
+            h.source.clone(),
+            None,
+            None,
+            h.settings.clone(),
+        );
+        h.store.requests.store(0, Ordering::SeqCst);
+        poller
+            .run("r".into(), Instant::now() + Duration::from_secs(60))
+            .await;
+        (h.store.requests.load(Ordering::SeqCst), h)
+    }
+    let (plain, h) = run_with(false).await;
+    assert!(h.alert(2).await.reasons.is_empty());
+    let (checked, h) = run_with(true).await;
+    // The checks did run: reasons on the authorized and the unauthorized ones.
+    let codes = |a: &ctguard::model::Alert| {
+        a.reasons
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(codes(&h.alert(2).await), ["weak_key"]);
+    assert_eq!(
+        codes(&h.alert(1).await),
+        ["not_in_inventory", "unexpected_issuer", "weak_key"]
+    );
+    assert_eq!(plain, checked, "store requests without and with the checks");
+}
+
 #[tokio::test]
 async fn the_outbox_is_drained_in_batches_within_one_run() {
     let mut h = Harness::new();

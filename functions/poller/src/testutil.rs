@@ -11,7 +11,7 @@ use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{
     Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Delivery, InventoryCert,
-    IssuerInfo, Severity, WatchEntry,
+    IssuerInfo, Reason, Severity, WatchEntry,
 };
 use ctguard::store::memory::MemoryStore;
 use ctguard::store::{
@@ -84,6 +84,10 @@ pub fn alert(n: u64, severity: Severity, names: &[&str]) -> Alert {
         revoked: false,
         problem_reporting: None,
         severity,
+        reasons: match severity {
+            Severity::Info => vec![],
+            _ => ctguard::rules::reasons(false, &ctguard::rules::Findings::default()),
+        },
         authorized_by: (severity == Severity::Info).then_some(AuthorizedBy::TbsSha256),
         first_seen_at: t0(),
         classified_at: t0(),
@@ -94,6 +98,18 @@ pub fn alert(n: u64, severity: Severity, names: &[&str]) -> Alert {
         ack: None,
         expires_at: None,
     }
+}
+
+/// The alert the poller stores for `issuance` classified as `verdict`.
+pub fn alert_for(issuance: &Issuance, verdict: &crate::classify::Classification) -> Alert {
+    let mut a = alert(1, verdict.severity, &["www.example.com"]);
+    a.tbs_sha256 = issuance.tbs_sha256;
+    a.pubkey_sha256 = issuance.pubkey_sha256;
+    a.dns_names = issuance.dns_names.clone();
+    a.reasons = verdict.reasons.clone();
+    a.authorized_by = verdict.authorized_by;
+    a.grace_until = verdict.grace_until;
+    a
 }
 
 pub fn pending_alert(n: u64, grace_until: DateTime<Utc>) -> Alert {
@@ -392,6 +408,16 @@ impl WatchStore for FlakyStore {
         self.ok()?;
         self.inner.delete_watch(domain).await
     }
+    async fn set_allowed_issuers(
+        &self,
+        domain: &WatchDomain,
+        allowed_issuers: &[String],
+    ) -> Result<bool, StoreError> {
+        self.ok()?;
+        self.inner
+            .set_allowed_issuers(domain, allowed_issuers)
+            .await
+    }
     async fn advance_cursor(
         &self,
         domain: &WatchDomain,
@@ -556,11 +582,12 @@ impl AlertStore for FlakyStore {
         tbs: &Sha256Hash,
         severity: Severity,
         authorized_by: Option<AuthorizedBy>,
+        reasons: &[Reason],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.ok()?;
         self.inner
-            .resolve_pending(tbs, severity, authorized_by, now)
+            .resolve_pending(tbs, severity, authorized_by, reasons, now)
             .await
     }
     async fn claim_delivery(

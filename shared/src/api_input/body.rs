@@ -153,6 +153,10 @@ pub struct DomainJson {
     /// Its issuances are expected (proof of life), not alerts.
     #[serde(default)]
     pub canary: bool,
+    /// Issuer policy: CAA identifiers of the CAs allowed to issue. Given for an existing
+    /// entry, it replaces that entry's policy (`[]` clears it).
+    #[serde(default)]
+    pub allowed_issuers: Option<Vec<String>>,
 }
 
 /// `POST /alerts/{tbs_sha256}/ack` (the body is optional: blank means `{}`).

@@ -167,7 +167,8 @@ pub fn parse_severity(value: &str) -> Result<Severity, &'static str> {
         "info" => Ok(Severity::Info),
         "pending" => Ok(Severity::Pending),
         "suspicious" => Ok(Severity::Suspicious),
-        _ => Err("expected info, pending or suspicious"),
+        "critical" => Ok(Severity::Critical),
+        _ => Err("expected info, pending, suspicious or critical"),
     }
 }
 

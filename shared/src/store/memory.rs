@@ -16,7 +16,7 @@ use crate::domain::WatchDomain;
 use crate::hash::Sha256Hash;
 use crate::model::{
     Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Delivery, DeliveryState,
-    InventoryCert, Severity, WatchEntry,
+    InventoryCert, Reason, Severity, WatchEntry,
 };
 
 #[derive(Default)]
@@ -129,6 +129,20 @@ impl WatchStore for MemoryStore {
 
     async fn delete_watch(&self, domain: &WatchDomain) -> Result<bool, StoreError> {
         Ok(self.with(|s| s.watches.remove(domain).is_some()))
+    }
+
+    async fn set_allowed_issuers(
+        &self,
+        domain: &WatchDomain,
+        allowed_issuers: &[String],
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|s| match s.watches.get_mut(domain) {
+            Some(entry) => {
+                entry.allowed_issuers = allowed_issuers.to_vec();
+                true
+            }
+            None => false,
+        }))
     }
 
     async fn advance_cursor(
@@ -424,12 +438,14 @@ impl AlertStore for MemoryStore {
         tbs: &Sha256Hash,
         severity: Severity,
         authorized_by: Option<AuthorizedBy>,
+        reasons: &[Reason],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         Ok(self.with(|s| match s.alerts.get_mut(tbs) {
             Some(alert) if alert.severity == Severity::Pending => {
                 alert.severity = severity;
                 alert.authorized_by = authorized_by;
+                alert.reasons = reasons.to_vec();
                 alert.classified_at = now;
                 for channel in [Channel::Sns, Channel::Email] {
                     let d = delivery_mut(alert, channel);

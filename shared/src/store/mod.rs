@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::WatchDomain;
 use crate::hash::Sha256Hash;
 use crate::model::{
-    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, InventoryCert, Severity,
+    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, InventoryCert, Reason, Severity,
     WatchEntry,
 };
 
@@ -188,6 +188,13 @@ pub trait WatchStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<WatchEntry>, StoreError>> + Send;
     /// Every entry (the poller orders them itself).
     fn list_watches(&self) -> impl Future<Output = Result<Vec<WatchEntry>, StoreError>> + Send;
+    /// Replaces the entry's issuer policy (`allowed_issuers`, normalised by the caller);
+    /// returns whether the entry exists.
+    fn set_allowed_issuers(
+        &self,
+        domain: &WatchDomain,
+        allowed_issuers: &[String],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Returns whether an entry was deleted.
     fn delete_watch(
         &self,
@@ -351,13 +358,15 @@ pub trait AlertStore: Send + Sync {
         &self,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Alert>, StoreError>> + Send;
-    /// Moves a `Pending` alert to `severity` (Info or Suspicious) and queues its deliveries;
+    /// Moves a `Pending` alert to `severity` with its re-checked `reasons` and queues its
+    /// deliveries;
     /// `false` if it was no longer pending (another run got there first).
     fn resolve_pending(
         &self,
         tbs: &Sha256Hash,
         severity: Severity,
         authorized_by: Option<AuthorizedBy>,
+        reasons: &[Reason],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Leases a `Queued` channel to `run_id` until `lease_until`; `false` if not queued or

@@ -8,6 +8,7 @@ use serde::Serialize;
 use ctguard::api_input::body::DomainJson;
 use ctguard::domain::WatchDomain;
 use ctguard::model::{BackfillMode, WatchEntry};
+use ctguard::rules;
 use ctguard::store::WatchStore;
 use ctguard::watching;
 
@@ -45,6 +46,8 @@ pub struct DomainView {
     pub canary: bool,
     /// Canary only: when the poller last received a new issuance for it.
     pub canary_last_issuance_at: Option<DateTime<Utc>>,
+    /// Issuer policy: CAA identifiers of the CAs allowed to issue (empty: any CA).
+    pub allowed_issuers: Vec<String>,
 }
 
 impl DomainView {
@@ -60,6 +63,7 @@ impl DomainView {
             last_caught_up_at: watching::last_caught_up_at(&entry),
             canary: entry.canary,
             canary_last_issuance_at: entry.canary_last_issuance_at,
+            allowed_issuers: entry.allowed_issuers,
             value: entry.domain,
             note: entry.note,
             backfill: entry.backfill,
@@ -87,20 +91,72 @@ fn parse_domain(value: &str) -> ApiResult<WatchDomain> {
     })
 }
 
-/// POST /domains: creates the entry (201), or returns the existing one unchanged (200).
+/// The issuer policy as given: each a CAA identifier (normalised), sorted, without repeats.
+fn parse_allowed_issuers(raw: Vec<String>) -> ApiResult<Vec<String>> {
+    if raw.len() > rules::ALLOWED_ISSUERS_MAX {
+        return Err(ApiError::bad_request(
+            "invalid_allowed_issuers",
+            format!(
+                "allowed_issuers lists {} CAs; at most {} are accepted",
+                raw.len(),
+                rules::ALLOWED_ISSUERS_MAX
+            ),
+        ));
+    }
+    let mut ids = raw
+        .iter()
+        .map(|id| {
+            rules::parse_caa_identifier(id).map_err(|why| {
+                ApiError::bad_request(
+                    "invalid_allowed_issuers",
+                    format!(
+                        "allowed_issuers: {} {why} (expected a CAA identifier such as \
+                         letsencrypt.org)",
+                        crate::error::echo(id)
+                    ),
+                )
+            })
+        })
+        .collect::<ApiResult<Vec<String>>>()?;
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// POST /domains: creates the entry (201), or returns the existing one (200), unchanged
+/// except for `allowed_issuers` when given.
 pub async fn post<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     body::content_kind(ctx.request, &[ContentKind::Json])?;
     let input: DomainJson = body::json(body::bytes(ctx.request, ctx.settings.max_body_bytes)?)?;
     let domain = parse_domain(&input.value)?;
     let note = check_text("note", input.note, MAX_NOTE_CHARS)?;
+    let allowed_issuers = input
+        .allowed_issuers
+        .map(parse_allowed_issuers)
+        .transpose()?;
     let mut entry = WatchEntry::new(domain, note, input.backfill, ctx.now);
     entry.canary = input.canary;
+    entry.allowed_issuers = allowed_issuers.clone().unwrap_or_default();
     let created = store.create_watch(&entry).await?;
     let shown = if created {
         tracing::info!(domain = %entry.domain, by = %ctx.caller.label, "watch entry added");
         entry
     } else {
-        store.get_watch(&entry.domain).await?.unwrap_or(entry)
+        let existing = store.get_watch(&entry.domain).await?;
+        match (existing, allowed_issuers) {
+            (Some(mut existing), Some(allowed)) if existing.allowed_issuers != allowed => {
+                if store
+                    .set_allowed_issuers(&existing.domain, &allowed)
+                    .await?
+                {
+                    tracing::info!(domain = %existing.domain, by = %ctx.caller.label, allowed_issuers = ?allowed, "issuer policy set");
+                    existing.allowed_issuers = allowed;
+                }
+                existing
+            }
+            (Some(existing), _) => existing,
+            (None, _) => entry,
+        }
     };
     let location = format!("/domains/{}", shown.domain);
     upserted(created, &location, &DomainView::new(shown, ctx.now))

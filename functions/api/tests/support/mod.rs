@@ -129,6 +129,7 @@ pub fn alert(
         revoked: false,
         problem_reporting: None,
         severity,
+        reasons: vec![],
         authorized_by: None,
         first_seen_at,
         classified_at: first_seen_at,

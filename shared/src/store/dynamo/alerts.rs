@@ -22,7 +22,9 @@ use super::codec::{
 };
 use super::{BATCH_GET_MAX, DynamoStore};
 use crate::hash::Sha256Hash;
-use crate::model::{Acknowledgement, Alert, AuthorizedBy, Channel, DeliveryState, Severity};
+use crate::model::{
+    Acknowledgement, Alert, AuthorizedBy, Channel, DeliveryState, Reason, Severity,
+};
 use crate::store::{AlertFilter, AlertStore, DeliveryResult, Page, PageRequest, StoreError};
 
 const ENTITY: &str = "alert";
@@ -424,6 +426,7 @@ impl AlertStore for DynamoStore {
         tbs: &Sha256Hash,
         severity: Severity,
         authorized_by: Option<AuthorizedBy>,
+        reasons: &[Reason],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         const OP: &str = "resolve_pending";
@@ -442,6 +445,7 @@ impl AlertStore for DynamoStore {
                 "authorized_by",
                 authorized_by.map(|a| encode_value(OP, &a)).transpose()?,
             );
+            expr.set("reasons", encode_value(OP, &reasons)?);
             expr.set("classified_at", encode_value(OP, &now)?);
             let mut conditions = vec![{
                 let n = expr.name(SEVERITY);

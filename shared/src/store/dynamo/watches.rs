@@ -87,6 +87,40 @@ impl WatchStore for DynamoStore {
         self.put_if_absent(OP, table, KEY, item).await
     }
 
+    async fn set_allowed_issuers(
+        &self,
+        domain: &WatchDomain,
+        allowed_issuers: &[String],
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "set_allowed_issuers";
+        let table = &self.tables.watches;
+        let mut expr = Expr::new();
+        expr.set("allowed_issuers", encode_value(OP, &allowed_issuers)?);
+        let pk = expr.name(KEY);
+        let (k, v) = Self::watch_key(domain);
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(k, v)
+            .update_expression(expr.update_expression())
+            .condition_expression(format!("attribute_exists({pk})"))
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend(OP, "UpdateItem", table, e)),
+        }
+    }
+
     async fn get_watch(&self, domain: &WatchDomain) -> Result<Option<WatchEntry>, StoreError> {
         const OP: &str = "get_watch";
         let table = &self.tables.watches;

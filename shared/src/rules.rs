@@ -1,0 +1,382 @@
+//! The detection rules, in one place: which reasons an issuance gets, and the severity its
+//! reasons lead to. Pure: no I/O, no clock. The README's reasons table repeats them.
+//!
+//! | code | when | severity |
+//! |---|---|---|
+//! | `not_in_inventory` | neither the TBS hash nor the key authorizes the certificate | `pending` inside the grace period, then `suspicious` |
+//! | `unexpected_issuer` | unauthorized, and a matched entry's `allowed_issuers` has none of the issuer's CAA identifiers ([`unexpected_issuer`]) | `suspicious` (`pending` in grace) |
+//! | `key_out_of_scope` | the key is authorized only for other names | `suspicious` (`pending` in grace) |
+//! | `weak_key` | RSA under 2048 bits, exponent 1 or even, ROCA fingerprint; EC curve not P-256/384/521 | `suspicious`, even when authorized |
+//! | `expiring` | a deployed certificate expires soon with no renewal pushed | `suspicious` |
+//! | `caa_violation` | CAA (at detection time) does not permit the issuing CA | `critical` |
+//! | `compromised_key` | the key was marked compromised | `critical`, even when authorized |
+//!
+//! The alert's severity is the highest any of its reasons leads to; no reason: `info`.
+//! `not_in_inventory`, `unexpected_issuer` and `key_out_of_scope` hold only while the
+//! certificate is unauthorized: a push in the grace period clears them, the others stay.
+
+use crate::bounds::clip_text;
+use crate::model::{Reason, ReasonCode, Severity};
+
+/// A reason's `detail`, at most (the messages and the stored alert stay bounded: at most one
+/// reason per code, so at most `7 × 512` bytes of details).
+pub const REASON_DETAIL_MAX: usize = 512;
+
+impl ReasonCode {
+    /// Almost certainly an attack or a misissuance: the alert is `critical` whatever else
+    /// holds, and it does not wait for the grace period.
+    pub fn is_critical(self) -> bool {
+        matches!(self, ReasonCode::CaaViolation | ReasonCode::CompromisedKey)
+    }
+
+    /// Holds only while the certificate is not authorized (a push in time clears it).
+    pub fn cleared_by_authorization(self) -> bool {
+        matches!(
+            self,
+            ReasonCode::NotInInventory | ReasonCode::UnexpectedIssuer | ReasonCode::KeyOutOfScope
+        )
+    }
+}
+
+impl Reason {
+    /// A reason with its detail clipped to [`REASON_DETAIL_MAX`] bytes.
+    pub fn new(code: ReasonCode, detail: &str) -> Self {
+        Self {
+            code,
+            detail: clip_text(detail, REASON_DETAIL_MAX),
+        }
+    }
+}
+
+/// What the pure checks found about one issuance, besides the inventory (each `Some` is the
+/// reason's detail).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    pub weak_key: Option<String>,
+    pub unexpected_issuer: Option<String>,
+    pub caa_violation: Option<String>,
+    pub key_out_of_scope: Option<String>,
+    pub compromised_key: Option<String>,
+}
+
+const NOT_IN_INVENTORY: &str =
+    "neither this certificate (TBS hash) nor its public key is in the inventory";
+
+/// The reasons of an issuance: `authorized` says whether the inventory authorizes it.
+pub fn reasons(authorized: bool, findings: &Findings) -> Vec<Reason> {
+    let mut out = Vec::new();
+    let mut add = |code, detail: &Option<String>| {
+        if let Some(detail) = detail {
+            out.push(Reason::new(code, detail));
+        }
+    };
+    if !authorized {
+        add(
+            ReasonCode::NotInInventory,
+            &Some(NOT_IN_INVENTORY.to_owned()),
+        );
+        add(ReasonCode::UnexpectedIssuer, &findings.unexpected_issuer);
+        add(ReasonCode::KeyOutOfScope, &findings.key_out_of_scope);
+    }
+    add(ReasonCode::CaaViolation, &findings.caa_violation);
+    add(ReasonCode::CompromisedKey, &findings.compromised_key);
+    add(ReasonCode::WeakKey, &findings.weak_key);
+    normalize(out)
+}
+
+/// The reasons of a pending alert at its grace re-check: authorized now, the reasons that
+/// only held while unauthorized are cleared; not authorized, `not_in_inventory` holds (also
+/// for alerts stored before reasons existed).
+pub fn recheck_reasons(stored: &[Reason], authorized: bool) -> Vec<Reason> {
+    let mut out: Vec<Reason> = stored
+        .iter()
+        .filter(|r| !(authorized && r.code.cleared_by_authorization()))
+        .cloned()
+        .collect();
+    if !authorized {
+        out.push(Reason::new(ReasonCode::NotInInventory, NOT_IN_INVENTORY));
+    }
+    normalize(out)
+}
+
+/// The severity reasons lead to: `critical` if any is critical; with `not_in_inventory`,
+/// `pending` while `in_grace`, else `suspicious`; any other reason `suspicious`; none `info`.
+pub fn severity(reasons: &[Reason], in_grace: bool) -> Severity {
+    if reasons.iter().any(|r| r.code.is_critical()) {
+        Severity::Critical
+    } else if in_grace && reasons.iter().any(|r| r.code == ReasonCode::NotInInventory) {
+        Severity::Pending
+    } else if reasons.is_empty() {
+        Severity::Info
+    } else {
+        Severity::Suspicious
+    }
+}
+
+/// At most one reason per code (the first), in [`ReasonCode`] order.
+pub fn normalize(mut reasons: Vec<Reason>) -> Vec<Reason> {
+    reasons.sort_by_key(|r| r.code); // stable: the first of a code stays first
+    reasons.dedup_by_key(|r| r.code);
+    reasons
+}
+
+/// Issuer policy: at most this many `allowed_issuers` per watch entry.
+pub const ALLOWED_ISSUERS_MAX: usize = 32;
+
+/// A CAA issuer identifier (RFC 8659 `issuer-domain-name`, e.g. `letsencrypt.org`) as the
+/// issuer policy stores and compares it: trimmed, lowercase, no trailing dot; labels of
+/// letters, digits and hyphens, at most 253 characters.
+pub fn parse_caa_identifier(raw: &str) -> Result<String, &'static str> {
+    let id = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    if id.is_empty() {
+        return Err("is empty");
+    }
+    if id.len() > 253 {
+        return Err("is longer than 253 characters");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !id.split('.').all(label_ok) {
+        return Err("is not a domain name (letters, digits, hyphens and dots)");
+    }
+    Ok(id)
+}
+
+/// The `unexpected_issuer` detail, if a matched entry's policy does not allow the issuer.
+/// `policies`: each matched entry with its `allowed_issuers` (entries without a policy allow
+/// any CA); `caa_domains`: the issuer's CAA identifiers according to Cert Spotter. The issuer
+/// is allowed by an entry when one of its identifiers is in the entry's list (case and a
+/// trailing dot ignored); an issuer without identifiers is allowed by no policy.
+pub fn unexpected_issuer<'a>(
+    issuer: Option<&str>,
+    caa_domains: &[String],
+    policies: impl IntoIterator<Item = (&'a str, &'a [String])>,
+) -> Option<String> {
+    let ids: Vec<String> = caa_domains
+        .iter()
+        .filter_map(|d| parse_caa_identifier(d).ok())
+        .collect();
+    let mut refused: Vec<(&str, &[String])> = policies
+        .into_iter()
+        .filter(|(_, allowed)| !allowed.is_empty())
+        .filter(|(_, allowed)| !ids.iter().any(|id| allowed.contains(id)))
+        .collect();
+    if refused.is_empty() {
+        return None;
+    }
+    refused.sort();
+    let issuer = issuer.unwrap_or("an unknown CA");
+    let ids = if ids.is_empty() {
+        "Cert Spotter lists no CAA identifiers for it".to_owned()
+    } else {
+        format!("CAA identifiers {}", ids.join(", "))
+    };
+    let entries: Vec<String> = refused
+        .iter()
+        .map(|(entry, allowed)| format!("{entry} allows {}", allowed.join(", ")))
+        .collect();
+    Some(format!(
+        "issued by {issuer} ({ids}); {}",
+        entries.join("; ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(reasons: &[Reason]) -> Vec<ReasonCode> {
+        reasons.iter().map(|r| r.code).collect()
+    }
+
+    fn weak() -> Findings {
+        Findings {
+            weak_key: Some("RSA 1024 bits".to_owned()),
+            ..Findings::default()
+        }
+    }
+
+    #[test]
+    fn authorized_without_findings_is_info() {
+        let r = reasons(true, &Findings::default());
+        assert!(r.is_empty());
+        assert_eq!(severity(&r, false), Severity::Info);
+        assert_eq!(severity(&r, true), Severity::Info);
+    }
+
+    #[test]
+    fn unauthorized_is_pending_in_grace_then_suspicious() {
+        let r = reasons(false, &Findings::default());
+        assert_eq!(codes(&r), [ReasonCode::NotInInventory]);
+        assert_eq!(severity(&r, true), Severity::Pending);
+        assert_eq!(severity(&r, false), Severity::Suspicious);
+    }
+
+    #[test]
+    fn a_weak_key_is_suspicious_even_when_authorized() {
+        let r = reasons(true, &weak());
+        assert_eq!(codes(&r), [ReasonCode::WeakKey]);
+        assert_eq!(severity(&r, true), Severity::Suspicious);
+    }
+
+    #[test]
+    fn critical_reasons_are_critical_at_once_even_when_authorized() {
+        for (authorized, findings) in [
+            (
+                true,
+                Findings {
+                    compromised_key: Some("marked compromised".to_owned()),
+                    ..Findings::default()
+                },
+            ),
+            (
+                false,
+                Findings {
+                    caa_violation: Some("CAA permits only letsencrypt.org".to_owned()),
+                    ..weak()
+                },
+            ),
+        ] {
+            let r = reasons(authorized, &findings);
+            assert_eq!(severity(&r, true), Severity::Critical, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn inventory_reasons_apply_only_to_unauthorized_certificates() {
+        let findings = Findings {
+            unexpected_issuer: Some("issued by other.example".to_owned()),
+            key_out_of_scope: Some("key scoped to shop.example.com".to_owned()),
+            ..weak()
+        };
+        assert_eq!(
+            codes(&reasons(false, &findings)),
+            [
+                ReasonCode::NotInInventory,
+                ReasonCode::UnexpectedIssuer,
+                ReasonCode::KeyOutOfScope,
+                ReasonCode::WeakKey
+            ]
+        );
+        assert_eq!(codes(&reasons(true, &findings)), [ReasonCode::WeakKey]);
+    }
+
+    #[test]
+    fn recheck_clears_inventory_reasons_on_authorization_and_keeps_the_rest() {
+        let stored = reasons(
+            false,
+            &Findings {
+                unexpected_issuer: Some("x".to_owned()),
+                ..weak()
+            },
+        );
+        assert_eq!(
+            codes(&recheck_reasons(&stored, true)),
+            [ReasonCode::WeakKey]
+        );
+        assert_eq!(recheck_reasons(&stored, false), stored);
+        // An alert stored before reasons existed.
+        assert_eq!(
+            codes(&recheck_reasons(&[], false)),
+            [ReasonCode::NotInInventory]
+        );
+        assert!(recheck_reasons(&[], true).is_empty());
+    }
+
+    #[test]
+    fn details_are_bounded_and_codes_unique() {
+        let long = "x".repeat(10_000);
+        let r = normalize(vec![
+            Reason::new(ReasonCode::WeakKey, &long),
+            Reason::new(ReasonCode::WeakKey, "second"),
+        ]);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].detail.len() <= REASON_DETAIL_MAX);
+    }
+
+    #[test]
+    fn caa_identifiers_are_normalised_and_checked() {
+        assert_eq!(
+            parse_caa_identifier(" LetsEncrypt.ORG. ").unwrap(),
+            "letsencrypt.org"
+        );
+        assert_eq!(parse_caa_identifier("pki.goog").unwrap(), "pki.goog");
+        for bad in [
+            "",
+            ".",
+            "lets encrypt.org",
+            "a..b",
+            "-x.org",
+            "x.org/",
+            &"a".repeat(254),
+        ] {
+            assert!(parse_caa_identifier(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_issuer_outside_a_matched_entrys_policy_is_unexpected() {
+        let le = vec!["letsencrypt.org".to_owned()];
+        let le_and_google = vec!["letsencrypt.org".to_owned(), "pki.goog".to_owned()];
+        let none: Vec<String> = vec![];
+        let caa = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+        // Allowed: an identifier in the list (case and trailing dot ignored).
+        assert_eq!(
+            unexpected_issuer(
+                Some("R11"),
+                &caa(&["LetsEncrypt.org."]),
+                [("example.com", le.as_slice())]
+            ),
+            None
+        );
+        // No policy on any matched entry: any CA.
+        assert_eq!(
+            unexpected_issuer(Some("X"), &caa(&["other.ca"]), [("a.com", none.as_slice())]),
+            None
+        );
+        // Another CA.
+        let detail = unexpected_issuer(
+            Some("Other CA"),
+            &caa(&["other.ca"]),
+            [("example.com", le_and_google.as_slice())],
+        )
+        .unwrap();
+        assert_eq!(
+            detail,
+            "issued by Other CA (CAA identifiers other.ca); example.com allows letsencrypt.org, \
+             pki.goog"
+        );
+        // Two matched entries: one allowing it is not enough when the other does not.
+        let detail = unexpected_issuer(
+            None,
+            &caa(&["pki.goog"]),
+            [
+                ("a.example.com", le_and_google.as_slice()),
+                ("example.com", le.as_slice()),
+            ],
+        )
+        .unwrap();
+        assert!(detail.contains("example.com allows letsencrypt.org"));
+        assert!(!detail.contains("a.example.com allows"));
+        // An issuer without CAA identifiers matches no policy.
+        let detail =
+            unexpected_issuer(Some("Mystery"), &[], [("example.com", le.as_slice())]).unwrap();
+        assert!(detail.contains("Cert Spotter lists no CAA identifiers"));
+    }
+
+    #[test]
+    fn every_code_serializes_as_its_documented_name() {
+        for code in ReasonCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::String(code.as_str().to_owned())
+            );
+        }
+    }
+}
