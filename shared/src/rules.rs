@@ -123,6 +123,20 @@ pub fn normalize(mut reasons: Vec<Reason>) -> Vec<Reason> {
 /// Issuer policy: at most this many `allowed_issuers` per watch entry.
 pub const ALLOWED_ISSUERS_MAX: usize = 32;
 
+/// A CAA identifier as an operator writes it in an issuer policy (`POST /domains`): exactly a
+/// domain name, at most one trailing dot, at most 253 characters, nothing to trim (the API's
+/// schema says the same, so what the spec rejects the API rejects). Lower-cased.
+pub fn parse_caa_identifier_input(raw: &str) -> Result<String, &'static str> {
+    if raw.len() > 253 {
+        return Err("is longer than 253 characters");
+    }
+    let name = raw.strip_suffix('.').unwrap_or(raw);
+    if name.trim() != name || name.ends_with('.') {
+        return Err("is not a domain name (letters, digits, hyphens and dots)");
+    }
+    parse_caa_identifier(name)
+}
+
 /// A CAA issuer identifier (RFC 8659 `issuer-domain-name`, e.g. `letsencrypt.org`) as the
 /// issuer policy stores and compares it: trimmed, lowercase, no trailing dot; labels of
 /// letters, digits and hyphens, at most 253 characters.
@@ -306,6 +320,26 @@ mod tests {
             "letsencrypt.org"
         );
         assert_eq!(parse_caa_identifier("pki.goog").unwrap(), "pki.goog");
+        // What an operator writes: no trimming, one trailing dot at most (the API's schema).
+        assert_eq!(
+            parse_caa_identifier_input("LetsEncrypt.ORG.").unwrap(),
+            "letsencrypt.org"
+        );
+        for bad in [
+            " letsencrypt.org",
+            "letsencrypt.org ",
+            "letsencrypt.org..",
+            ".",
+            "",
+        ] {
+            assert!(parse_caa_identifier_input(bad).is_err(), "{bad:?}");
+        }
+        let label = "a".repeat(63);
+        let long = format!("{label}.{label}.{label}.{label}.");
+        assert!(
+            parse_caa_identifier_input(&long).is_err(),
+            "over 253 characters"
+        );
         for bad in [
             "",
             ".",

@@ -106,7 +106,7 @@ fn parse_allowed_issuers(raw: Vec<String>) -> ApiResult<Vec<String>> {
     let mut ids = raw
         .iter()
         .map(|id| {
-            rules::parse_caa_identifier(id).map_err(|why| {
+            rules::parse_caa_identifier_input(id).map_err(|why| {
                 ApiError::bad_request(
                     "invalid_allowed_issuers",
                     format!(
