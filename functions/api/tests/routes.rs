@@ -685,7 +685,7 @@ async fn the_issuer_policy_is_set_shown_replaced_and_validated() {
         &app,
         Req::post("/domains").admin().json(json!({
             "value": "example.org",
-            "allowed_issuers": [" LetsEncrypt.org. ", "pki.goog", "letsencrypt.org"]
+            "allowed_issuers": ["LetsEncrypt.org.", "pki.goog", "letsencrypt.org"]
         })),
     )
     .await;
@@ -734,6 +734,8 @@ async fn the_issuer_policy_is_set_shown_replaced_and_validated() {
     let too_many: Vec<String> = (0..33).map(|i| format!("ca{i}.example")).collect();
     for bad in [
         json!(["lets encrypt.org"]),
+        json!([" letsencrypt.org"]),
+        json!(["letsencrypt.org.."]),
         json!([""]),
         json!(["https://letsencrypt.org/"]),
         json!(too_many),
