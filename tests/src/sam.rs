@@ -93,7 +93,7 @@ pub fn tool(name: &str) -> Command {
     command
 }
 
-/// What `infra/sam/build --arch x86_64` produced.
+/// What `infra/sam/build` produced.
 #[derive(Debug, Clone)]
 pub struct SamBuild {
     /// `.aws-sam/build/template.yaml`, the template `sam local invoke` runs.
@@ -102,11 +102,13 @@ pub struct SamBuild {
     pub api_bootstrap: PathBuf,
 }
 
-/// Builds both functions (release, x86_64) with `sam build`, once per process. Incremental:
-/// cargo rebuilds only what changed; the script holds a lock so parallel test processes wait.
+/// Builds both functions (x86_64, cargo's dev profile: these tests exercise the Lambda
+/// integration; the release profile is proven on the arm64 build the deploy ships) with `sam
+/// build`, once per process. Incremental: cargo rebuilds only what changed; the script holds a
+/// lock so parallel test processes wait.
 pub fn sam_build() -> &'static SamBuild {
     static BUILD: OnceLock<SamBuild> = OnceLock::new();
-    BUILD.get_or_init(|| build_into(TEST_ARCH, ".aws-sam/build"))
+    BUILD.get_or_init(|| build_into(TEST_ARCH, "debug", ".aws-sam/build"))
 }
 
 /// The arm64 build (the deploy default), into its own directory so it never replaces the
@@ -120,18 +122,18 @@ pub fn sam_build_arm64() -> &'static SamBuild {
             "It adds the rustup target aarch64-unknown-linux-gnu and apt-installs qemu-user and \
              libc6-arm64-cross.",
         );
-        build_into("arm64", ARM64_BUILD_DIR)
+        build_into("arm64", "release", ARM64_BUILD_DIR)
     })
 }
 
 /// Where the arm64 build goes (relative to the repository root).
 pub const ARM64_BUILD_DIR: &str = ".aws-sam/build-arm64";
 
-fn build_into(arch: &str, dir: &str) -> SamBuild {
+fn build_into(arch: &str, profile: &str, dir: &str) -> SamBuild {
     tools_dir();
     run_script(
         "infra/sam/build",
-        &["--arch", arch, "--build-dir", dir],
+        &["--arch", arch, "--profile", profile, "--build-dir", dir],
         &format!(
             "See .local/sam-{}.log for the whole `sam build` output.",
             Path::new(dir)
@@ -256,6 +258,23 @@ impl Linkage {
     pub fn max_glibc(&self) -> Option<GlibcVersion> {
         self.glibc.iter().max().copied()
     }
+}
+
+/// `objdump -h` of a binary: its file format line and section headers.
+pub fn section_headers(path: &Path) -> Result<String, String> {
+    let out = Command::new("objdump")
+        .arg("-h")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run objdump (install binutils): {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "objdump -h {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Reads a binary's linkage with binutils' `objdump`.

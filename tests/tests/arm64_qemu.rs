@@ -80,6 +80,22 @@ fn arm64_bootstraps_are_aarch64_and_need_at_most_glibc_2_34() {
     check_arm64_for_al2023("ApiFunction/bootstrap", &build.api_bootstrap);
 }
 
+/// The release profile (what `make deploy` ships) strips symbols and debug info; the x86_64 sam
+/// tests run a debug build, so this is where the release profile is checked. (The machine is
+/// checked above from the ELF header: an x86_64 binutils names the format only `elf64-little`.)
+#[test]
+fn arm64_bootstraps_are_stripped_release_binaries() {
+    let build = sam::sam_build_arm64();
+    for path in [&build.poller_bootstrap, &build.api_bootstrap] {
+        let sections = sam::section_headers(path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !sections.contains(".symtab") && !sections.contains(".debug_info"),
+            "{} still has its symbol table or debug info: the release profile's strip is off",
+            path.display()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arm64_poller_once_under_qemu_stores_and_delivers_an_alert() {
     let build = sam::sam_build_arm64();
