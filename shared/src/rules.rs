@@ -16,7 +16,8 @@
 //! certificate is unauthorized: a push in the grace period clears them, the others stay.
 
 use crate::bounds::clip_text;
-use crate::model::{Reason, ReasonCode, Severity};
+use crate::model::{Compromise, Reason, ReasonCode, Severity};
+use crate::scope::name_covers;
 
 /// A reason's `detail`, at most (the messages and the stored alert stay bounded: at most one
 /// reason per code, so at most `7 × 512` bytes of details).
@@ -118,6 +119,62 @@ pub fn normalize(mut reasons: Vec<Reason>) -> Vec<Reason> {
     reasons.sort_by_key(|r| r.code); // stable: the first of a code stays first
     reasons.dedup_by_key(|r| r.code);
     reasons
+}
+
+/// Names a key-scope detail quotes at most (the detail is clipped anyway; this keeps it
+/// readable).
+const LISTED_NAMES: usize = 5;
+
+fn listed(names: &[&str]) -> String {
+    let mut out: Vec<&str> = names.iter().take(LISTED_NAMES).copied().collect();
+    let more = names.len().saturating_sub(LISTED_NAMES);
+    let more = (more > 0).then(|| format!("and {more} more"));
+    out.extend(more.as_deref());
+    out.join(", ")
+}
+
+/// Key scope: the `key_out_of_scope` detail when a key authorized for `key_names` (its
+/// scope, patterns as in [`crate::scope`]; empty: unscoped, any name) is used for a
+/// certificate with a name outside them (or with no name at all). Every SAN is checked.
+pub fn key_out_of_scope(key_names: &[String], cert_names: &[String]) -> Option<String> {
+    if key_names.is_empty() {
+        return None;
+    }
+    let scope: Vec<&str> = key_names.iter().map(String::as_str).collect();
+    if cert_names.is_empty() {
+        return Some(format!(
+            "the key is authorized only for {}; the certificate names nothing",
+            listed(&scope)
+        ));
+    }
+    let outside: Vec<&str> = cert_names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !key_names.iter().any(|p| name_covers(p, n)))
+        .collect();
+    (!outside.is_empty()).then(|| {
+        format!(
+            "the key is authorized only for {}; {} of {} names lie outside: {}",
+            listed(&scope),
+            outside.len(),
+            cert_names.len(),
+            listed(&outside)
+        )
+    })
+}
+
+/// The `compromised_key` detail of a key marked compromised.
+pub fn compromised_key(mark: &Compromise) -> String {
+    let mut detail = format!(
+        "the public key was marked compromised at {} by {}",
+        mark.at.format("%Y-%m-%dT%H:%M:%SZ"),
+        mark.by
+    );
+    if let Some(note) = mark.note.as_deref().filter(|n| !n.is_empty()) {
+        detail.push_str(": ");
+        detail.push_str(note);
+    }
+    detail
 }
 
 /// Issuer policy: at most this many `allowed_issuers` per watch entry.
@@ -402,6 +459,70 @@ mod tests {
         let detail =
             unexpected_issuer(Some("Mystery"), &[], [("example.com", le.as_slice())]).unwrap();
         assert!(detail.contains("Cert Spotter lists no CAA identifiers"));
+    }
+
+    fn strings(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_key_used_outside_its_names_is_out_of_scope() {
+        let scope = strings(&["shop.example.com", "*.cdn.example.com"]);
+        // Inside: the names themselves and anything below them.
+        assert_eq!(
+            key_out_of_scope(&scope, &strings(&["shop.example.com", "a.cdn.example.com"])),
+            None
+        );
+        assert_eq!(
+            key_out_of_scope(&scope, &strings(&["*.shop.example.com"])),
+            None
+        );
+        // One SAN outside is enough; the detail names it, not the others.
+        let detail = key_out_of_scope(
+            &scope,
+            &strings(&["shop.example.com", "admin.example.com", "*.example.com"]),
+        )
+        .unwrap();
+        assert_eq!(
+            detail,
+            "the key is authorized only for shop.example.com, *.cdn.example.com; 2 of 3 names \
+             lie outside: admin.example.com, *.example.com"
+        );
+        // No names at all is not inside any scope.
+        assert!(key_out_of_scope(&scope, &[]).unwrap().contains("names nothing"));
+        // An unscoped key (admin's) has no scope to leave.
+        assert_eq!(key_out_of_scope(&[], &strings(&["any.example.net"])), None);
+        // Long lists stay readable and bounded.
+        let many: Vec<String> = (0..1000).map(|i| format!("n{i}.example.net")).collect();
+        let detail = key_out_of_scope(&scope, &many).unwrap();
+        assert!(detail.ends_with("and 995 more"), "{detail}");
+        assert!(Reason::new(ReasonCode::KeyOutOfScope, &detail).detail.len() <= REASON_DETAIL_MAX);
+    }
+
+    #[test]
+    fn a_compromised_key_is_critical_authorized_or_not_and_says_who_marked_it() {
+        let mark = Compromise {
+            at: "2026-01-02T03:04:05Z".parse().unwrap(),
+            by: "ops".to_owned(),
+            note: Some("leaked in incident 42".to_owned()),
+        };
+        let detail = compromised_key(&mark);
+        assert_eq!(
+            detail,
+            "the public key was marked compromised at 2026-01-02T03:04:05Z by ops: leaked in \
+             incident 42"
+        );
+        for authorized in [true, false] {
+            let r = reasons(
+                authorized,
+                &Findings {
+                    compromised_key: Some(detail.clone()),
+                    ..Findings::default()
+                },
+            );
+            assert!(codes(&r).contains(&ReasonCode::CompromisedKey));
+            assert_eq!(severity(&r, true), Severity::Critical, "no grace for it");
+        }
     }
 
     #[test]

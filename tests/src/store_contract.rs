@@ -73,6 +73,7 @@ pub fn key(tag: &str, added_at: DateTime<Utc>) -> AuthorizedKey {
         sources: vec![],
         added_at,
         expires_at: None,
+        compromised: None,
     }
 }
 

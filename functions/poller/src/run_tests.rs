@@ -139,6 +139,7 @@ impl Harness {
                 sources: vec![],
                 added_at: Utc::now(),
                 expires_at: None,
+                compromised: None,
             })
             .await
             .unwrap();
@@ -232,6 +233,7 @@ async fn pushed_keys_and_hash_only_records_authorize_only_their_names() {
             sources: vec![],
             added_at: t0(),
             expires_at: None,
+            compromised: None,
         })
         .await
         .unwrap();

@@ -86,6 +86,7 @@ fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
         source: ctx.caller.label.clone(),
         added_at: ctx.now,
         expires_at,
+        compromised: None,
     })
 }
 
