@@ -347,9 +347,7 @@ pub async fn keys(api: &Api, out: Out, command: KeysCommand) -> Result<(), CliEr
             }
             Ok(())
         }
-        KeysCommand::Compromised { source, note } => {
-            compromised_key(api, out, source, note).await
-        }
+        KeysCommand::Compromised { source, note } => compromised_key(api, out, source, note).await,
         KeysCommand::Rm { sha256 } => {
             api.delete(&["keys", &sha256]).await?;
             if !out.json {
@@ -367,8 +365,7 @@ fn key_source_body(source: &KeySource) -> Result<serde_json::Value, CliError> {
     let mut body = json!({});
     if let Some(path) = &source.csr {
         let bytes = std::fs::read(path).map_err(|e| CliError::input(path, e.to_string()))?;
-        let csr =
-            ctguard::csr::parse(&bytes).map_err(|e| CliError::input(path, e.to_string()))?;
+        let csr = ctguard::csr::parse(&bytes).map_err(|e| CliError::input(path, e.to_string()))?;
         body["csr"] = ctguard::csr::to_pem(&csr.der).into();
     } else if let Some(path) = &source.pem {
         let pem =

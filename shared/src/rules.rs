@@ -489,7 +489,11 @@ mod tests {
              lie outside: admin.example.com, *.example.com"
         );
         // No names at all is not inside any scope.
-        assert!(key_out_of_scope(&scope, &[]).unwrap().contains("names nothing"));
+        assert!(
+            key_out_of_scope(&scope, &[])
+                .unwrap()
+                .contains("names nothing")
+        );
         // An unscoped key (admin's) has no scope to leave.
         assert_eq!(key_out_of_scope(&[], &strings(&["any.example.net"])), None);
         // Long lists stay readable and bounded.

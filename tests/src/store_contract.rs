@@ -590,10 +590,7 @@ pub async fn compromised_keys_authorize_nothing_and_stay_marked<S: InventoryStor
     store.put_key(&known).await.unwrap();
     let listed = store.list_keys(&page(10, None)).await.unwrap().items;
     assert_eq!(listed.len(), 2);
-    assert!(
-        listed.iter().all(|k| k.compromised.is_some()),
-        "{listed:?}"
-    );
+    assert!(listed.iter().all(|k| k.compromised.is_some()), "{listed:?}");
 
     // The lookup: reported, never authorizing, even past the key's expiry (the admin
     // upsert above gave it back its `expires_at`).

@@ -544,23 +544,59 @@ async fn with_a_csr_the_hook_authorizes_the_key_for_its_names_before_issuance() 
     let key = tmp.path().join("key.pem");
     let csr = tmp.path().join("req.pem");
     let openssl = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).output().expect("openssl");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key.to_str().unwrap()]);
     openssl(&[
-        "req", "-new", "-key", key.to_str().unwrap(), "-subj", "/CN=csr.hookpoll.example",
-        "-addext", "subjectAltName=DNS:csr.hookpoll.example,DNS:www.csr.hookpoll.example",
-        "-out", csr.to_str().unwrap(),
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=csr.hookpoll.example",
+        "-addext",
+        "subjectAltName=DNS:csr.hookpoll.example,DNS:www.csr.hookpoll.example",
+        "-out",
+        csr.to_str().unwrap(),
     ]);
     let token = token_file(tmp.path(), PUSH_TOKEN, 0o600);
-    let hook_env = || vec![("CTGUARD_API_URL", url.clone()), ("CTGUARD_TOKEN_FILE", token.clone())];
+    let hook_env = || {
+        vec![
+            ("CTGUARD_API_URL", url.clone()),
+            ("CTGUARD_TOKEN_FILE", token.clone()),
+        ]
+    };
 
     let out = run_hook(&["--csr", csr.to_str().unwrap()], hook_env()).await;
     assert!(out.status.success(), "hook failed: {}", stderr(&out));
-    assert!(stderr(&out).contains("pushed to ctguard"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pushed to ctguard"),
+        "{}",
+        stderr(&out)
+    );
     let out = run_hook(&["--csr", key.to_str().unwrap()], hook_env()).await;
-    assert_eq!(out.status.code(), Some(2), "a key is not a request: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a key is not a request: {}",
+        stderr(&out)
+    );
 
     // The CA issues for the request; someone else gets a certificate for the same key on a
     // name the request did not ask for.
@@ -575,10 +611,20 @@ async fn with_a_csr_the_hook_authorizes_the_key_for_its_names_before_issuance() 
     };
     let requested = issue(&["csr.hookpoll.example", "www.csr.hookpoll.example"]);
     let elsewhere = issue(&["pay.hookpoll.example"]);
-    let stored = app.store().list_keys(&ctguard::store::PageRequest { limit: 10, token: None }).await.unwrap();
+    let stored = app
+        .store()
+        .list_keys(&ctguard::store::PageRequest {
+            limit: 10,
+            token: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(stored.items.len(), 1);
     assert_eq!(stored.items[0].pubkey_sha256, requested.pubkey_sha256);
-    assert_eq!(stored.items[0].dns_names, ["csr.hookpoll.example", "www.csr.hookpoll.example"]);
+    assert_eq!(
+        stored.items[0].dns_names,
+        ["csr.hookpoll.example", "www.csr.hookpoll.example"]
+    );
 
     env.watch("hookpoll.example").await;
     let report = poller_support::invoke(&env.poller()).await;
@@ -588,6 +634,10 @@ async fn with_a_csr_the_hook_authorizes_the_key_for_its_names_before_issuance() 
     assert_eq!(ok.authorized_by, Some(AuthorizedBy::PubkeySha256));
     let out_of_scope = env.alert(&elsewhere.tbs_sha256).await;
     assert_eq!(out_of_scope.severity, Severity::Suspicious);
-    let codes: Vec<_> = out_of_scope.reasons.iter().map(|r| r.code.as_str()).collect();
+    let codes: Vec<_> = out_of_scope
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str())
+        .collect();
     assert_eq!(codes, ["not_in_inventory", "key_out_of_scope"]);
 }

@@ -665,7 +665,10 @@ async fn keys_are_held_to_their_names_and_compromised_keys_are_critical() {
         .expect("push_key");
     env.push_cert(&pushed_compromised).await;
     env.store
-        .push_key(&key(pushed_compromised.pubkey_sha256, &["api.keys.example"]))
+        .push_key(&key(
+            pushed_compromised.pubkey_sha256,
+            &["api.keys.example"],
+        ))
         .await
         .expect("push_key");
     for hash in [pushed_compromised.pubkey_sha256, stolen.pubkey_sha256] {
@@ -687,7 +690,8 @@ async fn keys_are_held_to_their_names_and_compromised_keys_are_critical() {
     assert_eq!(report.alerts_created.suspicious, 1);
     assert_eq!(report.alerts_created.critical, 2);
 
-    let codes = |a: &Alert| -> Vec<&'static str> { a.reasons.iter().map(|r| r.code.as_str()).collect() };
+    let codes =
+        |a: &Alert| -> Vec<&'static str> { a.reasons.iter().map(|r| r.code.as_str()).collect() };
     let ok = env.alert(&inside.tbs_sha256).await;
     assert_eq!(ok.severity, Severity::Info);
     assert_eq!(ok.authorized_by, Some(AuthorizedBy::PubkeySha256));
@@ -707,7 +711,10 @@ async fn keys_are_held_to_their_names_and_compromised_keys_are_critical() {
     assert!(pushed.reasons[0].detail.ends_with("by ops: HSM export"));
     let stolen_alert = env.alert(&stolen.tbs_sha256).await;
     assert_eq!(stolen_alert.severity, Severity::Critical);
-    assert_eq!(codes(&stolen_alert), ["not_in_inventory", "compromised_key"]);
+    assert_eq!(
+        codes(&stolen_alert),
+        ["not_in_inventory", "compromised_key"]
+    );
 
     let sns = env.sns(4).await;
     assert_eq!(sns.len(), 4);
@@ -731,7 +738,11 @@ async fn keys_are_held_to_their_names_and_compromised_keys_are_critical() {
     assert_eq!(attribute(api, "severity"), Some("critical"));
     assert_eq!(attribute(api, "reasons"), Some(r#"["compromised_key"]"#));
     assert_eq!(body(api)["authorized_by"], "tbs_sha256");
-    assert!(api.subject.as_deref().is_some_and(|s| s.contains("CRITICAL")));
+    assert!(
+        api.subject
+            .as_deref()
+            .is_some_and(|s| s.contains("CRITICAL"))
+    );
     let login = of("login.keys.example");
     assert_eq!(attribute(login, "severity"), Some("critical"));
     assert_eq!(

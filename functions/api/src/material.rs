@@ -167,11 +167,18 @@ jKT0CCCn9IsqpUB7+yO/YCnb8LYrUBCuCrXay5RZERPPOckxKhxFcH3eww==
         assert_ne!(forged, theirs);
         assert_eq!(verified_csr(&forged).unwrap_err().code, "invalid_csr");
         // Garbage, truncation, a certificate, a private key: 400, no panic.
-        for bad in [&b"-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n"[..], b"", &ours[..ours.len() / 2]] {
+        for bad in [
+            &b"-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n"[..],
+            b"",
+            &ours[..ours.len() / 2],
+        ] {
             assert_eq!(verified_csr(bad).unwrap_err().code, "invalid_csr");
         }
         let private = "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n";
-        assert_eq!(verified_csr(private.as_bytes()).unwrap_err().code, "malformed_pem");
+        assert_eq!(
+            verified_csr(private.as_bytes()).unwrap_err().code,
+            "malformed_pem"
+        );
     }
 
     #[test]

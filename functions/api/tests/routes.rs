@@ -640,12 +640,11 @@ async fn bad_key_requests_are_refused() {
 
 fn csr(names: &[&str]) -> (rcgen::KeyPair, rcgen::CertificateSigningRequest) {
     let key = rcgen::KeyPair::generate().unwrap();
-    let request = rcgen::CertificateParams::new(
-        names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
-    )
-    .unwrap()
-    .serialize_request(&key)
-    .unwrap();
+    let request =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .serialize_request(&key)
+            .unwrap();
     (key, request)
 }
 
@@ -712,7 +711,9 @@ async fn a_csr_that_does_not_verify_or_names_nothing_is_refused() {
         ),
         (Req::post("/keys").push().pem(&tampered), 400, "invalid_csr"),
         (
-            Req::post("/keys").push().json(json!({"csr": "not a request"})),
+            Req::post("/keys")
+                .push()
+                .json(json!({"csr": "not a request"})),
             400,
             "invalid_csr",
         ),
@@ -820,8 +821,17 @@ async fn an_admin_marks_a_key_compromised_and_pushes_cannot_clear_it() {
     )
     .await;
     assert_eq!(r.status, 403);
-    for body in [json!({}), json!({"pubkey_sha256": "00"}), json!({"pubkey_sha256": hash, "pem": SPKI_PEM}), json!({"pubkey_sha256": hash, "dns_names": []})] {
-        let r = send(&app, Req::post("/keys/compromised").admin().json(body.clone())).await;
+    for body in [
+        json!({}),
+        json!({"pubkey_sha256": "00"}),
+        json!({"pubkey_sha256": hash, "pem": SPKI_PEM}),
+        json!({"pubkey_sha256": hash, "dns_names": []}),
+    ] {
+        let r = send(
+            &app,
+            Req::post("/keys/compromised").admin().json(body.clone()),
+        )
+        .await;
         assert_eq!(r.status, 400, "{body}");
     }
 }
@@ -830,7 +840,10 @@ async fn an_admin_marks_a_key_compromised_and_pushes_cannot_clear_it() {
 async fn status_lists_unscoped_keys() {
     let app = app();
     let r = send(&app, Req::get("/status").admin()).await;
-    assert_eq!(r.json()["unscoped_keys"], json!({"count": 0, "capped": false, "pubkey_sha256": []}));
+    assert_eq!(
+        r.json()["unscoped_keys"],
+        json!({"count": 0, "capped": false, "pubkey_sha256": []})
+    );
     let unscoped = Sha256Hash::digest(b"admin's key").to_hex();
     let compromised = Sha256Hash::digest(b"bad key").to_hex();
     for req in [

@@ -393,7 +393,11 @@ mod tests {
             [ReasonCode::NotInInventory, ReasonCode::KeyOutOfScope]
         );
         assert!(c.reasons[1].detail.contains("admin.example.com"));
-        assert_eq!(c.severity, Severity::Pending, "waits for a push like any other");
+        assert_eq!(
+            c.severity,
+            Severity::Pending,
+            "waits for a push like any other"
+        );
         assert_eq!(
             classify(&outside, &scoped, &[], Duration::ZERO, now()).severity,
             Severity::Suspicious

@@ -139,10 +139,7 @@ fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
 /// nothing and every new certificate for it is `critical` (`compromised_key`), pushed or
 /// not. 201 when the key was not in the inventory, 200 when it was (its record keeps its
 /// names and sources and loses its expiry, so the mark lasts).
-pub async fn compromised<S: InventoryStore>(
-    store: &S,
-    ctx: &Ctx<'_>,
-) -> ApiResult<Response<Body>> {
+pub async fn compromised<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     let kind = body::content_kind(ctx.request, &[ContentKind::Json, ContentKind::Pem])?;
     let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
     let (pubkey_sha256, note) = match kind {

@@ -7,8 +7,8 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use ctguard::domain::WatchDomain;
-use ctguard::model::{Alert, Channel, DeliveryState, WatchEntry};
 use ctguard::hash::Sha256Hash;
+use ctguard::model::{Alert, Channel, DeliveryState, WatchEntry};
 use ctguard::store::{AlertFilter, AlertStore, InventoryStore, PageRequest, WatchStore};
 use ctguard::watching::{self, Coverage};
 
