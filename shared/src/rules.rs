@@ -15,7 +15,10 @@
 //! `not_in_inventory`, `unexpected_issuer` and `key_out_of_scope` hold only while the
 //! certificate is unauthorized: a push in the grace period clears them, the others stay.
 
+use chrono::{DateTime, Utc};
+
 use crate::bounds::clip_text;
+use crate::hash::Sha256Hash;
 use crate::model::{Compromise, Reason, ReasonCode, Severity};
 use crate::scope::name_covers;
 
@@ -175,6 +178,95 @@ pub fn compromised_key(mark: &Compromise) -> String {
         detail.push_str(note);
     }
     detail
+}
+
+/// Expiry (issue 10 §5; the rules only: the poller does not raise `expiring` yet, see the
+/// README). Which warning a deployed certificate is due at `now`: `first` (default 14 days)
+/// and `second` (default 3 days) before its `not_after`; none once it has expired (its
+/// replacement or its absence is then another matter) or while it is further out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExpiryStage {
+    First,
+    Second,
+}
+
+impl ExpiryStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryStage::First => "first",
+            ExpiryStage::Second => "second",
+        }
+    }
+}
+
+pub fn expiry_stage(
+    not_after: DateTime<Utc>,
+    now: DateTime<Utc>,
+    first: chrono::Duration,
+    second: chrono::Duration,
+) -> Option<ExpiryStage> {
+    if not_after <= now {
+        return None;
+    }
+    let left = not_after - now;
+    if left <= second {
+        Some(ExpiryStage::Second)
+    } else if left <= first {
+        Some(ExpiryStage::First)
+    } else {
+        None
+    }
+}
+
+/// Whether certificates pushed later renew a deployed one: every one of its names is served
+/// by a name of some certificate that expires later (the same name, or a wildcard one label
+/// up: `*.shop.example.com` serves `www.shop.example.com`; `shop.example.com` does not).
+/// `newer`: each other certificate's names and `not_after`.
+pub fn renewed<'a>(
+    names: &[String],
+    not_after: DateTime<Utc>,
+    newer: impl IntoIterator<Item = (&'a [String], DateTime<Utc>)>,
+) -> bool {
+    let later: Vec<&[String]> = newer
+        .into_iter()
+        .filter(|(_, t)| *t > not_after)
+        .map(|(n, _)| n)
+        .collect();
+    !names.is_empty()
+        && names
+            .iter()
+            .all(|name| later.iter().flat_map(|l| l.iter()).any(|p| serves(p, name)))
+}
+
+/// A certificate name `served` by certificate name `by`: equal, or `by` a wildcard whose
+/// single label stands for the name's first label (case and a trailing dot ignored).
+fn serves(by: &str, name: &str) -> bool {
+    let norm = |n: &str| n.trim().trim_end_matches('.').to_ascii_lowercase();
+    let (by, name) = (norm(by), norm(name));
+    if by == name {
+        return true;
+    }
+    match (by.strip_prefix("*."), name.split_once('.')) {
+        (Some(parent), Some((first, rest))) => !first.is_empty() && rest == parent,
+        _ => false,
+    }
+}
+
+/// The stable identity of an `expiring` alert: one per certificate and stage, so a rerun
+/// finds the alert it created (create-if-absent) instead of alerting twice.
+pub fn expiring_alert_id(tbs: &Sha256Hash, stage: ExpiryStage) -> Sha256Hash {
+    Sha256Hash::digest(format!("ctguard expiring v1\0{tbs}\0{}", stage.as_str()).as_bytes())
+}
+
+/// The `expiring` detail.
+pub fn expiring_detail(names: &[String], not_after: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    format!(
+        "the deployed certificate for {} expires at {} (in {} h) and no renewal was pushed",
+        listed(&names),
+        not_after.format("%Y-%m-%dT%H:%M:%SZ"),
+        (not_after - now).num_hours().max(0)
+    )
 }
 
 /// Issuer policy: at most this many `allowed_issuers` per watch entry.
@@ -527,6 +619,78 @@ mod tests {
             assert!(codes(&r).contains(&ReasonCode::CompromisedKey));
             assert_eq!(severity(&r, true), Severity::Critical, "no grace for it");
         }
+    }
+
+    #[test]
+    fn expiry_warns_at_two_thresholds_and_not_after_expiry() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let not_after = t("2026-03-31T00:00:00Z");
+        let (first, second) = (chrono::Duration::days(14), chrono::Duration::days(3));
+        let at = |now: &str| expiry_stage(not_after, t(now), first, second);
+        assert_eq!(at("2026-03-01T00:00:00Z"), None);
+        assert_eq!(at("2026-03-16T23:59:59Z"), None);
+        assert_eq!(at("2026-03-17T00:00:00Z"), Some(ExpiryStage::First));
+        assert_eq!(at("2026-03-28T00:00:00Z"), Some(ExpiryStage::Second));
+        assert_eq!(at("2026-03-31T00:00:00Z"), None, "expired");
+        // Stable identities, one per certificate and stage.
+        let tbs = Sha256Hash::digest(b"tbs");
+        assert_eq!(
+            expiring_alert_id(&tbs, ExpiryStage::First),
+            expiring_alert_id(&tbs, ExpiryStage::First)
+        );
+        assert_ne!(
+            expiring_alert_id(&tbs, ExpiryStage::First),
+            expiring_alert_id(&tbs, ExpiryStage::Second)
+        );
+        assert_ne!(expiring_alert_id(&tbs, ExpiryStage::First), tbs);
+        let detail = expiring_detail(
+            &strings(&["shop.example.com"]),
+            not_after,
+            t("2026-03-28T00:00:00Z"),
+        );
+        assert_eq!(
+            detail,
+            "the deployed certificate for shop.example.com expires at 2026-03-31T00:00:00Z (in 72 \
+             h) and no renewal was pushed"
+        );
+    }
+
+    #[test]
+    fn a_later_certificate_covering_every_name_renews() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let old = strings(&["shop.example.com", "www.shop.example.com"]);
+        let (march, june) = (t("2026-03-31T00:00:00Z"), t("2026-06-30T00:00:00Z"));
+        let same = old.clone();
+        let wider = strings(&[
+            "shop.example.com",
+            "www.shop.example.com",
+            "api.example.com",
+        ]);
+        let wildcard = strings(&["shop.example.com", "*.shop.example.com"]);
+        let half = strings(&["shop.example.com"]);
+        let rest = strings(&["www.shop.example.com"]);
+        assert!(renewed(&old, march, [(same.as_slice(), june)]));
+        assert!(renewed(&old, march, [(wider.as_slice(), june)]));
+        assert!(renewed(&old, march, [(wildcard.as_slice(), june)]));
+        assert!(renewed(
+            &old,
+            march,
+            [(half.as_slice(), june), (rest.as_slice(), june)]
+        ));
+        assert!(
+            !renewed(&old, march, [(half.as_slice(), june)]),
+            "www not served"
+        );
+        let deeper = strings(&["*.example.com"]);
+        assert!(
+            !renewed(&rest, march, [(deeper.as_slice(), june)]),
+            "one label only"
+        );
+        assert!(
+            !renewed(&old, march, [(same.as_slice(), march)]),
+            "not newer"
+        );
+        assert!(!renewed(&old, march, []));
     }
 
     #[test]
