@@ -160,7 +160,8 @@ pub enum CertsCommand {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct KeySource {
-    /// A certificate signing request (PEM or DER): its public key's SHA-256 is computed here.
+    /// A certificate signing request (PEM or DER), sent to the API, which checks its
+    /// signature (proof that you hold the private key).
     #[arg(long, value_name = "FILE")]
     pub csr: Option<PathBuf>,
     /// A PEM PUBLIC KEY or certificate, sent to the API as is.
@@ -198,6 +199,15 @@ pub enum KeysCommand {
     Rm {
         #[arg(value_name = "PUBKEY_SHA256")]
         sha256: String,
+    },
+    /// Mark a key compromised: it authorizes nothing any more and every new certificate for
+    /// it is a critical alert (compromised_key), pushed or not.
+    Compromised {
+        #[command(flatten)]
+        source: KeySource,
+        /// Why (recorded with the mark and quoted in the alerts).
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 

@@ -347,6 +347,7 @@ pub async fn keys(api: &Api, out: Out, command: KeysCommand) -> Result<(), CliEr
             }
             Ok(())
         }
+        KeysCommand::Compromised { source, note } => compromised_key(api, out, source, note).await,
         KeysCommand::Rm { sha256 } => {
             api.delete(&["keys", &sha256]).await?;
             if !out.json {
@@ -357,24 +358,15 @@ pub async fn keys(api: &Api, out: Out, command: KeysCommand) -> Result<(), CliEr
     }
 }
 
-/// `POST /keys`. The API takes a key hash or a PEM key/certificate, not a CSR: for `--csr` the
-/// SPKI hash (and, without `--names`, the requested DNS names) are computed here.
-async fn add_key(
-    api: &Api,
-    out: Out,
-    source: KeySource,
-    mut names: Vec<String>,
-    note: Option<String>,
-    expires_at: Option<String>,
-) -> Result<(), CliError> {
+/// The key's part of a `POST /keys` or `/keys/compromised` body. A CSR is read here first (a
+/// file that is not one is a local input error, exit 2) and sent as PEM: the API verifies
+/// its signature and, without `dns_names`, takes its names.
+fn key_source_body(source: &KeySource) -> Result<serde_json::Value, CliError> {
     let mut body = json!({});
     if let Some(path) = &source.csr {
         let bytes = std::fs::read(path).map_err(|e| CliError::input(path, e.to_string()))?;
-        let csr = crate::csr::parse(&bytes).map_err(|e| CliError::input(path, e.to_string()))?;
-        if names.is_empty() {
-            names = csr.dns_names;
-        }
-        body["pubkey_sha256"] = csr.pubkey_sha256.to_hex().into();
+        let csr = ctguard::csr::parse(&bytes).map_err(|e| CliError::input(path, e.to_string()))?;
+        body["csr"] = ctguard::csr::to_pem(&csr.der).into();
     } else if let Some(path) = &source.pem {
         let pem =
             std::fs::read_to_string(path).map_err(|e| CliError::input(path, e.to_string()))?;
@@ -382,6 +374,45 @@ async fn add_key(
     } else if let Some(hash) = &source.sha256 {
         body["pubkey_sha256"] = hash.trim().into();
     }
+    Ok(body)
+}
+
+/// `POST /keys/compromised`.
+async fn compromised_key(
+    api: &Api,
+    out: Out,
+    source: KeySource,
+    note: Option<String>,
+) -> Result<(), CliError> {
+    let mut body = key_source_body(&source)?;
+    if let Some(note) = note {
+        body["note"] = note.into();
+    }
+    let answer = api
+        .post(&["keys", "compromised"], Some(Body::Json(body)))
+        .await?;
+    if out.json {
+        out.print_json(&answer.body);
+    } else {
+        println!(
+            "marked key {} compromised: it authorizes nothing, and new certificates for it are \
+             critical",
+            text(&answer.body, "pubkey_sha256")
+        );
+    }
+    Ok(())
+}
+
+/// `POST /keys`.
+async fn add_key(
+    api: &Api,
+    out: Out,
+    source: KeySource,
+    names: Vec<String>,
+    note: Option<String>,
+    expires_at: Option<String>,
+) -> Result<(), CliError> {
+    let mut body = key_source_body(&source)?;
     if !names.is_empty() {
         body["dns_names"] = names.into();
     }

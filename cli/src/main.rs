@@ -5,7 +5,6 @@ mod cli;
 mod client;
 mod commands;
 mod config;
-mod csr;
 mod error;
 mod output;
 mod sigv4;

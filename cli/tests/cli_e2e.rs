@@ -647,6 +647,73 @@ async fn keys_add_from_a_csr_pem_or_hash() {
     admin.run(&["keys", "rm", "not-a-hash"]).await.code(1);
 }
 
+/// The CSR goes to the API, which checks its signature (proof of possession): a request
+/// whose signature does not verify is refused there (exit 1), even though it parses here.
+/// `keys compromised` marks a key (admin only).
+#[tokio::test]
+async fn keys_add_sends_the_csr_and_keys_compromised_marks_a_key() {
+    let aws = TestAws::new().await;
+    let url = listen(App::new(aws.store(), settings())).await;
+    let push = Caller::new(&url, PUSH_TOKEN);
+    let admin = Caller::new(&url, ADMIN_TOKEN);
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let csr = rcgen::CertificateParams::new(vec!["shop.example.org".to_owned()])
+        .unwrap()
+        .serialize_request(&key)
+        .unwrap();
+    let mut der = csr.der().to_vec();
+    let last = der.len() - 1;
+    der[last] ^= 1;
+    let forged = push.home.write("forged.csr", der, 0o644);
+    let r = push
+        .run(&["keys", "add", "--csr", forged.to_str().unwrap()])
+        .await;
+    assert!(r.code(1).stderr.contains("does not verify"), "{r:#?}");
+
+    // Given names replace the request's (DER file, sent as PEM).
+    let good = push.home.write("good.csr", csr.der(), 0o644);
+    let r = push
+        .run(&[
+            "--json",
+            "keys",
+            "add",
+            "--csr",
+            good.to_str().unwrap(),
+            "--names",
+            "www.shop.example.org",
+        ])
+        .await;
+    assert_eq!(
+        r.ok().json()["dns_names"],
+        serde_json::json!(["www.shop.example.org"])
+    );
+
+    let hash = Sha256Hash::digest(&key.subject_public_key_info()).to_hex();
+    push.run(&["keys", "compromised", "--sha256", &hash])
+        .await
+        .code(3);
+    let r = admin
+        .run(&[
+            "keys",
+            "compromised",
+            "--csr",
+            good.to_str().unwrap(),
+            "--note",
+            "leaked",
+        ])
+        .await;
+    assert!(
+        r.ok()
+            .stdout
+            .starts_with(&format!("marked key {hash} compromised")),
+        "{r:#?}"
+    );
+    let listed = admin.run(&["--json", "keys", "list"]).await.ok().json();
+    assert_eq!(listed["items"][0]["compromised"]["note"], "leaked");
+    assert_eq!(listed["items"][0]["compromised"]["by"], ADMIN_LABEL);
+}
+
 #[tokio::test]
 async fn alerts_filters_paging_and_ack() {
     let aws = TestAws::new().await;

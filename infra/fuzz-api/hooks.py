@@ -7,7 +7,8 @@ negative cases are sent as generated:
 - `cursor` is an HMAC-signed value only the API issues: a generated one is dropped unless the
   API issued it earlier in this run (`after_call` records every `next_cursor`).
 - A certificate or public key (PEM/DER bodies, JSON `pem`) must parse: a real one is sent
-  (made by `run` with openssl: CTGUARD_FUZZ_CERT_PEM, _CERT_DER, _SPKI_PEM).
+  (made by `run` with openssl: CTGUARD_FUZZ_CERT_PEM, _CERT_DER, _SPKI_PEM); so is a
+  certificate request whose signature verifies (JSON `csr`: CTGUARD_FUZZ_CSR_PEM).
 - A watch-list domain must be registrable (not a public suffix, IP or single label; the
   Public Suffix List is not a regex): `fuzzN.example.org` stands in, N from the generated value.
 - `expires_at` of a key must be in the future (the schema has no notion of "now").
@@ -27,6 +28,8 @@ import schemathesis
 CERT_PEM = Path(os.environ["CTGUARD_FUZZ_CERT_PEM"]).read_text()
 CERT_DER = Path(os.environ["CTGUARD_FUZZ_CERT_DER"]).read_bytes()
 SPKI_PEM = Path(os.environ["CTGUARD_FUZZ_SPKI_PEM"]).read_text()
+CSR_PEM = Path(os.environ["CTGUARD_FUZZ_CSR_PEM"]).read_text()
+KEY_PATHS = ("/keys", "/keys/compromised")
 PEM_TYPES = ("application/x-pem-file", "text/plain")
 
 ISSUED_CURSORS: set[str] = set()
@@ -72,15 +75,17 @@ def before_call(context, case, kwargs):
             case.path_parameters["value"] = CREATED_DOMAINS[-1]
         else:
             case.path_parameters["value"] = _domain(value)
-    if path in ("/certs", "/keys") and media_type.startswith(PEM_TYPES):
+    if path in ("/certs", *KEY_PATHS) and media_type.startswith(PEM_TYPES):
         case.body = CERT_PEM if path == "/certs" else SPKI_PEM
     if path == "/certs" and media_type.startswith("application/pkix-cert"):
         case.body = CERT_DER
     body = case.body
     if not isinstance(body, dict):
         return
-    if path in ("/certs", "/keys") and isinstance(body.get("pem"), str):
+    if path in ("/certs", *KEY_PATHS) and isinstance(body.get("pem"), str):
         body["pem"] = CERT_PEM if path == "/certs" else SPKI_PEM
+    if path in KEY_PATHS and isinstance(body.get("csr"), str):
+        body["csr"] = CSR_PEM
     if path == "/domains" and "value" in body:
         body["value"] = _domain(body["value"])
     expires = _parse(body.get("expires_at"))

@@ -25,6 +25,7 @@ pub mod api_input;
 pub mod bounds;
 pub mod cert;
 pub mod certspotter;
+pub mod csr;
 pub mod der;
 pub mod domain;
 pub mod fuzzing;

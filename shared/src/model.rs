@@ -146,6 +146,19 @@ pub struct AuthorizedKey {
     pub sources: Vec<String>,
     pub added_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Set by `POST /keys/compromised` (admin): the key authorizes nothing any more, and any
+    /// new certificate for it is `critical` (`compromised_key`). Pushes and admin upserts never
+    /// clear it; only deleting the key does.
+    #[serde(default)]
+    pub compromised: Option<Compromise>,
+}
+
+/// Who marked a key compromised, when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compromise {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub note: Option<String>,
 }
 
 impl AuthorizedKey {

@@ -15,8 +15,12 @@
 //! `not_in_inventory`, `unexpected_issuer` and `key_out_of_scope` hold only while the
 //! certificate is unauthorized: a push in the grace period clears them, the others stay.
 
+use chrono::{DateTime, Utc};
+
 use crate::bounds::clip_text;
-use crate::model::{Reason, ReasonCode, Severity};
+use crate::hash::Sha256Hash;
+use crate::model::{Compromise, Reason, ReasonCode, Severity};
+use crate::scope::name_covers;
 
 /// A reason's `detail`, at most (the messages and the stored alert stay bounded: at most one
 /// reason per code, so at most `7 × 512` bytes of details).
@@ -118,6 +122,151 @@ pub fn normalize(mut reasons: Vec<Reason>) -> Vec<Reason> {
     reasons.sort_by_key(|r| r.code); // stable: the first of a code stays first
     reasons.dedup_by_key(|r| r.code);
     reasons
+}
+
+/// Names a key-scope detail quotes at most (the detail is clipped anyway; this keeps it
+/// readable).
+const LISTED_NAMES: usize = 5;
+
+fn listed(names: &[&str]) -> String {
+    let mut out: Vec<&str> = names.iter().take(LISTED_NAMES).copied().collect();
+    let more = names.len().saturating_sub(LISTED_NAMES);
+    let more = (more > 0).then(|| format!("and {more} more"));
+    out.extend(more.as_deref());
+    out.join(", ")
+}
+
+/// Key scope: the `key_out_of_scope` detail when a key authorized for `key_names` (its
+/// scope, patterns as in [`crate::scope`]; empty: unscoped, any name) is used for a
+/// certificate with a name outside them (or with no name at all). Every SAN is checked.
+pub fn key_out_of_scope(key_names: &[String], cert_names: &[String]) -> Option<String> {
+    if key_names.is_empty() {
+        return None;
+    }
+    let scope: Vec<&str> = key_names.iter().map(String::as_str).collect();
+    if cert_names.is_empty() {
+        return Some(format!(
+            "the key is authorized only for {}; the certificate names nothing",
+            listed(&scope)
+        ));
+    }
+    let outside: Vec<&str> = cert_names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !key_names.iter().any(|p| name_covers(p, n)))
+        .collect();
+    (!outside.is_empty()).then(|| {
+        format!(
+            "the key is authorized only for {}; {} of {} names lie outside: {}",
+            listed(&scope),
+            outside.len(),
+            cert_names.len(),
+            listed(&outside)
+        )
+    })
+}
+
+/// The `compromised_key` detail of a key marked compromised.
+pub fn compromised_key(mark: &Compromise) -> String {
+    let mut detail = format!(
+        "the public key was marked compromised at {} by {}",
+        mark.at.format("%Y-%m-%dT%H:%M:%SZ"),
+        mark.by
+    );
+    if let Some(note) = mark.note.as_deref().filter(|n| !n.is_empty()) {
+        detail.push_str(": ");
+        detail.push_str(note);
+    }
+    detail
+}
+
+/// Expiry (issue 10 §5; the rules only: the poller does not raise `expiring` yet, see the
+/// README). Which warning a deployed certificate is due at `now`: `first` (default 14 days)
+/// and `second` (default 3 days) before its `not_after`; none once it has expired (its
+/// replacement or its absence is then another matter) or while it is further out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExpiryStage {
+    First,
+    Second,
+}
+
+impl ExpiryStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryStage::First => "first",
+            ExpiryStage::Second => "second",
+        }
+    }
+}
+
+pub fn expiry_stage(
+    not_after: DateTime<Utc>,
+    now: DateTime<Utc>,
+    first: chrono::Duration,
+    second: chrono::Duration,
+) -> Option<ExpiryStage> {
+    if not_after <= now {
+        return None;
+    }
+    let left = not_after - now;
+    if left <= second {
+        Some(ExpiryStage::Second)
+    } else if left <= first {
+        Some(ExpiryStage::First)
+    } else {
+        None
+    }
+}
+
+/// Whether certificates pushed later renew a deployed one: every one of its names is served
+/// by a name of some certificate that expires later (the same name, or a wildcard one label
+/// up: `*.shop.example.com` serves `www.shop.example.com`; `shop.example.com` does not).
+/// `newer`: each other certificate's names and `not_after`.
+pub fn renewed<'a>(
+    names: &[String],
+    not_after: DateTime<Utc>,
+    newer: impl IntoIterator<Item = (&'a [String], DateTime<Utc>)>,
+) -> bool {
+    let later: Vec<&[String]> = newer
+        .into_iter()
+        .filter(|(_, t)| *t > not_after)
+        .map(|(n, _)| n)
+        .collect();
+    !names.is_empty()
+        && names
+            .iter()
+            .all(|name| later.iter().flat_map(|l| l.iter()).any(|p| serves(p, name)))
+}
+
+/// A certificate name `served` by certificate name `by`: equal, or `by` a wildcard whose
+/// single label stands for the name's first label (case and a trailing dot ignored).
+fn serves(by: &str, name: &str) -> bool {
+    let norm = |n: &str| n.trim().trim_end_matches('.').to_ascii_lowercase();
+    let (by, name) = (norm(by), norm(name));
+    if by == name {
+        return true;
+    }
+    match (by.strip_prefix("*."), name.split_once('.')) {
+        (Some(parent), Some((first, rest))) => !first.is_empty() && rest == parent,
+        _ => false,
+    }
+}
+
+/// The stable identity of an `expiring` alert: one per certificate and stage, so a rerun
+/// finds the alert it created (create-if-absent) instead of alerting twice.
+pub fn expiring_alert_id(tbs: &Sha256Hash, stage: ExpiryStage) -> Sha256Hash {
+    Sha256Hash::digest(format!("ctguard expiring v1\0{tbs}\0{}", stage.as_str()).as_bytes())
+}
+
+/// The `expiring` detail.
+pub fn expiring_detail(names: &[String], not_after: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    format!(
+        "the deployed certificate for {} expires at {} (in {} h) and no renewal was pushed",
+        listed(&names),
+        not_after.format("%Y-%m-%dT%H:%M:%SZ"),
+        (not_after - now).num_hours().max(0)
+    )
 }
 
 /// Issuer policy: at most this many `allowed_issuers` per watch entry.
@@ -402,6 +551,146 @@ mod tests {
         let detail =
             unexpected_issuer(Some("Mystery"), &[], [("example.com", le.as_slice())]).unwrap();
         assert!(detail.contains("Cert Spotter lists no CAA identifiers"));
+    }
+
+    fn strings(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_key_used_outside_its_names_is_out_of_scope() {
+        let scope = strings(&["shop.example.com", "*.cdn.example.com"]);
+        // Inside: the names themselves and anything below them.
+        assert_eq!(
+            key_out_of_scope(&scope, &strings(&["shop.example.com", "a.cdn.example.com"])),
+            None
+        );
+        assert_eq!(
+            key_out_of_scope(&scope, &strings(&["*.shop.example.com"])),
+            None
+        );
+        // One SAN outside is enough; the detail names it, not the others.
+        let detail = key_out_of_scope(
+            &scope,
+            &strings(&["shop.example.com", "admin.example.com", "*.example.com"]),
+        )
+        .unwrap();
+        assert_eq!(
+            detail,
+            "the key is authorized only for shop.example.com, *.cdn.example.com; 2 of 3 names \
+             lie outside: admin.example.com, *.example.com"
+        );
+        // No names at all is not inside any scope.
+        assert!(
+            key_out_of_scope(&scope, &[])
+                .unwrap()
+                .contains("names nothing")
+        );
+        // An unscoped key (admin's) has no scope to leave.
+        assert_eq!(key_out_of_scope(&[], &strings(&["any.example.net"])), None);
+        // Long lists stay readable and bounded.
+        let many: Vec<String> = (0..1000).map(|i| format!("n{i}.example.net")).collect();
+        let detail = key_out_of_scope(&scope, &many).unwrap();
+        assert!(detail.ends_with("and 995 more"), "{detail}");
+        assert!(Reason::new(ReasonCode::KeyOutOfScope, &detail).detail.len() <= REASON_DETAIL_MAX);
+    }
+
+    #[test]
+    fn a_compromised_key_is_critical_authorized_or_not_and_says_who_marked_it() {
+        let mark = Compromise {
+            at: "2026-01-02T03:04:05Z".parse().unwrap(),
+            by: "ops".to_owned(),
+            note: Some("leaked in incident 42".to_owned()),
+        };
+        let detail = compromised_key(&mark);
+        assert_eq!(
+            detail,
+            "the public key was marked compromised at 2026-01-02T03:04:05Z by ops: leaked in \
+             incident 42"
+        );
+        for authorized in [true, false] {
+            let r = reasons(
+                authorized,
+                &Findings {
+                    compromised_key: Some(detail.clone()),
+                    ..Findings::default()
+                },
+            );
+            assert!(codes(&r).contains(&ReasonCode::CompromisedKey));
+            assert_eq!(severity(&r, true), Severity::Critical, "no grace for it");
+        }
+    }
+
+    #[test]
+    fn expiry_warns_at_two_thresholds_and_not_after_expiry() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let not_after = t("2026-03-31T00:00:00Z");
+        let (first, second) = (chrono::Duration::days(14), chrono::Duration::days(3));
+        let at = |now: &str| expiry_stage(not_after, t(now), first, second);
+        assert_eq!(at("2026-03-01T00:00:00Z"), None);
+        assert_eq!(at("2026-03-16T23:59:59Z"), None);
+        assert_eq!(at("2026-03-17T00:00:00Z"), Some(ExpiryStage::First));
+        assert_eq!(at("2026-03-28T00:00:00Z"), Some(ExpiryStage::Second));
+        assert_eq!(at("2026-03-31T00:00:00Z"), None, "expired");
+        // Stable identities, one per certificate and stage.
+        let tbs = Sha256Hash::digest(b"tbs");
+        assert_eq!(
+            expiring_alert_id(&tbs, ExpiryStage::First),
+            expiring_alert_id(&tbs, ExpiryStage::First)
+        );
+        assert_ne!(
+            expiring_alert_id(&tbs, ExpiryStage::First),
+            expiring_alert_id(&tbs, ExpiryStage::Second)
+        );
+        assert_ne!(expiring_alert_id(&tbs, ExpiryStage::First), tbs);
+        let detail = expiring_detail(
+            &strings(&["shop.example.com"]),
+            not_after,
+            t("2026-03-28T00:00:00Z"),
+        );
+        assert_eq!(
+            detail,
+            "the deployed certificate for shop.example.com expires at 2026-03-31T00:00:00Z (in 72 \
+             h) and no renewal was pushed"
+        );
+    }
+
+    #[test]
+    fn a_later_certificate_covering_every_name_renews() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let old = strings(&["shop.example.com", "www.shop.example.com"]);
+        let (march, june) = (t("2026-03-31T00:00:00Z"), t("2026-06-30T00:00:00Z"));
+        let same = old.clone();
+        let wider = strings(&[
+            "shop.example.com",
+            "www.shop.example.com",
+            "api.example.com",
+        ]);
+        let wildcard = strings(&["shop.example.com", "*.shop.example.com"]);
+        let half = strings(&["shop.example.com"]);
+        let rest = strings(&["www.shop.example.com"]);
+        assert!(renewed(&old, march, [(same.as_slice(), june)]));
+        assert!(renewed(&old, march, [(wider.as_slice(), june)]));
+        assert!(renewed(&old, march, [(wildcard.as_slice(), june)]));
+        assert!(renewed(
+            &old,
+            march,
+            [(half.as_slice(), june), (rest.as_slice(), june)]
+        ));
+        assert!(
+            !renewed(&old, march, [(half.as_slice(), june)]),
+            "www not served"
+        );
+        let deeper = strings(&["*.example.com"]);
+        assert!(
+            !renewed(&rest, march, [(deeper.as_slice(), june)]),
+            "one label only"
+        );
+        assert!(
+            !renewed(&old, march, [(same.as_slice(), march)]),
+            "not newer"
+        );
+        assert!(!renewed(&old, march, []));
     }
 
     #[test]

@@ -202,6 +202,7 @@ async fn scenario(name: &str, issuances: usize, entries: usize, deliver: bool) -
                 sources: vec![],
                 added_at: now,
                 expires_at: None,
+                compromised: None,
             })
             .await
             .expect("put_key");

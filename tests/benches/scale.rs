@@ -397,6 +397,7 @@ async fn bench_rss() {
                 sources: vec![],
                 added_at: now,
                 expires_at: None,
+                compromised: None,
             })
             .await
             .expect("put_key");

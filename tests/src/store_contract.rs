@@ -73,6 +73,7 @@ pub fn key(tag: &str, added_at: DateTime<Utc>) -> AuthorizedKey {
         sources: vec![],
         added_at,
         expires_at: None,
+        compromised: None,
     }
 }
 
@@ -533,6 +534,90 @@ pub async fn inventory_push_is_append_only<S: InventoryStore>(store: &S) {
     let (outcome, stored) = store.push_key(&new_key).await.unwrap();
     assert_eq!(outcome, PutOutcome::Created);
     assert_eq!(stored.sources, ["operator"]);
+}
+
+/// A key marked compromised authorizes nothing, whatever its names or expiry, and is reported
+/// by the lookup (same request: no extra read); pushes and admin upserts never clear the
+/// mark, deleting the key does.
+pub async fn compromised_keys_authorize_nothing_and_stay_marked<S: InventoryStore>(store: &S) {
+    use ctguard::model::Compromise;
+    let mark = |note: &str| Compromise {
+        at: t0(),
+        by: "ops".to_owned(),
+        note: Some(note.to_owned()),
+    };
+    let now = t0() + Duration::days(1);
+    // Unknown key: the mark creates the record.
+    let mut unknown = key("compromised-unknown", t0());
+    unknown.compromised = Some(mark("leaked"));
+    let (outcome, stored) = store.mark_compromised(&unknown).await.unwrap();
+    assert_eq!(outcome, PutOutcome::Created);
+    assert_eq!(stored.compromised, Some(mark("leaked")));
+
+    // A known, scoped key that expires soon: keeps its names and sources, loses its expiry.
+    let mut known = key("compromised-known", t0());
+    known.dns_names = vec!["shop.example.com".to_owned()];
+    known.expires_at = Some(t0() + Duration::hours(2));
+    store.put_key(&known).await.unwrap();
+    let before = store
+        .lookup(&[], &[known.pubkey_sha256], now - Duration::hours(23))
+        .await
+        .unwrap();
+    assert!(before.pubkeys.contains(&known.pubkey_sha256));
+    assert!(before.compromised.is_empty());
+    let marking = AuthorizedKey {
+        dns_names: vec![],
+        source: "ops".to_owned(),
+        sources: vec!["ops".to_owned()],
+        compromised: Some(mark("stolen")),
+        ..known.clone()
+    };
+    let (outcome, stored) = store.mark_compromised(&marking).await.unwrap();
+    assert_eq!(outcome, PutOutcome::Updated);
+    assert_eq!(
+        stored,
+        AuthorizedKey {
+            expires_at: None,
+            compromised: Some(mark("stolen")),
+            ..known.clone()
+        }
+    );
+
+    // Pushes and admin upserts keep the mark.
+    let mut push = key("compromised-known", t0());
+    push.source = "lb:host-9".to_owned();
+    store.push_key(&push).await.unwrap();
+    store.put_key(&known).await.unwrap();
+    let listed = store.list_keys(&page(10, None)).await.unwrap().items;
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|k| k.compromised.is_some()), "{listed:?}");
+
+    // The lookup: reported, never authorizing, even past the key's expiry (the admin
+    // upsert above gave it back its `expires_at`).
+    let found = store
+        .lookup(
+            &[],
+            &[known.pubkey_sha256, unknown.pubkey_sha256],
+            now + Duration::days(10),
+        )
+        .await
+        .unwrap();
+    assert!(found.pubkeys.is_empty(), "{found:?}");
+    assert_eq!(found.compromised.len(), 2);
+    assert_eq!(
+        found.compromised.get(&known.pubkey_sha256),
+        Some(&mark("stolen"))
+    );
+
+    // Deleting the key is the way to clear it.
+    assert!(store.delete_key(&known.pubkey_sha256).await.unwrap());
+    store.put_key(&known).await.unwrap();
+    let found = store
+        .lookup(&[], &[known.pubkey_sha256], now - Duration::hours(23))
+        .await
+        .unwrap();
+    assert!(found.compromised.is_empty());
+    assert!(found.pubkeys.contains(&known.pubkey_sha256));
 }
 
 /// A key, or a hash-only certificate record, with names authorizes only issuances whose every

@@ -531,3 +531,113 @@ async fn curls_errors_go_to_a_mktemp_file_that_is_removed() {
         "temporary files left"
     );
 }
+
+/// `--csr FILE` pre-authorizes: the hook posts the request before the CA is asked, so the
+/// certificate is authorized by its key from its first appearance in CT (no grace race),
+/// for the request's names only: the same key on another name is `key_out_of_scope`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_csr_the_hook_authorizes_the_key_for_its_names_before_issuance() {
+    use ctguard_tests::certs::LeafSpec;
+    let env = poller_support::Env::new().await;
+    let (url, app) = start_listener(env.aws.function_store(API_FUNCTION).await).await;
+    let tmp = TempDir::new("hook-csr");
+    let key = tmp.path().join("key.pem");
+    let csr = tmp.path().join("req.pem");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=csr.hookpoll.example",
+        "-addext",
+        "subjectAltName=DNS:csr.hookpoll.example,DNS:www.csr.hookpoll.example",
+        "-out",
+        csr.to_str().unwrap(),
+    ]);
+    let token = token_file(tmp.path(), PUSH_TOKEN, 0o600);
+    let hook_env = || {
+        vec![
+            ("CTGUARD_API_URL", url.clone()),
+            ("CTGUARD_TOKEN_FILE", token.clone()),
+        ]
+    };
+
+    let out = run_hook(&["--csr", csr.to_str().unwrap()], hook_env()).await;
+    assert!(out.status.success(), "hook failed: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pushed to ctguard"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_hook(&["--csr", key.to_str().unwrap()], hook_env()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a key is not a request: {}",
+        stderr(&out)
+    );
+
+    // The CA issues for the request; someone else gets a certificate for the same key on a
+    // name the request did not ask for.
+    let key_pem = std::fs::read_to_string(&key).unwrap();
+    let issue = |names: &[&str]| {
+        let cert = env.ca.issue(&LeafSpec {
+            key_pem: Some(key_pem.clone()),
+            ..LeafSpec::for_names(names.iter().copied())
+        });
+        env.fake.add_cert_der(&cert.der);
+        ctguard::cert::CertIdentity::from_der(&cert.der).unwrap()
+    };
+    let requested = issue(&["csr.hookpoll.example", "www.csr.hookpoll.example"]);
+    let elsewhere = issue(&["pay.hookpoll.example"]);
+    let stored = app
+        .store()
+        .list_keys(&ctguard::store::PageRequest {
+            limit: 10,
+            token: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.items.len(), 1);
+    assert_eq!(stored.items[0].pubkey_sha256, requested.pubkey_sha256);
+    assert_eq!(
+        stored.items[0].dns_names,
+        ["csr.hookpoll.example", "www.csr.hookpoll.example"]
+    );
+
+    env.watch("hookpoll.example").await;
+    let report = poller_support::invoke(&env.poller()).await;
+    assert_eq!(report.issuances_seen, 2, "{report:?}");
+    let ok = env.alert(&requested.tbs_sha256).await;
+    assert_eq!(ok.severity, Severity::Info);
+    assert_eq!(ok.authorized_by, Some(AuthorizedBy::PubkeySha256));
+    let out_of_scope = env.alert(&elsewhere.tbs_sha256).await;
+    assert_eq!(out_of_scope.severity, Severity::Suspicious);
+    let codes: Vec<_> = out_of_scope
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str())
+        .collect();
+    assert_eq!(codes, ["not_in_inventory", "key_out_of_scope"]);
+}

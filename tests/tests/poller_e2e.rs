@@ -619,3 +619,144 @@ async fn certificates_from_a_ca_outside_the_issuer_policy_are_unexpected_issuer(
             .contains("unexpected_issuer: issued by ctguard test CA")
     );
 }
+
+/// Key scopes and compromised keys (issue 10 §3), stored in DynamoDB as the API stores them:
+/// a key pushed for `shop.keys.example` authorizes a certificate for it and not one that
+/// also names `admin.keys.example` (`key_out_of_scope`); a key marked compromised makes its
+/// certificates `critical` (`compromised_key`), even one pushed by TBS hash. Read back from
+/// the alerts, the SNS message attributes and the email.
+#[tokio::test]
+async fn keys_are_held_to_their_names_and_compromised_keys_are_critical() {
+    use ctguard::model::{Alert, AuthorizedKey, Compromise};
+    use ctguard::store::InventoryStore;
+
+    let env = Env::new().await;
+    env.watch("keys.example").await;
+    let log = |names: &[&str], key_pem: Option<&str>| {
+        let cert = env.ca.issue(&LeafSpec {
+            key_pem: key_pem.map(str::to_owned),
+            ..LeafSpec::for_names(names.iter().copied())
+        });
+        env.fake.add_cert_der(&cert.der);
+        let id = ctguard::cert::CertIdentity::from_der(&cert.der).expect("parses");
+        (cert, id)
+    };
+    let (shop_cert, inside) = log(&["shop.keys.example", "www.shop.keys.example"], None);
+    let (_, outside) = log(
+        &["shop.keys.example", "admin.keys.example"],
+        Some(&shop_cert.key_pem),
+    );
+    let (_, pushed_compromised) = log(&["api.keys.example"], None);
+    let (_, stolen) = log(&["login.keys.example"], None);
+
+    let key = |hash, names: &[&str]| AuthorizedKey {
+        pubkey_sha256: hash,
+        dns_names: names.iter().map(|s| s.to_string()).collect(),
+        note: None,
+        source: "lb:shop".into(),
+        sources: vec![],
+        added_at: chrono::Utc::now(),
+        expires_at: None,
+        compromised: None,
+    };
+    env.store
+        .push_key(&key(inside.pubkey_sha256, &["shop.keys.example"]))
+        .await
+        .expect("push_key");
+    env.push_cert(&pushed_compromised).await;
+    env.store
+        .push_key(&key(
+            pushed_compromised.pubkey_sha256,
+            &["api.keys.example"],
+        ))
+        .await
+        .expect("push_key");
+    for hash in [pushed_compromised.pubkey_sha256, stolen.pubkey_sha256] {
+        env.store
+            .mark_compromised(&AuthorizedKey {
+                compromised: Some(Compromise {
+                    at: chrono::Utc::now(),
+                    by: "ops".into(),
+                    note: Some("HSM export".into()),
+                }),
+                ..key(hash, &[])
+            })
+            .await
+            .expect("mark_compromised");
+    }
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.alerts_created.info, 1);
+    assert_eq!(report.alerts_created.suspicious, 1);
+    assert_eq!(report.alerts_created.critical, 2);
+
+    let codes =
+        |a: &Alert| -> Vec<&'static str> { a.reasons.iter().map(|r| r.code.as_str()).collect() };
+    let ok = env.alert(&inside.tbs_sha256).await;
+    assert_eq!(ok.severity, Severity::Info);
+    assert_eq!(ok.authorized_by, Some(AuthorizedBy::PubkeySha256));
+    let out = env.alert(&outside.tbs_sha256).await;
+    assert_eq!(out.severity, Severity::Suspicious);
+    assert_eq!(out.authorized_by, None);
+    assert_eq!(codes(&out), ["not_in_inventory", "key_out_of_scope"]);
+    assert_eq!(
+        out.reasons[1].detail,
+        "the key is authorized only for shop.keys.example; 1 of 2 names lie outside: \
+         admin.keys.example"
+    );
+    let pushed = env.alert(&pushed_compromised.tbs_sha256).await;
+    assert_eq!(pushed.severity, Severity::Critical);
+    assert_eq!(pushed.authorized_by, Some(AuthorizedBy::TbsSha256));
+    assert_eq!(codes(&pushed), ["compromised_key"]);
+    assert!(pushed.reasons[0].detail.ends_with("by ops: HSM export"));
+    let stolen_alert = env.alert(&stolen.tbs_sha256).await;
+    assert_eq!(stolen_alert.severity, Severity::Critical);
+    assert_eq!(
+        codes(&stolen_alert),
+        ["not_in_inventory", "compromised_key"]
+    );
+
+    let sns = env.sns(4).await;
+    assert_eq!(sns.len(), 4);
+    let of = |name: &str| {
+        sns.iter()
+            .find(|m| body(m)["dns_names"][0] == name)
+            .unwrap_or_else(|| panic!("no message for {name}"))
+    };
+    // Two certificates start with shop.keys.example: tell them apart by their hash.
+    let out_msg = sns
+        .iter()
+        .find(|m| body(m)["tbs_sha256"] == outside.tbs_sha256.to_hex())
+        .expect("message for the out-of-scope certificate");
+    assert_eq!(attribute(out_msg, "severity"), Some("suspicious"));
+    assert_eq!(
+        attribute(out_msg, "reasons"),
+        Some(r#"["key_out_of_scope","not_in_inventory"]"#)
+    );
+    assert_eq!(body(out_msg)["reasons"][1]["code"], "key_out_of_scope");
+    let api = of("api.keys.example");
+    assert_eq!(attribute(api, "severity"), Some("critical"));
+    assert_eq!(attribute(api, "reasons"), Some(r#"["compromised_key"]"#));
+    assert_eq!(body(api)["authorized_by"], "tbs_sha256");
+    assert!(
+        api.subject
+            .as_deref()
+            .is_some_and(|s| s.contains("CRITICAL"))
+    );
+    let login = of("login.keys.example");
+    assert_eq!(attribute(login, "severity"), Some("critical"));
+    assert_eq!(
+        attribute(login, "reasons"),
+        Some(r#"["compromised_key","not_in_inventory"]"#)
+    );
+
+    let emails = env.emails().await;
+    assert_eq!(emails.len(), 1);
+    let email = &emails[0].body;
+    assert!(
+        email.contains("key_out_of_scope: the key is authorized only for shop.keys.example"),
+        "{email}"
+    );
+    assert!(email.contains("compromised_key: the public key was marked compromised"));
+    assert!(email.contains("HSM export"));
+}

@@ -49,6 +49,11 @@ async fn inventory_upsert_keeps_added_at() {
 }
 
 #[tokio::test]
+async fn compromised_keys_authorize_nothing_and_stay_marked() {
+    contract::compromised_keys_authorize_nothing_and_stay_marked(&store().await).await;
+}
+
+#[tokio::test]
 async fn inventory_lookup_binds_pushed_names() {
     contract::inventory_lookup_binds_pushed_names(&store().await).await;
 }

@@ -32,6 +32,11 @@ async fn inventory_upsert_keeps_added_at() {
 }
 
 #[tokio::test]
+async fn compromised_keys_authorize_nothing_and_stay_marked() {
+    contract::compromised_keys_authorize_nothing_and_stay_marked(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn inventory_lookup_binds_pushed_names() {
     contract::inventory_lookup_binds_pushed_names(&MemoryStore::new()).await;
 }

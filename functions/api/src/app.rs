@@ -116,6 +116,7 @@ impl<S: Store> App<S> {
             RouteId::DeleteCert => certs::delete(store, &ctx).await,
             RouteId::PostKey => keys::post(store, &ctx).await,
             RouteId::ListKeys => keys::list(store, &ctx).await,
+            RouteId::CompromisedKey => keys::compromised(store, &ctx).await,
             RouteId::DeleteKey => keys::delete(store, &ctx).await,
             RouteId::PostDomain => domains::post(store, &ctx).await,
             RouteId::ListDomains => domains::list(store, &ctx).await,

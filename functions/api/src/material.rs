@@ -62,6 +62,32 @@ pub fn public_key_with_names(input: &[u8]) -> ApiResult<(Sha256Hash, Vec<String>
     }
 }
 
+fn invalid_csr(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_csr", message)
+}
+
+/// A PKCS #10 request (PEM or DER) whose signature verifies with its own key: proof that the
+/// sender holds the private key, so nobody can authorize a key they merely saw (every
+/// certificate's key is public in CT). Its SPKI hash and requested DNS names.
+pub fn verified_csr(input: &[u8]) -> ApiResult<(Sha256Hash, Vec<String>)> {
+    if contains(input, b"PRIVATE KEY-----") {
+        return Err(malformed_pem(
+            "the body contains a private key; send only the certificate request",
+        ));
+    }
+    let csr = ctguard::csr::parse(input).map_err(|e| invalid_csr(e.to_string()))?;
+    let (_, request) =
+        x509_parser::certification_request::X509CertificationRequest::from_der(&csr.der)
+            .map_err(|e| invalid_csr(format!("not a PKCS #10 certificate request: {e}")))?;
+    request.verify_signature().map_err(|e| {
+        invalid_csr(format!(
+            "the request's signature does not verify with its own key ({e}): no proof that \
+             the sender holds the private key"
+        ))
+    })?;
+    Ok((csr.pubkey_sha256, csr.dns_names))
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -90,6 +116,68 @@ jKT0CCCn9IsqpUB7+yO/YCnb8LYrUBCuCrXay5RZERPPOckxKhxFcH3eww==
         assert_eq!(
             public_key_hash(SPKI_PEM.as_bytes()).unwrap(),
             Sha256Hash::digest(&der)
+        );
+    }
+
+    fn request(key: &rcgen::KeyPair, names: &[&str]) -> rcgen::CertificateSigningRequest {
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .serialize_request(key)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_csr_gives_its_key_and_names_when_its_signature_verifies() {
+        use rcgen::PublicKeyData;
+        for alg in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ED25519] {
+            let key = rcgen::KeyPair::generate_for(alg).unwrap();
+            let csr = request(&key, &["shop.example.com", "www.shop.example.com"]);
+            let (hash, names) = verified_csr(csr.pem().unwrap().as_bytes()).unwrap();
+            assert_eq!(hash, Sha256Hash::digest(&key.subject_public_key_info()));
+            assert_eq!(names, ["shop.example.com", "www.shop.example.com"]);
+            assert_eq!(verified_csr(csr.der()).unwrap().0, hash, "DER too");
+        }
+    }
+
+    #[test]
+    fn a_csr_whose_signature_does_not_verify_is_refused() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut der = request(&key, &["shop.example.com"]).der().to_vec();
+        // The signature is the last bytes: flip one.
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        let err = verified_csr(&der).unwrap_err();
+        assert_eq!(err.code, "invalid_csr");
+        assert!(err.message.contains("does not verify"), "{}", err.message);
+        // Someone else's key in the request, signed by ours: also refused. Swap the SPKI.
+        let other = rcgen::KeyPair::generate().unwrap();
+        let ours = request(&key, &["a.example.com"]).der().to_vec();
+        let theirs = request(&other, &["a.example.com"]).der().to_vec();
+        use rcgen::PublicKeyData;
+        let (ours_spki, theirs_spki) = (
+            key.subject_public_key_info(),
+            other.subject_public_key_info(),
+        );
+        let at = ours
+            .windows(ours_spki.len())
+            .position(|w| w == ours_spki.as_slice())
+            .unwrap();
+        let mut forged = ours.clone();
+        forged[at..at + ours_spki.len()].copy_from_slice(&theirs_spki);
+        assert_ne!(forged, theirs);
+        assert_eq!(verified_csr(&forged).unwrap_err().code, "invalid_csr");
+        // Garbage, truncation, a certificate, a private key: 400, no panic.
+        for bad in [
+            &b"-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n"[..],
+            b"",
+            &ours[..ours.len() / 2],
+        ] {
+            assert_eq!(verified_csr(bad).unwrap_err().code, "invalid_csr");
+        }
+        let private = "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            verified_csr(private.as_bytes()).unwrap_err().code,
+            "malformed_pem"
         );
     }
 

@@ -17,6 +17,7 @@ pub enum RouteId {
     GetCert,
     DeleteCert,
     PostKey,
+    CompromisedKey,
     ListKeys,
     DeleteKey,
     PostDomain,
@@ -80,6 +81,12 @@ pub static ROUTES: &[RouteSpec] = &[
     ),
     route(Method::POST, "/keys", RouteId::PostKey, Access::Push),
     route(Method::GET, "/keys", RouteId::ListKeys, Access::Admin),
+    route(
+        Method::POST,
+        "/keys/compromised",
+        RouteId::CompromisedKey,
+        Access::Admin,
+    ),
     route(
         Method::DELETE,
         "/keys/{pubkey_sha256}",

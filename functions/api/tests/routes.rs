@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Reason, ReasonCode, Severity};
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::*;
 
 fn concrete_path(template: &str) -> String {
@@ -636,6 +636,232 @@ async fn bad_key_requests_are_refused() {
         .await
         .unwrap();
     assert!(keys.items.is_empty());
+}
+
+fn csr(names: &[&str]) -> (rcgen::KeyPair, rcgen::CertificateSigningRequest) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let request =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .serialize_request(&key)
+            .unwrap();
+    (key, request)
+}
+
+fn spki_hash(key: &rcgen::KeyPair) -> String {
+    use rcgen::PublicKeyData;
+    Sha256Hash::digest(&key.subject_public_key_info()).to_hex()
+}
+
+#[tokio::test]
+async fn a_csr_authorizes_its_key_for_its_names_or_the_given_ones() {
+    let app = app();
+    // JSON: the request's names are the key's scope.
+    let (key, request) = csr(&["shop.example.com", "www.shop.example.com"]);
+    let r = send(
+        &app,
+        Req::post("/keys")
+            .push()
+            .json(json!({"csr": request.pem().unwrap()})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["pubkey_sha256"], spki_hash(&key));
+    assert_eq!(
+        r.json()["dns_names"],
+        json!(["shop.example.com", "www.shop.example.com"])
+    );
+    assert_eq!(r.json()["source"], PUSH_LABEL);
+
+    // Given names replace the request's.
+    let (key, request) = csr(&["a.example.com"]);
+    let r = send(
+        &app,
+        Req::post("/keys").admin().json(
+            json!({"csr": request.pem().unwrap(), "dns_names": ["b.example.com"], "note": "n"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["pubkey_sha256"], spki_hash(&key));
+    assert_eq!(r.json()["dns_names"], json!(["b.example.com"]));
+
+    // A PEM body (what the certbot hook sends).
+    let (key, request) = csr(&["hook.example.com"]);
+    let r = send(&app, Req::post("/keys").push().pem(&request.pem().unwrap())).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["pubkey_sha256"], spki_hash(&key));
+    assert_eq!(r.json()["dns_names"], json!(["hook.example.com"]));
+}
+
+#[tokio::test]
+async fn a_csr_that_does_not_verify_or_names_nothing_is_refused() {
+    let app = app();
+    let (_, request) = csr(&["shop.example.com"]);
+    let mut der = request.der().to_vec();
+    let last = der.len() - 1;
+    der[last] ^= 1;
+    let tampered = ctguard::csr::to_pem(&der);
+    let (_, nameless) = csr(&[]);
+    for (req, status, code) in [
+        (
+            Req::post("/keys").push().json(json!({"csr": tampered})),
+            400,
+            "invalid_csr",
+        ),
+        (Req::post("/keys").push().pem(&tampered), 400, "invalid_csr"),
+        (
+            Req::post("/keys")
+                .push()
+                .json(json!({"csr": "not a request"})),
+            400,
+            "invalid_csr",
+        ),
+        (
+            Req::post("/keys")
+                .push()
+                .json(json!({"csr": request.pem().unwrap(), "pem": SPKI_PEM})),
+            400,
+            "invalid_field",
+        ),
+        // A push names what it vouches for.
+        (
+            Req::post("/keys")
+                .push()
+                .json(json!({"csr": nameless.pem().unwrap()})),
+            400,
+            "missing_field",
+        ),
+    ] {
+        let described = format!("{req:?}");
+        let r = send(&app, req).await;
+        assert_eq!(r.status, status, "{described}");
+        assert_eq!(r.error_code(), code, "{described}: {:?}", r.json());
+    }
+    let keys = app
+        .store()
+        .list_keys(&PageRequest {
+            limit: 10,
+            token: None,
+        })
+        .await
+        .unwrap();
+    assert!(keys.items.is_empty());
+}
+
+#[tokio::test]
+async fn an_admin_marks_a_key_compromised_and_pushes_cannot_clear_it() {
+    let app = app();
+    let (key, request) = csr(&["shop.example.com"]);
+    let hash = spki_hash(&key);
+    // Unknown key: a record holding the mark.
+    let r = send(
+        &app,
+        Req::post("/keys/compromised")
+            .admin()
+            .json(json!({"pubkey_sha256": hash, "note": "laptop stolen"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["compromised"]["by"], ADMIN_LABEL);
+    assert_eq!(r.json()["compromised"]["note"], "laptop stolen");
+    assert_eq!(r.header("location"), Some(format!("/keys/{hash}").as_str()));
+    // A push of it afterwards adds its label, nothing else: still compromised.
+    let r = send(
+        &app,
+        Req::post("/keys")
+            .push()
+            .json(json!({"csr": request.pem().unwrap()})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["compromised"]["by"], ADMIN_LABEL);
+    // An admin upsert neither.
+    let r = send(
+        &app,
+        Req::post("/keys")
+            .admin()
+            .json(json!({"pubkey_sha256": hash, "dns_names": ["shop.example.com"]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let r = send(&app, Req::get("/keys").admin()).await;
+    assert_eq!(r.json()["items"][0]["compromised"]["by"], ADMIN_LABEL);
+
+    // A known, expiring key: marked again from its CSR, keeps its names, loses its expiry.
+    let (key2, request2) = csr(&["api.example.com"]);
+    let later = (Utc::now() + Duration::days(30)).to_rfc3339();
+    let r = send(
+        &app,
+        Req::post("/keys")
+            .admin()
+            .json(json!({"csr": request2.pem().unwrap(), "expires_at": later})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = send(
+        &app,
+        Req::post("/keys/compromised")
+            .admin()
+            .pem(&request2.pem().unwrap()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["pubkey_sha256"], spki_hash(&key2));
+    assert_eq!(r.json()["dns_names"], json!(["api.example.com"]));
+    assert_eq!(r.json()["expires_at"], Value::Null);
+    assert!(r.json()["compromised"]["at"].is_string());
+
+    // Admin only, and the usual input rules.
+    let r = send(
+        &app,
+        Req::post("/keys/compromised")
+            .push()
+            .json(json!({"pubkey_sha256": hash})),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    for body in [
+        json!({}),
+        json!({"pubkey_sha256": "00"}),
+        json!({"pubkey_sha256": hash, "pem": SPKI_PEM}),
+        json!({"pubkey_sha256": hash, "dns_names": []}),
+    ] {
+        let r = send(
+            &app,
+            Req::post("/keys/compromised").admin().json(body.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn status_lists_unscoped_keys() {
+    let app = app();
+    let r = send(&app, Req::get("/status").admin()).await;
+    assert_eq!(
+        r.json()["unscoped_keys"],
+        json!({"count": 0, "capped": false, "pubkey_sha256": []})
+    );
+    let unscoped = Sha256Hash::digest(b"admin's key").to_hex();
+    let compromised = Sha256Hash::digest(b"bad key").to_hex();
+    for req in [
+        Req::post("/keys").admin().json(json!({"pubkey_sha256": unscoped})),
+        Req::post("/keys")
+            .admin()
+            .json(json!({"pubkey_sha256": Sha256Hash::digest(b"scoped").to_hex(), "dns_names": ["a.example.com"]})),
+        Req::post("/keys/compromised")
+            .admin()
+            .json(json!({"pubkey_sha256": compromised})),
+    ] {
+        assert!(send(&app, req).await.status < 300);
+    }
+    let r = send(&app, Req::get("/status").admin()).await;
+    assert_eq!(
+        r.json()["unscoped_keys"],
+        json!({"count": 1, "capped": false, "pubkey_sha256": [unscoped]})
+    );
 }
 
 // ---------------------------------------------------------------- /domains

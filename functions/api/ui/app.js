@@ -308,6 +308,10 @@
       }
     }
     for (const label of status.unscoped_push_tokens || []) out.push("Push token without a name scope: " + label + ".");
+    const keys = status.unscoped_keys;
+    if (keys && keys.count > 0) {
+      out.push(keys.count + (keys.capped ? "+" : "") + " authorized key(s) without names (they authorize any name): give them dns_names.");
+    }
     return out;
   }
 

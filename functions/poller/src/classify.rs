@@ -5,7 +5,10 @@
 //! - Authorized when the inventory authorizes the issuance, by TBS hash (this exact
 //!   certificate or its precertificate) or by public-key hash (any certificate for a deployed
 //!   key); a record bound to names (a key, or a hash-only push) only when every name of the
-//!   issuance lies under its names. Otherwise `not_in_inventory`.
+//!   issuance lies under its names. Otherwise `not_in_inventory`, and `key_out_of_scope`
+//!   when the key is authorized but only for other names.
+//! - A key marked compromised is checked first: it authorizes nothing, and any certificate
+//!   for it is `critical` (`compromised_key`), even one the inventory authorizes by TBS hash.
 //! - `pending` when that is the only kind of reason and the issuance was first seen less than
 //!   the grace period ago: load balancers push their certificate after issuance, while the
 //!   precertificate is logged (and seen by us) first.
@@ -32,10 +35,15 @@ pub struct Classification {
 /// non-empty `allowed_issuers`.
 pub type Policies<'a> = [(&'a str, &'a [String])];
 
-/// What the checks besides the inventory found about an issuance.
-pub fn findings(issuance: &Issuance, policies: &Policies<'_>) -> Findings {
+/// What the checks besides the inventory's verdict found about an issuance: the key's
+/// standing in the inventory (compromised, or authorized for other names), its strength, the
+/// issuer policy.
+pub fn findings(issuance: &Issuance, authorized: &Authorized, policies: &Policies<'_>) -> Findings {
     let issuer = issuance.issuer.as_ref();
+    let key = &issuance.pubkey_sha256;
     Findings {
+        compromised_key: authorized.compromised.get(key).map(rules::compromised_key),
+        key_out_of_scope: key_scope_finding(authorized, key, &issuance.dns_names),
         weak_key: weak_key(issuance),
         unexpected_issuer: rules::unexpected_issuer(
             issuer.and_then(|i| i.friendly_name.as_deref().or(i.name.as_deref())),
@@ -44,6 +52,19 @@ pub fn findings(issuance: &Issuance, policies: &Policies<'_>) -> Findings {
         ),
         ..Findings::default()
     }
+}
+
+/// `key_out_of_scope` when the key is authorized (and not compromised) but bound to names
+/// that do not cover every one of the certificate's names.
+fn key_scope_finding(
+    authorized: &Authorized,
+    key: &ctguard::hash::Sha256Hash,
+    dns_names: &[String],
+) -> Option<String> {
+    if !authorized.pubkeys.contains(key) || authorized.compromised.contains_key(key) {
+        return None;
+    }
+    rules::key_out_of_scope(authorized.bound_keys.get(key)?, dns_names)
 }
 
 /// The `weak_key` detail when the certificate's key is weak ([`ctguard::keys`]). Judged from
@@ -79,7 +100,10 @@ pub fn classify(
         &issuance.pubkey_sha256,
         &issuance.dns_names,
     );
-    let reasons = rules::reasons(authorized_by.is_some(), &findings(issuance, policies));
+    let reasons = rules::reasons(
+        authorized_by.is_some(),
+        &findings(issuance, authorized, policies),
+    );
     let grace_until = chrono::Duration::from_std(grace)
         .ok()
         .filter(|g| !g.is_zero())
@@ -109,10 +133,22 @@ pub enum Recheck {
 pub fn recheck(alert: &Alert, authorized: &Authorized, now: DateTime<Utc>) -> Recheck {
     let authorized_by =
         authorized.authorizes(&alert.tbs_sha256, &alert.pubkey_sha256, &alert.dns_names);
-    if authorized_by.is_none() && alert.grace_until.is_some_and(|until| until > now) {
+    let compromised = authorized.compromised.get(&alert.pubkey_sha256);
+    if authorized_by.is_none()
+        && compromised.is_none()
+        && alert.grace_until.is_some_and(|until| until > now)
+    {
         return Recheck::StillPending;
     }
-    let reasons = rules::recheck_reasons(&alert.reasons, authorized_by.is_some());
+    let mut reasons = rules::recheck_reasons(&alert.reasons, authorized_by.is_some());
+    // Marked compromised while the alert was pending: critical now, grace or not.
+    if let Some(mark) = compromised {
+        reasons.push(Reason::new(
+            ctguard::model::ReasonCode::CompromisedKey,
+            &rules::compromised_key(mark),
+        ));
+        reasons = rules::normalize(reasons);
+    }
     Recheck::Resolved {
         severity: rules::severity(&reasons, false),
         authorized_by,
@@ -318,6 +354,100 @@ mod tests {
         }
         let c = classify(&i, &Authorized::default(), &policies, Duration::ZERO, now());
         assert_eq!(codes(&c), [ReasonCode::NotInInventory]);
+    }
+
+    fn marked(by: &str) -> ctguard::model::Compromise {
+        ctguard::model::Compromise {
+            at: now(),
+            by: by.to_owned(),
+            note: Some("key leaked".to_owned()),
+        }
+    }
+
+    fn scoped_key(key: Sha256Hash, names: &[&str]) -> Authorized {
+        let mut a = authorizing(&[], &[key]);
+        a.bound_keys
+            .insert(key, names.iter().map(|n| n.to_string()).collect());
+        a
+    }
+
+    #[test]
+    fn a_scoped_key_authorizes_inside_its_names_and_is_out_of_scope_elsewhere() {
+        let inside = issuance(1, &["shop.example.com", "www.shop.example.com"]);
+        let c = classify(
+            &inside,
+            &scoped_key(inside.pubkey_sha256, &["shop.example.com"]),
+            &[],
+            Duration::ZERO,
+            now(),
+        );
+        assert_eq!(c.severity, Severity::Info);
+        assert_eq!(c.authorized_by, Some(AuthorizedBy::PubkeySha256));
+
+        // One SAN outside the key's scope: the key does not authorize it.
+        let outside = issuance(2, &["shop.example.com", "admin.example.com"]);
+        let scoped = scoped_key(outside.pubkey_sha256, &["shop.example.com"]);
+        let c = classify(&outside, &scoped, &[], Duration::from_secs(600), now());
+        assert_eq!(
+            codes(&c),
+            [ReasonCode::NotInInventory, ReasonCode::KeyOutOfScope]
+        );
+        assert!(c.reasons[1].detail.contains("admin.example.com"));
+        assert_eq!(
+            c.severity,
+            Severity::Pending,
+            "waits for a push like any other"
+        );
+        assert_eq!(
+            classify(&outside, &scoped, &[], Duration::ZERO, now()).severity,
+            Severity::Suspicious
+        );
+        // The certificate itself pushed: authorized by TBS, the key's scope does not matter.
+        let mut both = scoped.clone();
+        both.tbs.insert(outside.tbs_sha256);
+        let c = classify(&outside, &both, &[], Duration::ZERO, now());
+        assert_eq!(c.severity, Severity::Info);
+        assert_eq!(c.authorized_by, Some(AuthorizedBy::TbsSha256));
+    }
+
+    #[test]
+    fn a_compromised_key_is_critical_even_when_the_certificate_is_authorized() {
+        let i = issuance(1, &["www.example.com"]);
+        // Pushed by TBS hash and its key authorized: still critical.
+        let mut a = authorizing(&[i.tbs_sha256], &[i.pubkey_sha256]);
+        a.compromised.insert(i.pubkey_sha256, marked("ops"));
+        let c = classify(&i, &a, &[], Duration::from_secs(600), now());
+        assert_eq!(codes(&c), [ReasonCode::CompromisedKey]);
+        assert_eq!(c.severity, Severity::Critical);
+        assert!(c.reasons[0].detail.contains("by ops: key leaked"));
+        // Only the key: a compromised key authorizes nothing, and there is no grace.
+        a.tbs.clear();
+        let c = classify(&i, &a, &[], Duration::from_secs(600), now());
+        assert_eq!(c.authorized_by, None);
+        assert_eq!(
+            codes(&c),
+            [ReasonCode::NotInInventory, ReasonCode::CompromisedKey]
+        );
+        assert_eq!(c.severity, Severity::Critical);
+        assert_eq!(c.grace_until, None);
+    }
+
+    #[test]
+    fn a_key_marked_compromised_during_the_grace_period_makes_the_alert_critical() {
+        let alert = pending_alert(1, now() + chrono::Duration::minutes(10));
+        let mut a = Authorized::default();
+        a.compromised.insert(alert.pubkey_sha256, marked("ops"));
+        let Recheck::Resolved {
+            severity, reasons, ..
+        } = recheck(&alert, &a, now())
+        else {
+            panic!("a compromised key does not wait for the grace period")
+        };
+        assert_eq!(severity, Severity::Critical);
+        assert_eq!(
+            reasons.iter().map(|r| r.code).collect::<Vec<_>>(),
+            [ReasonCode::NotInInventory, ReasonCode::CompromisedKey]
+        );
     }
 
     #[test]

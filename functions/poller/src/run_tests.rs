@@ -139,6 +139,7 @@ impl Harness {
                 sources: vec![],
                 added_at: Utc::now(),
                 expires_at: None,
+                compromised: None,
             })
             .await
             .unwrap();
@@ -232,6 +233,7 @@ async fn pushed_keys_and_hash_only_records_authorize_only_their_names() {
             sources: vec![],
             added_at: t0(),
             expires_at: None,
+            compromised: None,
         })
         .await
         .unwrap();
@@ -863,6 +865,84 @@ async fn detection_checks_add_no_store_request() {
     assert_eq!(
         codes(&h.alert(1).await),
         ["not_in_inventory", "unexpected_issuer", "weak_key"]
+    );
+    assert_eq!(plain, checked, "store requests without and with the checks");
+}
+
+/// Key scopes and compromised marks come with the key records the page's lookup reads anyway:
+/// a page whose keys are scoped (some used outside their names) or marked compromised costs
+/// the same store requests as one whose keys are plainly authorized.
+#[tokio::test]
+async fn key_scopes_and_compromised_marks_add_no_store_request() {
+    use ctguard::model::{AuthorizedKey, Compromise};
+    async fn run_with(checks: bool) -> (u32, Harness) {
+        let mut h = Harness::new();
+        h.source = FakeSource::new(50);
+        h.watch("example.com").await;
+        for n in 1..=20u64 {
+            h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
+            // Scoped to the issuance's own name, or (every third) to another one.
+            let scope = if n % 3 == 0 { n + 100 } else { n };
+            let key = AuthorizedKey {
+                pubkey_sha256: hash("key", n),
+                dns_names: if checks {
+                    vec![format!("h{scope}.example.com")]
+                } else {
+                    vec![]
+                },
+                note: None,
+                source: "ops".into(),
+                sources: vec![],
+                added_at: Utc::now(),
+                expires_at: None,
+                compromised: None,
+            };
+            h.store.put_key(&key).await.unwrap();
+            if checks && n % 5 == 0 {
+                let mark = Compromise {
+                    at: Utc::now(),
+                    by: "ops".into(),
+                    note: None,
+                };
+                h.store
+                    .mark_compromised(&AuthorizedKey {
+                        compromised: Some(mark),
+                        ..key
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+        let poller: TestPoller = Poller::new(
+            h.store.clone(),
+            h.source.clone(),
+            None,
+            None,
+            h.settings.clone(),
+        );
+        h.store.requests.store(0, Ordering::SeqCst);
+        poller
+            .run("r".into(), Instant::now() + Duration::from_secs(60))
+            .await;
+        (h.store.requests.load(Ordering::SeqCst), h)
+    }
+    let (plain, h) = run_with(false).await;
+    assert_eq!(h.alert(3).await.severity, ctguard::model::Severity::Info);
+    let (checked, h) = run_with(true).await;
+    let codes = |a: &ctguard::model::Alert| {
+        a.reasons
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert!(h.alert(1).await.reasons.is_empty());
+    assert_eq!(
+        codes(&h.alert(3).await),
+        ["not_in_inventory", "key_out_of_scope"]
+    );
+    assert_eq!(
+        codes(&h.alert(5).await),
+        ["not_in_inventory", "compromised_key"]
     );
     assert_eq!(plain, checked, "store requests without and with the checks");
 }

@@ -508,6 +508,13 @@ impl InventoryStore for FlakyStore {
         self.ok()?;
         self.inner.delete_key(pubkey).await
     }
+    async fn mark_compromised(
+        &self,
+        key: &AuthorizedKey,
+    ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        self.ok()?;
+        self.inner.mark_compromised(key).await
+    }
     async fn lookup(
         &self,
         tbs: &[Sha256Hash],

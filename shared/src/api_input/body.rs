@@ -133,13 +133,25 @@ pub struct KeyJson {
     pub pubkey_sha256: Option<String>,
     /// A PEM `PUBLIC KEY` block or a certificate to take the key from.
     pub pem: Option<String>,
+    /// A PEM PKCS #10 certificate request: its key, for its names unless `dns_names` is given.
+    pub csr: Option<String>,
     /// The names the key is for (required from push callers unless `pem` is a certificate,
-    /// whose names are added to these).
+    /// whose names are added to these, or `csr` names some).
     #[serde(default, alias = "names")]
     pub dns_names: Vec<String>,
     pub note: Option<String>,
     #[serde(default, deserialize_with = "super::time::bounded_opt")]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /keys/compromised` (admin): the key, one of three ways, and why.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompromisedJson {
+    pub pubkey_sha256: Option<String>,
+    pub pem: Option<String>,
+    pub csr: Option<String>,
+    pub note: Option<String>,
 }
 
 /// `POST /domains`.

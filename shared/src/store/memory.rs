@@ -282,6 +282,7 @@ impl InventoryStore for MemoryStore {
             let outcome = match s.keys.get(&key.pubkey_sha256) {
                 Some(existing) => {
                     stored.added_at = existing.added_at;
+                    stored.compromised = existing.compromised.clone();
                     PutOutcome::Updated
                 }
                 None => PutOutcome::Created,
@@ -312,6 +313,23 @@ impl InventoryStore for MemoryStore {
 
     async fn delete_key(&self, pubkey: &Sha256Hash) -> Result<bool, StoreError> {
         Ok(self.with(|s| s.keys.remove(pubkey).is_some()))
+    }
+
+    async fn mark_compromised(
+        &self,
+        key: &AuthorizedKey,
+    ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        Ok(self.with(|s| match s.keys.get_mut(&key.pubkey_sha256) {
+            Some(stored) => {
+                stored.compromised.clone_from(&key.compromised);
+                stored.expires_at = None;
+                (PutOutcome::Updated, stored.clone())
+            }
+            None => {
+                s.keys.insert(key.pubkey_sha256, key.clone());
+                (PutOutcome::Created, key.clone())
+            }
+        }))
     }
 
     async fn mark_ct_seen(&self, tbs: &Sha256Hash, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -377,6 +395,10 @@ impl InventoryStore for MemoryStore {
                 }
             }
             for h in pubkeys {
+                if let Some(mark) = s.keys.get(h).and_then(|k| k.compromised.as_ref()) {
+                    found.compromised.insert(*h, mark.clone());
+                    continue;
+                }
                 if let Some(k) = s.keys.get(h).filter(|k| live(k.expires_at, now)) {
                     found.pubkeys.insert(*h);
                     if let Some(names) = k.bound_names() {

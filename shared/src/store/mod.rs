@@ -23,8 +23,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::WatchDomain;
 use crate::hash::Sha256Hash;
 use crate::model::{
-    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, InventoryCert, Reason, Severity,
-    WatchEntry,
+    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Compromise, InventoryCert,
+    Reason, Severity, WatchEntry,
 };
 
 #[cfg(feature = "aws")]
@@ -122,6 +122,8 @@ pub struct Authorized {
     /// ... found keys bound to names ([`AuthorizedKey::bound_names`]): each authorizes only
     /// issuances whose every DNS name lies under these names.
     pub bound_keys: HashMap<Sha256Hash, Vec<String>>,
+    /// Found keys marked compromised (whatever their expiry): they authorize nothing.
+    pub compromised: HashMap<Sha256Hash, Compromise>,
 }
 
 impl Authorized {
@@ -140,7 +142,10 @@ impl Authorized {
         };
         if self.tbs.contains(tbs) && within(&self.bound_tbs, tbs) {
             Some(AuthorizedBy::TbsSha256)
-        } else if self.pubkeys.contains(pubkey) && within(&self.bound_keys, pubkey) {
+        } else if self.pubkeys.contains(pubkey)
+            && !self.compromised.contains_key(pubkey)
+            && within(&self.bound_keys, pubkey)
+        {
             Some(AuthorizedBy::PubkeySha256)
         } else {
             None
@@ -273,6 +278,14 @@ pub trait InventoryStore: Send + Sync {
         &self,
         pubkey: &Sha256Hash,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Marks a key compromised (admin): creates `key` (its `compromised` set) if absent,
+    /// otherwise sets only `compromised` on the stored record (a later mark replaces an
+    /// earlier one) and drops its expiry, so the mark outlives the authorization. Returns
+    /// the record as stored. No push or admin upsert clears the mark.
+    fn mark_compromised(
+        &self,
+        key: &AuthorizedKey,
+    ) -> impl Future<Output = Result<(PutOutcome, AuthorizedKey), StoreError>> + Send;
     /// Records that the certificate with this TBS hash was seen in CT (first time wins).
     /// No-op if it is not in the inventory.
     fn mark_ct_seen(
@@ -295,7 +308,9 @@ pub trait InventoryStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Which of these hashes are authorized, in a bounded number of batched requests.
-    /// Records whose `expires_at` has passed (TTL not yet applied) do not authorize.
+    /// Records whose `expires_at` has passed (TTL not yet applied) do not authorize. Keys
+    /// marked compromised are reported in `compromised` (expired or not) and never in
+    /// `pubkeys`.
     fn lookup(
         &self,
         tbs: &[Sha256Hash],

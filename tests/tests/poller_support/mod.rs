@@ -200,6 +200,7 @@ impl Env {
                 sources: vec![],
                 added_at: Utc::now(),
                 expires_at: None,
+                compromised: None,
             })
             .await
             .expect("put_key");

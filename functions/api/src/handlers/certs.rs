@@ -128,6 +128,7 @@ fn from_explicit(ctx: &Ctx<'_>, input: CertJson, source: String) -> ApiResult<Re
             source,
             added_at: ctx.now,
             expires_at,
+            compromised: None,
         })),
         (None, None) => Err(ApiError::bad_request(
             "missing_field",

@@ -1,12 +1,14 @@
-//! `/keys`: public keys authorized on their own (every certificate for the key is authorized).
+//! `/keys`: public keys authorized on their own (every certificate for the key within the
+//! key's names is authorized), from a hash, a PEM key or certificate, or a CSR; and
+//! `/keys/compromised`, keys that authorize nothing and make every certificate `critical`.
 
 use http::StatusCode;
 use lambda_http::{Body, Response};
 
-use ctguard::api_input::body::KeyJson;
+use ctguard::api_input::body::{CompromisedJson, KeyJson};
 use ctguard::api_input::query::KEYS_LISTING;
 use ctguard::hash::Sha256Hash;
-use ctguard::model::AuthorizedKey;
+use ctguard::model::{AuthorizedKey, Compromise};
 use ctguard::store::{InventoryStore, PutOutcome};
 
 use super::{
@@ -14,7 +16,7 @@ use super::{
 };
 use crate::body::{self, ContentKind};
 use crate::error::{ApiError, ApiResult};
-use crate::material::public_key_with_names;
+use crate::material::{public_key_with_names, verified_csr};
 use crate::push;
 use crate::response::{json, no_content, upserted};
 
@@ -35,37 +37,80 @@ fn key_names(names: &[String]) -> ApiResult<Vec<String>> {
     Ok(names)
 }
 
+/// The key of a request, given exactly one way: a hash, a PEM key or certificate, or a CSR
+/// (signature verified). The names the material itself carries: a certificate's, a CSR's.
+fn key_material(
+    pubkey_sha256: Option<&str>,
+    pem: Option<&str>,
+    csr: Option<&str>,
+) -> ApiResult<(Sha256Hash, Material)> {
+    match (pubkey_sha256, pem, csr) {
+        (Some(hash), None, None) => Ok((parse_hash("pubkey_sha256", hash)?, Material::Hash)),
+        (None, Some(pem), None) => {
+            let (hash, names) = public_key_with_names(pem.as_bytes())?;
+            Ok((hash, Material::Certificate(names)))
+        }
+        (None, None, Some(csr)) => {
+            let (hash, names) = verified_csr(csr.as_bytes())?;
+            Ok((hash, Material::Csr(names)))
+        }
+        (None, None, None) => Err(ApiError::bad_request(
+            "missing_field",
+            "give pubkey_sha256, pem (a public key or certificate) or csr (a PEM certificate \
+             request)",
+        )),
+        _ => Err(ApiError::bad_request(
+            "invalid_field",
+            "give only one of pubkey_sha256, pem and csr",
+        )),
+    }
+}
+
+/// Where a key came from, with the names it carries.
+enum Material {
+    Hash,
+    /// A certificate's names (none for a bare public key): always part of the key's scope.
+    Certificate(Vec<String>),
+    /// A CSR's requested names: the key's scope unless the caller gives `dns_names`.
+    Csr(Vec<String>),
+}
+
+impl Material {
+    /// The key's scope from the material's names and the caller's `dns_names`.
+    fn scope(self, given: Vec<String>) -> Vec<String> {
+        match self {
+            Material::Hash => given,
+            Material::Certificate(mut names) => {
+                names.extend(given);
+                names
+            }
+            Material::Csr(names) if given.is_empty() => names,
+            Material::Csr(_) => given,
+        }
+    }
+}
+
 fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
     let kind = body::content_kind(ctx.request, &[ContentKind::Json, ContentKind::Pem])?;
     let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
     let (pubkey_sha256, dns_names, note, expires_at): (Sha256Hash, _, _, _) = match kind {
         ContentKind::Json => {
             let input: KeyJson = body::json(bytes)?;
-            let (hash, cert_names) = match (input.pubkey_sha256.as_deref(), input.pem.as_deref()) {
-                (Some(hash), None) => (parse_hash("pubkey_sha256", hash)?, Vec::new()),
-                (None, Some(pem)) => public_key_with_names(pem.as_bytes())?,
-                (Some(_), Some(_)) => {
-                    return Err(ApiError::bad_request(
-                        "invalid_field",
-                        "give either pubkey_sha256 or pem, not both",
-                    ));
-                }
-                (None, None) => {
-                    return Err(ApiError::bad_request(
-                        "missing_field",
-                        "give pubkey_sha256, or pem (a public key or certificate)",
-                    ));
-                }
-            };
-            // A certificate's own names always count: a push is held to all of them.
-            let mut names = cert_names;
-            names.extend(input.dns_names);
+            let (hash, material) = key_material(
+                input.pubkey_sha256.as_deref(),
+                input.pem.as_deref(),
+                input.csr.as_deref(),
+            )?;
             (
                 hash,
-                key_names(&names)?,
+                key_names(&material.scope(input.dns_names))?,
                 check_text("note", input.note, MAX_NOTE_CHARS)?,
                 input.expires_at,
             )
+        }
+        _ if ctguard::csr::is_pem_request(bytes) => {
+            let (hash, names) = verified_csr(bytes)?;
+            (hash, key_names(&names)?, None, None)
         }
         _ => {
             let (hash, names) = public_key_with_names(bytes)?;
@@ -86,7 +131,48 @@ fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
         source: ctx.caller.label.clone(),
         added_at: ctx.now,
         expires_at,
+        compromised: None,
     })
+}
+
+/// POST /keys/compromised (admin): marks a key compromised. From then on it authorizes
+/// nothing and every new certificate for it is `critical` (`compromised_key`), pushed or
+/// not. 201 when the key was not in the inventory, 200 when it was (its record keeps its
+/// names and sources and loses its expiry, so the mark lasts).
+pub async fn compromised<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+    let kind = body::content_kind(ctx.request, &[ContentKind::Json, ContentKind::Pem])?;
+    let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
+    let (pubkey_sha256, note) = match kind {
+        ContentKind::Json => {
+            let input: CompromisedJson = body::json(bytes)?;
+            let (hash, _) = key_material(
+                input.pubkey_sha256.as_deref(),
+                input.pem.as_deref(),
+                input.csr.as_deref(),
+            )?;
+            (hash, check_text("note", input.note, MAX_NOTE_CHARS)?)
+        }
+        _ if ctguard::csr::is_pem_request(bytes) => (verified_csr(bytes)?.0, None),
+        _ => (public_key_with_names(bytes)?.0, None),
+    };
+    let key = AuthorizedKey {
+        pubkey_sha256,
+        dns_names: Vec::new(),
+        note: None,
+        source: ctx.caller.label.clone(),
+        sources: vec![ctx.caller.label.clone()],
+        added_at: ctx.now,
+        expires_at: None,
+        compromised: Some(Compromise {
+            at: ctx.now,
+            by: ctx.caller.label.clone(),
+            note,
+        }),
+    };
+    let (outcome, stored) = store.mark_compromised(&key).await?;
+    tracing::warn!(pubkey = %stored.pubkey_sha256, by = %ctx.caller.label, "key marked compromised");
+    let location = format!("/keys/{}", stored.pubkey_sha256);
+    upserted(outcome == PutOutcome::Created, &location, &stored)
 }
 
 /// POST /keys: 201 when new, 200 when known. A push adds a key or its label to a known key's

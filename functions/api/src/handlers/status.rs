@@ -7,8 +7,9 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use ctguard::domain::WatchDomain;
+use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Channel, DeliveryState, WatchEntry};
-use ctguard::store::{AlertFilter, AlertStore, PageRequest, WatchStore};
+use ctguard::store::{AlertFilter, AlertStore, InventoryStore, PageRequest, WatchStore};
 use ctguard::watching::{self, Coverage};
 
 use super::Ctx;
@@ -57,6 +58,9 @@ struct StatusView {
     /// Labels (never secrets) of push credentials without a name scope: each may vouch for
     /// any name. Scope them (`names` in the token list).
     unscoped_push_tokens: Vec<String>,
+    /// Authorized keys without names (an admin's): each authorizes any certificate for its
+    /// key, whatever the names. Give them `dns_names` (`POST /keys` as admin replaces).
+    unscoped_keys: UnscopedKeys,
     /// The non-canary entry that caught up longest ago (`null` without such entries).
     coverage: Option<Coverage>,
     canaries: Vec<CanaryView>,
@@ -78,6 +82,49 @@ impl CanaryView {
             silent_seconds: (now - watching::canary_silent_since(entry))
                 .num_seconds()
                 .max(0),
+        }
+    }
+}
+
+/// Listed unscoped keys, at most (the count goes on to [`STATUS_COUNT_CAP`] keys read).
+pub const UNSCOPED_KEYS_LISTED: usize = 20;
+
+#[derive(Debug, Serialize)]
+struct UnscopedKeys {
+    count: u32,
+    /// More keys than [`STATUS_COUNT_CAP`] were not read.
+    capped: bool,
+    /// The first [`UNSCOPED_KEYS_LISTED`], newest first.
+    pubkey_sha256: Vec<Sha256Hash>,
+}
+
+/// Unscoped keys among the newest [`STATUS_COUNT_CAP`] keys (compromised ones authorize
+/// nothing and do not count).
+async fn unscoped_keys<S: InventoryStore>(store: &S) -> ApiResult<UnscopedKeys> {
+    let (mut found, mut scanned, mut token) = (Vec::new(), 0u32, None);
+    loop {
+        let page = store
+            .list_keys(&PageRequest {
+                limit: (STATUS_COUNT_CAP - scanned).min(200),
+                token,
+            })
+            .await?;
+        scanned += page.items.len() as u32;
+        found.extend(
+            page.items
+                .iter()
+                .filter(|k| k.dns_names.is_empty() && k.compromised.is_none())
+                .map(|k| k.pubkey_sha256),
+        );
+        token = page.next_token;
+        if token.is_none() || scanned >= STATUS_COUNT_CAP || page.items.is_empty() {
+            let count = found.len() as u32;
+            found.truncate(UNSCOPED_KEYS_LISTED);
+            return Ok(UnscopedKeys {
+                count,
+                capped: token.is_some(),
+                pubkey_sha256: found,
+            });
         }
     }
 }
@@ -123,7 +170,7 @@ async fn failed_deliveries<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult
     }
 }
 
-pub async fn get<S: WatchStore + AlertStore>(
+pub async fn get<S: WatchStore + AlertStore + InventoryStore>(
     store: &S,
     ctx: &Ctx<'_>,
 ) -> ApiResult<Response<Body>> {
@@ -166,6 +213,7 @@ pub async fn get<S: WatchStore + AlertStore>(
             failed_window_days: FAILED_DELIVERY_WINDOW_DAYS,
         },
         unscoped_push_tokens: ctx.settings.auth.unscoped_push_labels(),
+        unscoped_keys: unscoped_keys(store).await?,
         coverage,
         canaries,
     };

@@ -18,7 +18,7 @@ use super::codec::{
 };
 use super::{BATCH_GET_MAX, DynamoStore};
 use crate::hash::Sha256Hash;
-use crate::model::{AuthorizedKey, InventoryCert};
+use crate::model::{AuthorizedKey, Compromise, InventoryCert};
 use crate::store::{Authorized, InventoryStore, Page, PageRequest, PutOutcome, StoreError};
 
 const PK: &str = "pk";
@@ -32,6 +32,7 @@ const BY_KIND: &str = "by-kind";
 const BY_KIND_KEYS: &[&str] = &[PK, KIND, ADDED_KEY];
 const CT_SEEN_AT: &str = "ct_seen_at";
 const NOT_LOGGED_ALERTED_AT: &str = "not_logged_alerted_at";
+const COMPROMISED: &str = "compromised";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -93,8 +94,8 @@ impl DynamoStore {
         for (attr, value) in encode(operation, record)? {
             match attr.as_str() {
                 "added_at" => expr.set_if_absent(&attr, value),
-                // Written by the poller: a re-push must not erase them.
-                CT_SEEN_AT | NOT_LOGGED_ALERTED_AT => {
+                // Written by the poller, or by `mark_compromised`: a re-push must not erase them.
+                CT_SEEN_AT | NOT_LOGGED_ALERTED_AT | COMPROMISED => {
                     if !matches!(value, AttributeValue::Null(_)) {
                         expr.set_if_absent(&attr, value);
                     }
@@ -299,8 +300,9 @@ impl DynamoStore {
             .collect();
         let request = KeysAndAttributes::builder()
             .set_keys(Some(key_items))
-            .projection_expression("#pk, #exp, #names, #cert")
+            .projection_expression("#pk, #exp, #names, #cert, #comp")
             .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#comp", COMPROMISED)
             .expression_attribute_names("#exp", "expires_at")
             .expression_attribute_names("#names", "dns_names")
             .expression_attribute_names("#cert", "cert_sha256")
@@ -329,6 +331,20 @@ fn expired(item: &Item, key: &str, now: DateTime<Utc>) -> Result<bool, StoreErro
             key: key.to_owned(),
             message: "expires_at is not a string".to_owned(),
         }),
+    }
+}
+
+/// `compromised` of a looked-up key (absent: not compromised).
+fn compromise_attr(item: &Item, key: &str) -> Result<Option<Compromise>, StoreError> {
+    match item.get(COMPROMISED) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(v) => serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(v.clone())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                entity: "authorized key",
+                key: key.to_owned(),
+                message: format!("compromised: {e}"),
+            }),
     }
 }
 
@@ -586,6 +602,50 @@ impl InventoryStore for DynamoStore {
         self.delete_record("delete_key", Kind::Key, pubkey).await
     }
 
+    /// One UpdateItem: every field of `key` only if absent (a new record), `compromised` set,
+    /// the expiry and TTL removed; the old item tells Created from Updated.
+    async fn mark_compromised(
+        &self,
+        key: &AuthorizedKey,
+    ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        const OP: &str = "mark_compromised";
+        let table = &self.tables.inventory;
+        let hash = &key.pubkey_sha256;
+        let mut expr = Expr::new();
+        for (attr, value) in strip_nulls(encode(OP, key)?) {
+            match attr.as_str() {
+                COMPROMISED => expr.set(&attr, value),
+                "expires_at" => {}
+                _ => expr.set_if_absent(&attr, value),
+            }
+        }
+        expr.remove("expires_at");
+        expr.remove(TTL);
+        expr.set(KIND, s(Kind::Key.as_str()));
+        expr.set_if_absent(ADDED_KEY, s(time_key(key.added_at, &hash.to_hex())));
+        let out = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(PK, s(Kind::Key.pk(hash)))
+            .update_expression(expr.update_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| backend(OP, "UpdateItem", table, e))?;
+        match out.attributes.filter(|a| !a.is_empty()) {
+            None => Ok((PutOutcome::Created, key.clone())),
+            Some(old) => {
+                let mut stored: AuthorizedKey = decode(Kind::Key.entity(), hash, old)?;
+                stored.compromised.clone_from(&key.compromised);
+                stored.expires_at = None;
+                Ok((PutOutcome::Updated, stored))
+            }
+        }
+    }
+
     async fn lookup(
         &self,
         tbs: &[Sha256Hash],
@@ -611,6 +671,13 @@ impl InventoryStore for DynamoStore {
                         message: "unexpected key".to_owned(),
                     });
                 };
+                // Checked before any authorization, and whatever the key's expiry.
+                if let Some(mark) = compromise_attr(&item, pk)?
+                    && kind == Kind::Key
+                {
+                    authorized.compromised.insert(hash, mark);
+                    continue;
+                }
                 if expired(&item, pk, now)? {
                     continue;
                 }

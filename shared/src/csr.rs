@@ -1,20 +1,43 @@
-//! The public key of a certificate signing request (PKCS #10), read with the shared crate's
-//! strict DER reader: `CertificationRequest ::= SEQUENCE { certificationRequestInfo SEQUENCE {
+//! Certificate signing requests (PKCS #10): the public key and the requested names, read with
+//! the strict DER reader (no panic on hostile input): `CertificationRequest ::= SEQUENCE { certificationRequestInfo SEQUENCE {
 //! version INTEGER, subject Name, subjectPKInfo SubjectPublicKeyInfo, attributes [0] … },
 //! signatureAlgorithm, signature }`.
 
-use ctguard::der::{self, DerReader, tag};
-use ctguard::hash::Sha256Hash;
+use crate::der::{self, DerReader, tag};
+use crate::hash::Sha256Hash;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
-/// What the CLI takes from a CSR.
+/// What ctguard takes from a CSR. Its signature is not checked here (the API checks it: proof
+/// of possession of the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrKey {
+    /// The DER CertificationRequest.
+    pub der: Vec<u8>,
     /// SHA-256 of the DER SubjectPublicKeyInfo (what `POST /keys` calls `pubkey_sha256`).
     pub pubkey_sha256: Sha256Hash,
     /// The requested DNS names: subjectAltName dNSNames, else a DNS-like subject CN; lowercase.
     pub dns_names: Vec<String>,
+}
+
+/// Whether `input` holds a PEM certificate request (the API routes such bodies here).
+pub fn is_pem_request(input: &[u8]) -> bool {
+    input
+        .windows(b"CERTIFICATE REQUEST-----".len())
+        .any(|w| w == b"CERTIFICATE REQUEST-----")
+}
+
+/// A DER request as PEM (`CERTIFICATE REQUEST`, 64-column base64).
+pub fn to_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE REQUEST-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE REQUEST-----\n");
+    pem
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +86,7 @@ pub fn parse(input: &[u8]) -> Result<CsrKey, CsrError> {
     Ok(CsrKey {
         pubkey_sha256: Sha256Hash::digest(spki.raw),
         dns_names: names(&der)?,
+        der,
     })
 }
 
@@ -122,6 +146,8 @@ mod tests {
         assert_eq!(from_pem.dns_names, ["www.example.org", "example.org"]);
         let from_der = parse(csr.der()).unwrap();
         assert_eq!(from_der, from_pem);
+        assert!(is_pem_request(csr.pem().unwrap().as_bytes()));
+        assert_eq!(parse(to_pem(csr.der()).as_bytes()).unwrap(), from_der);
     }
 
     #[test]
