@@ -212,8 +212,10 @@ fn card(a: &Alert) -> (String, String) {
 #[tokio::test]
 async fn an_operator_triages_alerts_in_headless_chromium() {
     let aws = TestAws::new().await;
+    // Seeded with the harness's own credentials: the API's role may not write alerts, and the
+    // emulator's call record (iam_per_function) holds every call made with the API's key.
+    let seeded = seed(&aws.store(), Utc::now()).await;
     let store = aws.function_store(API_FUNCTION).await;
-    let seeded = seed(&store, Utc::now()).await;
     let (url, _app) = start_listener(store).await;
 
     let driver = Driver::start().await;
