@@ -532,8 +532,13 @@ where
                             "delivery failed: stays queued for the next run"
                         );
                     }
+                    // Stored on the alert: bounded like every other text on it (an SDK error
+                    // carries the whole raw response).
                     DeliveryResult::Failed {
-                        error: message,
+                        error: ctguard::bounds::clip_text(
+                            &message,
+                            ctguard::bounds::TEXT_MAX_BYTES,
+                        ),
                         at,
                         give_up,
                     }

@@ -173,12 +173,7 @@ impl SnsPublisher {
             .set_publish_batch_request_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| {
-                NotifyError(format!(
-                    "SNS PublishBatch: {}",
-                    aws_sdk_sns::error::DisplayErrorContext(&e)
-                ))
-            })?;
+            .map_err(|e| NotifyError(format!("SNS PublishBatch: {}", short_error(&e))))?;
         let mut results: Vec<Option<Result<String, SendFailure>>> = vec![None; messages.len()];
         let slot = |id: &str| id.parse::<usize>().ok().filter(|&i| i < messages.len());
         for ok in output.successful() {
@@ -206,6 +201,24 @@ impl SnsPublisher {
                 })
             })
             .collect())
+    }
+}
+
+/// A service error as its code and message; anything else (timeout, connection) in full.
+/// The full display of a service error carries the raw response (kilobytes of debug text,
+/// with the service's XML) into the alert's `last_error`.
+fn short_error<E, R>(e: &aws_sdk_sns::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("unknown error"),
+            service.message().unwrap_or_default()
+        ),
+        None => aws_sdk_sns::error::DisplayErrorContext(e).to_string(),
     }
 }
 

@@ -447,6 +447,7 @@ impl DynamoStore {
         {
             return Err(backend(operation, "TransactWriteItems", table, err));
         }
+        tracing::debug!(operation, ?codes, "transaction cancelled");
         Ok(Some(codes))
     }
 
