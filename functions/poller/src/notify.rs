@@ -125,12 +125,10 @@ impl Publisher for SnsPublisher {
         for (name, value) in attributes(message)? {
             request = request.message_attributes(name, value);
         }
-        let output = request.send().await.map_err(|e| {
-            NotifyError(format!(
-                "SNS Publish: {}",
-                aws_sdk_sns::error::DisplayErrorContext(&e)
-            ))
-        })?;
+        let output = request
+            .send()
+            .await
+            .map_err(|e| NotifyError(format!("SNS Publish: {}", short_error(&e))))?;
         Ok(output.message_id().unwrap_or_default().to_owned())
     }
 
@@ -206,7 +204,9 @@ impl SnsPublisher {
 
 /// A service error as its code and message; anything else (timeout, connection) in full.
 /// The full display of a service error carries the raw response (kilobytes of debug text,
-/// with the service's XML) into the alert's `last_error`.
+/// with the service's XML) into the alert's `last_error`. (The emulator even rewrites
+/// `<RequestId>…</RequestId>` across a whole JSON response, merging the stored alerts it
+/// lists: the raw XML must not be stored.)
 fn short_error<E, R>(e: &aws_sdk_sns::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + 'static,
@@ -285,12 +285,7 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|e| {
-                NotifyError(format!(
-                    "SES SendEmail: {}",
-                    aws_sdk_sesv2::error::DisplayErrorContext(&e)
-                ))
-            })?;
+            .map_err(|e| NotifyError(format!("SES SendEmail: {}", short_error(&e))))?;
         Ok(output.message_id().unwrap_or_default().to_owned())
     }
 }
