@@ -41,7 +41,7 @@ lint: ## rustfmt check and clippy with warnings as errors
 fmt: ## format the code
 	cargo fmt --all
 
-bench: emulator ## run every benchmark the README's performance tables quote (TBS hashing, matching, poller throughput, scale: 1,000 entries at the rate limit, cold start, peak RSS)
+bench: emulator ## run every benchmark the README's performance tables quote (TBS hashing, matching, poller throughput, delivery before/after batching, scale: 1,000 entries at the rate limit, cold start, peak RSS)
 	cargo bench -p ctguard
 	cargo bench -p ctguard-tests --bench poller
 	cargo build --release --locked -p poller -p api

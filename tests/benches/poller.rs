@@ -19,6 +19,15 @@
 //! 2. `small`: `poll` with a tenth of the entries and issuances (same pages), to compare
 //!    working memory: it must not grow with N.
 //! 3. `full`: SNS and email on: polling plus delivering every alert through the outbox.
+//! 4. `deliver`: delivery alone, before and after issue 13 §2, side by side: N alerts (the same
+//!    mix: 10% suspicious, 90% info) are written to the store queued on both channels, then
+//!    one handler run (no watch entries, SNS and email on) delivers them, once with
+//!    `DELIVERY_BATCH=1` (the per-alert path: one claim, Publish and record each) and once
+//!    with the default (transactions of 100, PublishBatch of 10), each on fresh tables.
+//!    Reported: every AWS request of the run (DynamoDB, SNS, SES, the run's fixed reads
+//!    included) per delivered alert-channel (`deliveries_ok`: SNS messages, and alerts listed
+//!    in an email), and the before/after ratio. Info alerts are not emailed (the default): their
+//!    email channel is marked skipped, which costs requests but delivers nothing.
 //!
 //! Reported per scenario: wall time, Cert Spotter queries, DynamoDB requests by action (per
 //! page and per issuance), SNS/SES requests, and the peak of heap bytes allocated during the
@@ -26,7 +35,7 @@
 //! stored issuances are allocated before the run, so they are not counted).
 //!
 //! Environment: `BENCH_ISSUANCES`, `BENCH_ENTRIES`, `BENCH_SCENARIOS` (comma list of
-//! `poll,small,full`), `BENCH_LOG` (a tracing filter, e.g. `info`, to see the run's logs).
+//! `poll,small,full,deliver`; default `poll,small,full,deliver`), `BENCH_LOG` (a tracing filter, e.g. `info`, to see the run's logs).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -36,12 +45,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use chrono::Utc;
 use ctguard::domain::WatchDomain;
-use ctguard::model::{AuthorizedKey, BackfillMode, WatchEntry};
-use ctguard::store::{InventoryStore, WatchStore};
+use ctguard::model::{AuthorizedKey, BackfillMode, Delivery, Severity, WatchEntry};
+use ctguard::store::{AlertStore, InventoryStore, WatchStore};
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::{LeafSpec, TestCa};
 use ctguard_tests::fake_certspotter::{FakeCertSpotter, FakeIssuance};
 use ctguard_tests::fault_proxy::{FaultProxy, Service};
+use ctguard_tests::store_contract;
 use lambda_runtime::{Context, LambdaEvent};
 use poller::{Config, RunReport};
 
@@ -284,6 +294,114 @@ async fn scenario(name: &str, issuances: usize, entries: usize, deliver: bool) -
     }
 }
 
+/// One handler run delivering `alerts` pre-stored alerts with `DELIVERY_BATCH=batch`.
+async fn delivery_run(alerts: usize, batch: u32) -> Figures {
+    let aws = TestAws::new().await;
+    let proxy = FaultProxy::start(&aws.endpoint).await;
+    let store = aws.store();
+    let now = Utc::now();
+    let mut stored = Vec::with_capacity(100);
+    for i in 0..alerts {
+        let severity = if i % 10 == 9 {
+            Severity::Suspicious
+        } else {
+            Severity::Info
+        };
+        let seen = now - chrono::Duration::seconds((alerts - i) as i64);
+        let mut alert = store_contract::alert(&format!("d{i}"), severity, &["bench.example"], seen);
+        alert.sns = Delivery::queued();
+        alert.email = Delivery::queued();
+        stored.push(alert);
+        if stored.len() == 100 || i + 1 == alerts {
+            store.create_alerts(&stored).await.expect("create_alerts");
+            stored.clear();
+        }
+    }
+    let topic = aws
+        .sns
+        .create_topic()
+        .name(aws.unique("bench"))
+        .send()
+        .await
+        .expect("CreateTopic")
+        .topic_arn
+        .expect("topic ARN");
+    let from = aws.unique_email("bench");
+    aws.verify_email_identity(&from).await;
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("WATCHES_TABLE", aws.tables.watches.clone()),
+        ("INVENTORY_TABLE", aws.tables.inventory.clone()),
+        ("ALERTS_TABLE", aws.tables.alerts.clone()),
+        ("CERTSPOTTER_API_URL", "http://127.0.0.1:9".to_owned()),
+        ("ALERT_TOPIC_ARN", topic),
+        ("EMAIL_FROM", from),
+        ("EMAIL_TO", aws.unique_email("ops")),
+        ("DELIVERY_BATCH", batch.to_string()),
+    ]);
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("config");
+    let sdk = aws.config_via(proxy.url()).await;
+    let poller = poller::app::build(&config, &sdk).expect("build");
+    proxy.reset_counts();
+    // An hour: the per-alert path at 10,000 alerts takes longer than a Lambda's 15 minutes on
+    // the emulator, and a run cut by its deadline would measure fewer deliveries.
+    let (report, wall) = invoke(&poller, Duration::from_secs(3600)).await;
+    Figures {
+        name: format!("deliver, DELIVERY_BATCH={batch}"),
+        issuances: alerts,
+        entries: 0,
+        wall,
+        report,
+        api_queries: 0,
+        counts: proxy.counts(),
+        peak_run_bytes: 0,
+    }
+}
+
+/// AWS requests of a run per delivered alert-channel.
+fn per_delivery(figures: &Figures) -> f64 {
+    let requests: u64 = figures.counts.values().sum();
+    requests as f64 / figures.report.deliveries_ok.max(1) as f64
+}
+
+async fn deliver_side_by_side(alerts: usize) {
+    let before = delivery_run(alerts, 1).await;
+    before.print();
+    let after = delivery_run(alerts, 100).await;
+    after.print();
+    let (b, a) = (per_delivery(&before), per_delivery(&after));
+    println!("\n== delivery, {alerts} alerts: AWS requests per delivered alert-channel");
+    for (name, f, per) in [("before", &before, b), ("after", &after, a)] {
+        let requests: u64 = f.counts.values().sum();
+        println!(
+            "{name:<7} {requests:>7} requests / {:>6} delivered = {per:.3}  ({:.1} s)",
+            f.report.deliveries_ok,
+            f.wall.as_secs_f64()
+        );
+    }
+    println!(
+        "ratio   after/before = {:.3} (x{:.1} fewer requests); goal <= 0.3 per alert-channel: {}",
+        a / b,
+        b / a,
+        if a <= 0.3 { "met" } else { "NOT met" }
+    );
+}
+
+async fn invoke(poller: &poller::app::LivePoller, budget: Duration) -> (RunReport, Duration) {
+    let event: CloudWatchEvent =
+        serde_json::from_str(include_str!("scheduled_event.json")).expect("event");
+    let mut context = Context::default();
+    context.request_id = "bench".into();
+    context.deadline = (SystemTime::now() + budget)
+        .duration_since(UNIX_EPOCH)
+        .expect("epoch")
+        .as_millis() as u64;
+    let started = Instant::now();
+    let report = poller::handle(poller, LambdaEvent::new(event, context))
+        .await
+        .expect("run succeeds");
+    (report, started.elapsed())
+}
+
 fn digest(s: &str) -> [u8; 32] {
     ctguard::hash::Sha256Hash::digest(s.as_bytes()).0
 }
@@ -307,7 +425,8 @@ fn main() {
     }
     let issuances = env_number("BENCH_ISSUANCES", 10_000);
     let entries = env_number("BENCH_ENTRIES", 100);
-    let scenarios = std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "poll,small,full".into());
+    let scenarios =
+        std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "poll,small,full,deliver".into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -322,6 +441,10 @@ fn main() {
                     scenario(name, issuances / 10, (entries / 10).max(1), false).await
                 }
                 "full" => scenario("full (SNS + email on)", issuances, entries, true).await,
+                "deliver" => {
+                    deliver_side_by_side(issuances).await;
+                    continue;
+                }
                 other => panic!("unknown scenario {other:?}"),
             };
             figures.print();

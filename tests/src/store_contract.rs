@@ -14,8 +14,8 @@ use ctguard::model::{
     DeliveryState, InventoryCert, IssuerInfo, Reason, ReasonCode, Severity, WatchEntry,
 };
 use ctguard::store::{
-    AlertFilter, AlertStore, CursorUpdate, DeliveryResult, InventoryStore, Page, PageRequest,
-    PollStatus, PutOutcome, StoreError, WatchStore,
+    AlertFilter, AlertStore, CursorUpdate, DeliveryRecord, DeliveryResult, InventoryStore, Page,
+    PageRequest, PollStatus, PutOutcome, StoreError, WatchStore,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1341,6 +1341,185 @@ pub async fn claim_is_exclusive_under_concurrency<S: AlertStore + 'static>(
         wins += usize::from(h.await.unwrap());
     }
     assert_eq!(wins, 1);
+}
+
+/// Batched claims answer per alert: one leased by another run, one no longer queued and one
+/// unknown among them do not hold back the others (DynamoDB: the transaction those cancel is
+/// retried without them). Batched records then record every claimed alert even when one of
+/// them lost its lease meanwhile (that one is left to the run that holds it), and clear the
+/// outbox only where no channel is queued any more.
+pub async fn batched_claims_and_records<S: AlertStore>(store: &S) {
+    let alerts: Vec<Alert> = (0..6)
+        .map(|i| {
+            alert(
+                &format!("batch{i}"),
+                Severity::Suspicious,
+                &["example.com"],
+                t0() + Duration::seconds(i),
+            )
+        })
+        .collect();
+    for a in &alerts {
+        store.create_alert(a).await.unwrap();
+    }
+    let tbs: Vec<Sha256Hash> = alerts.iter().map(|a| a.tbs_sha256).collect();
+    let now = t0() + Duration::minutes(1);
+    let lease = now + Duration::minutes(5);
+    // Alert 1 is leased by run-b, alert 2's SNS was already sent.
+    assert!(
+        store
+            .claim_delivery(&tbs[1], Channel::Sns, "run-b", now, lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_delivery(&tbs[2], Channel::Sns, "run-b", now, lease)
+            .await
+            .unwrap()
+    );
+    let sent = DeliveryResult::Sent {
+        message_id: Some("m-b".into()),
+        at: now,
+    };
+    store
+        .record_delivery(&tbs[2], Channel::Sns, "run-b", &sent)
+        .await
+        .unwrap();
+
+    let mut asked = tbs.clone();
+    asked.insert(3, hash("unknown-batch"));
+    let claimed = store
+        .claim_deliveries(&asked, Channel::Sns, "run-a", now, lease)
+        .await
+        .unwrap();
+    assert_eq!(claimed, [true, false, false, false, true, true, true]);
+
+    // Alert 4's lease is taken over by run-c after it expired (run-a was too slow).
+    let late = lease + Duration::seconds(1);
+    assert!(
+        store
+            .claim_delivery(
+                &tbs[4],
+                Channel::Sns,
+                "run-c",
+                late,
+                late + Duration::minutes(5)
+            )
+            .await
+            .unwrap()
+    );
+    let records: Vec<DeliveryRecord> = [0, 3, 4, 5]
+        .into_iter()
+        .map(|i| DeliveryRecord {
+            tbs: tbs[i],
+            result: DeliveryResult::Sent {
+                message_id: Some(format!("m-a{i}")),
+                at: late,
+            },
+            // Alert 5's hint is wrong on purpose (its email is queued): it costs a retry.
+            other_queued: i != 5,
+        })
+        .collect();
+    store
+        .record_deliveries(Channel::Sns, "run-a", &records)
+        .await
+        .unwrap();
+    for i in [0, 3, 5] {
+        let a = store.get_alert(&tbs[i]).await.unwrap().unwrap();
+        assert_eq!(a.sns.state, DeliveryState::Sent, "alert {i}");
+        assert_eq!(
+            a.sns.message_id.as_deref(),
+            Some(format!("m-a{i}").as_str())
+        );
+        assert_eq!(a.email.state, DeliveryState::Queued);
+    }
+    let taken = store.get_alert(&tbs[4]).await.unwrap().unwrap();
+    assert_eq!(taken.sns.state, DeliveryState::Queued, "run-c owns it now");
+    assert_eq!(taken.sns.attempts, 0);
+    // Every alert still has its email queued: all of them stay in the outbox.
+    assert_eq!(store.list_undelivered(10).await.unwrap().len(), 6);
+
+    // The email records are final for alerts 0 and 3 (SNS sent): they leave the outbox.
+    let claimed = store
+        .claim_deliveries(
+            &[tbs[0], tbs[3]],
+            Channel::Email,
+            "run-a",
+            late,
+            late + Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed, [true, true]);
+    let records: Vec<DeliveryRecord> = [0, 3]
+        .into_iter()
+        .map(|i| DeliveryRecord {
+            tbs: tbs[i],
+            result: DeliveryResult::Sent {
+                message_id: None,
+                at: late,
+            },
+            other_queued: false,
+        })
+        .collect();
+    store
+        .record_deliveries(Channel::Email, "run-a", &records)
+        .await
+        .unwrap();
+    let left = tbs_list(&store.list_undelivered(10).await.unwrap());
+    assert!(
+        !left.contains(&tbs[0]) && !left.contains(&tbs[3]),
+        "{left:?}"
+    );
+    assert_eq!(left.len(), 4);
+}
+
+/// `tasks` runs claim the same alerts in batches at once: each alert goes to exactly one run.
+pub async fn batched_claims_are_exclusive_under_concurrency<S: AlertStore + 'static>(
+    store: Arc<S>,
+    tasks: usize,
+) {
+    let alerts: Vec<Alert> = (0..20)
+        .map(|i| {
+            alert(
+                &format!("brace{i}"),
+                Severity::Suspicious,
+                &["example.com"],
+                t0(),
+            )
+        })
+        .collect();
+    for a in &alerts {
+        store.create_alert(a).await.unwrap();
+    }
+    let tbs: Vec<Sha256Hash> = alerts.iter().map(|a| a.tbs_sha256).collect();
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let (store, mut tbs) = (store.clone(), tbs.clone());
+        // Different orders, overlapping sets.
+        tbs.rotate_left(task * 3 % 20);
+        handles.push(tokio::spawn(async move {
+            let run = format!("run-{task}");
+            let claimed = store
+                .claim_deliveries(&tbs, Channel::Sns, &run, t0(), t0() + Duration::minutes(1))
+                .await
+                .unwrap();
+            tbs.into_iter()
+                .zip(claimed)
+                .filter(|(_, c)| *c)
+                .map(|(h, _)| h)
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut wins: Vec<Sha256Hash> = Vec::new();
+    for h in handles {
+        wins.extend(h.await.unwrap());
+    }
+    wins.sort();
+    let mut expected = tbs.clone();
+    expected.sort();
+    assert_eq!(wins, expected, "every alert claimed exactly once");
 }
 
 pub async fn acknowledge_alert<S: AlertStore>(store: &S) {

@@ -185,3 +185,77 @@ async fn delivery_is_given_up_after_the_last_attempt() {
     invoke(&poller).await;
     assert!(env.sns(0).await.is_empty());
 }
+
+/// Issue 13 §2 on the emulator: 12 alerts go out as two PublishBatch requests (10 + 2), each
+/// message with its own alert's attributes; claims and records are transactions, not one
+/// UpdateItem per alert. A PublishBatch that fails as a whole leaves every entry queued, and
+/// the next run delivers each exactly once.
+#[tokio::test]
+async fn alerts_go_out_by_publish_batch_and_a_failed_batch_is_retried_whole() {
+    let env = Env::new().await;
+    env.watch("example.com").await;
+    let mut certs = Vec::new();
+    for i in 0..12 {
+        let (_, cert) = env.log_cert(&[&format!("h{i}.example.com")]);
+        if i % 3 == 0 {
+            env.push_cert(&cert).await; // info: a different severity attribute
+        }
+        certs.push(cert);
+    }
+    let proxy = env.proxy().await;
+    let poller = env.poller_via(&proxy).await;
+    proxy.fail_next(Service::Sns, "PublishBatch", ATTEMPTS);
+
+    let report = invoke(&poller).await;
+    assert_eq!(proxy.pending_faults(), 0);
+    assert_eq!(report.deliveries_failed, 10, "the failed batch's entries");
+    assert_eq!(
+        report.deliveries_ok,
+        2 + 8,
+        "the other batch, and the email of 8"
+    );
+    assert_eq!(proxy.count(Service::Sns, "Publish"), 0);
+    assert_eq!(
+        proxy.count(Service::Sns, "PublishBatch"),
+        ATTEMPTS as u64 + 1
+    );
+    assert_eq!(env.sns(2).await.len(), 2);
+    let mut queued = 0;
+    for cert in &certs {
+        let alert = env.alert(&cert.tbs_sha256).await;
+        if alert.sns.state == DeliveryState::Queued {
+            assert_eq!(alert.sns.attempts, 1);
+            queued += 1;
+        }
+    }
+    assert_eq!(queued, 10);
+
+    proxy.reset_counts();
+    let report = invoke(&poller).await;
+    assert_eq!(report.errors, Vec::<String>::new());
+    assert_eq!(report.deliveries_ok, 10);
+    assert_eq!(proxy.count(Service::Sns, "PublishBatch"), 1);
+    assert_eq!(
+        proxy.count(Service::DynamoDb, "UpdateItem"),
+        1,
+        "poll status only"
+    );
+    let sns = env.sns(10).await;
+    assert_eq!(sns.len(), 10);
+    for envelope in &sns {
+        let body = body(envelope);
+        assert_eq!(
+            envelope.message_attributes["severity"].value,
+            body["severity"].as_str().unwrap(),
+            "each entry carries its own alert's attributes"
+        );
+    }
+    for cert in &certs {
+        assert_eq!(
+            env.alert(&cert.tbs_sha256).await.sns.state,
+            DeliveryState::Sent
+        );
+    }
+    invoke(&poller).await;
+    assert!(env.sns(0).await.is_empty(), "never twice");
+}

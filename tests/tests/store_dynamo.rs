@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
-use ctguard::model::{Channel, Severity};
+use ctguard::model::{Channel, DeliveryState, Severity};
 use ctguard::store::dynamo::{DynamoStore, TableNames};
 use ctguard::store::{
-    AlertFilter, AlertStore, DeliveryResult, InventoryStore, PageRequest, StoreError, WatchStore,
+    AlertFilter, AlertStore, DeliveryRecord, DeliveryResult, InventoryStore, PageRequest,
+    StoreError, WatchStore,
 };
 use ctguard_tests::aws::{SDK_MAX_ATTEMPTS, TestAws, sdk_config};
 use ctguard_tests::fault_proxy::{FaultProxy, Service};
@@ -109,6 +110,16 @@ async fn claim_is_exclusive_under_concurrency() {
 }
 
 #[tokio::test]
+async fn batched_claims_and_records() {
+    contract::batched_claims_and_records(&store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_claims_are_exclusive_under_concurrency() {
+    contract::batched_claims_are_exclusive_under_concurrency(Arc::new(store().await), 6).await;
+}
+
+#[tokio::test]
 async fn acknowledge_alert() {
     contract::acknowledge_alert(&store().await).await;
 }
@@ -149,6 +160,66 @@ async fn lookup_batches_one_request_per_hundred_keys() {
     assert_eq!(found.tbs.into_iter().collect::<Vec<_>>(), [c.tbs_sha256]);
     assert_eq!(proxy.count(Service::DynamoDb, "BatchGetItem"), 6);
     assert_eq!(proxy.total(Service::DynamoDb), 6);
+}
+
+/// 250 claims and 250 records of one channel cost ⌈250/100⌉ TransactWriteItems each, and no
+/// per-alert UpdateItem; a claim of one alert is one UpdateItem (the unbatched path).
+#[tokio::test]
+async fn delivery_claims_and_records_cost_one_transaction_per_hundred() {
+    let aws = TestAws::new().await;
+    let proxy = FaultProxy::start(&aws.endpoint).await;
+    let store = aws.store_via(proxy.url()).await;
+    let alerts: Vec<_> = (0..250)
+        .map(|i| {
+            alert(
+                &format!("tx{i}"),
+                Severity::Suspicious,
+                &["example.com"],
+                t0(),
+            )
+        })
+        .collect();
+    store.create_alerts(&alerts).await.unwrap();
+    let tbs: Vec<_> = alerts.iter().map(|a| a.tbs_sha256).collect();
+    let lease = t0() + Duration::minutes(5);
+    proxy.reset_counts();
+    let claimed = store
+        .claim_deliveries(&tbs, Channel::Sns, "run", t0(), lease)
+        .await
+        .unwrap();
+    assert!(claimed.iter().all(|c| *c));
+    assert_eq!(proxy.count(Service::DynamoDb, "TransactWriteItems"), 3);
+    assert_eq!(proxy.total(Service::DynamoDb), 3);
+
+    proxy.reset_counts();
+    let records: Vec<DeliveryRecord> = tbs
+        .iter()
+        .map(|h| DeliveryRecord {
+            tbs: *h,
+            result: DeliveryResult::Sent {
+                message_id: Some("m".into()),
+                at: t0(),
+            },
+            other_queued: true,
+        })
+        .collect();
+    store
+        .record_deliveries(Channel::Sns, "run", &records)
+        .await
+        .unwrap();
+    assert_eq!(proxy.count(Service::DynamoDb, "TransactWriteItems"), 3);
+    assert_eq!(proxy.total(Service::DynamoDb), 3);
+    let stored = aws.store().get_alerts(&tbs).await.unwrap();
+    assert!(stored.iter().all(|a| a.sns.state == DeliveryState::Sent));
+
+    proxy.reset_counts();
+    let one = store
+        .claim_deliveries(&tbs[..1], Channel::Email, "run", t0(), lease)
+        .await
+        .unwrap();
+    assert_eq!(one, [true]);
+    assert_eq!(proxy.count(Service::DynamoDb, "UpdateItem"), 1);
+    assert_eq!(proxy.total(Service::DynamoDb), 1);
 }
 
 /// A DynamoDB 500 that outlasts the SDK's retries surfaces as a Backend error naming the store

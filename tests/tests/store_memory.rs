@@ -107,6 +107,16 @@ async fn claim_is_exclusive_under_concurrency() {
 }
 
 #[tokio::test]
+async fn batched_claims_and_records() {
+    contract::batched_claims_and_records(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_claims_are_exclusive_under_concurrency() {
+    contract::batched_claims_are_exclusive_under_concurrency(Arc::new(MemoryStore::new()), 6).await;
+}
+
+#[tokio::test]
 async fn acknowledge_alert() {
     contract::acknowledge_alert(&MemoryStore::new()).await;
 }

@@ -27,6 +27,7 @@
 //! | `ALERT_RETENTION_DAYS` | `395` | alerts expire (DynamoDB TTL) this long after first seen (`0` = keep) |
 //! | `RATE_LIMIT_BACKOFF` | `15m` | pause after a 429 without `Retry-After` |
 //! | `OUTBOX_BATCH` | `500` | undelivered / pending alerts handled per run |
+//! | `DELIVERY_BATCH` | `100` | alert+channel claims and records per DynamoDB transaction (1–100); SNS messages per PublishBatch are at most 10 of them (`1` = one Publish and one UpdateItem each, the unbatched path) |
 //! | `STUCK_AFTER_RUNS` | `3` | an entry polled this many runs in a row without progress (an error, or a cursor that does not move) is *stuck* |
 //! | `CANARY_DOMAIN` | unset (no canary) | a domain whose issuances are expected (deployed: `test.certspotter.org`); the poller creates its watch entry, marked `canary`, when missing |
 //! | `CANARY_WINDOW` | `36h` | a canary with no new issuance for this long raises a `health` alert ("monitor blind") |
@@ -115,6 +116,8 @@ pub struct RunSettings {
     pub alert_retention: Option<Duration>,
     pub rate_limit_backoff: Duration,
     pub outbox_batch: u32,
+    /// Alert+channel claims/records per store batch (1..=100); SNS batches are at most 10.
+    pub delivery_batch: u32,
     pub email_include_info: bool,
     /// Polls in a row without progress after which an entry is stuck.
     pub stuck_after_runs: u32,
@@ -138,6 +141,7 @@ impl Default for RunSettings {
             alert_retention: Some(Duration::from_secs(395 * 86_400)),
             rate_limit_backoff: Duration::from_secs(15 * 60),
             outbox_batch: 500,
+            delivery_batch: DELIVERY_BATCH_MAX,
             email_include_info: false,
             stuck_after_runs: 3,
             canary_domain: None,
@@ -164,6 +168,8 @@ pub const DEFAULT_BURST: u32 = 10;
 const MAX_RATE_PER_SEC: f64 = 1000.0;
 /// Highest accepted `POLL_CONCURRENCY`.
 const MAX_POLL_CONCURRENCY: u32 = 64;
+/// DynamoDB's TransactWriteItems limit: the largest useful `DELIVERY_BATCH`.
+pub const DELIVERY_BATCH_MAX: u32 = 100;
 
 /// The configuration is unusable; lists every offending variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -278,6 +284,7 @@ impl Config {
                 .then(|| Duration::from_secs(u64::from(retention_days) * 86_400)),
             rate_limit_backoff: env.duration("RATE_LIMIT_BACKOFF", defaults.rate_limit_backoff),
             outbox_batch: env.number("OUTBOX_BATCH", defaults.outbox_batch, 1),
+            delivery_batch: env.number("DELIVERY_BATCH", defaults.delivery_batch, 1),
             email_include_info: env.boolean("EMAIL_INCLUDE_INFO", false),
             stuck_after_runs: env.number("STUCK_AFTER_RUNS", defaults.stuck_after_runs, 1),
             canary_domain: env.optional("CANARY_DOMAIN").and_then(|raw| {
@@ -292,6 +299,12 @@ impl Config {
         };
         if run.delivery_lease.is_zero() {
             env.problem("DELIVERY_LEASE", "must be more than zero");
+        }
+        if run.delivery_batch > DELIVERY_BATCH_MAX {
+            env.problem(
+                "DELIVERY_BATCH",
+                format!("must be at most {DELIVERY_BATCH_MAX} (a DynamoDB transaction)"),
+            );
         }
         let run_timeout = env.duration("RUN_TIMEOUT", Duration::from_secs(5 * 60));
 

@@ -9,6 +9,11 @@
 //! - The alerts this run created or resolved ([`FreshAlerts`]) are read with consistent reads
 //!   of the table and delivered in this run, whether or not the outbox index (which lags
 //!   behind writes in DynamoDB) shows them yet.
+//! - Batched (issue 13 §2): claims and records go to the store `delivery_batch` alert+channel
+//!   pairs at a time (DynamoDB: one transaction each), and SNS messages go out by
+//!   PublishBatch, at most 10 and 256 KiB per request. A chunk is claimed, sent and recorded
+//!   before the next is claimed, so a crash re-sends at most one chunk (at least once).
+//!   `delivery_batch` = 1 is the unbatched path: one claim, Publish and record per alert.
 //! - SNS: one message per alert. Email: one message per `outbox_batch` claimed alerts, so one
 //!   per run unless a run delivers more.
 //! - Held back, not claimed: `pending` alerts (inside the grace period), and baseline alerts
@@ -24,14 +29,17 @@ use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Channel, DeliveryState, Severity};
 use ctguard::store::{
-    AlertFilter, AlertStore, DeliveryResult, InventoryStore, PageRequest, WatchStore,
+    AlertFilter, AlertStore, DeliveryRecord, DeliveryResult, InventoryStore, PageRequest,
+    WatchStore,
 };
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::fresh::FreshAlerts;
 use crate::message::{BaselineSummary, alert_sns, baseline_email, baseline_sns, run_email};
-use crate::notify::{Mailer, NotifyError, Publisher};
+use crate::notify::{
+    Mailer, NotifyError, Publisher, SNS_BATCH_BYTES, SNS_BATCH_MAX, SendFailure, SnsMessage,
+};
 use crate::report::RunReport;
 use crate::run::Poller;
 use crate::source::IssuanceSource;
@@ -56,6 +64,7 @@ where
             deadline,
             fresh,
             attempted: HashSet::new(),
+            finished: HashSet::new(),
             summarized: HashSet::new(),
             claims: 0,
         };
@@ -114,6 +123,9 @@ struct Outbox<'a, S, C, P, M> {
     fresh: FreshAlerts,
     /// Alert+channel pairs this run already handled (a failure is retried by a later run).
     attempted: HashSet<(Sha256Hash, Channel)>,
+    /// Alert+channel pairs this run recorded as final (sent, skipped, failed for good): the
+    /// other channel's record knows the outbox attribute may go.
+    finished: HashSet<(Sha256Hash, Channel)>,
     /// Entries whose baseline summary this run already handled.
     summarized: HashSet<WatchDomain>,
     /// Successful claims so far (progress marker for the batch loop).
@@ -168,52 +180,69 @@ where
         late
     }
 
+    /// Alert+channel pairs per claim/record batch (at least 1).
+    fn delivery_batch(&self) -> usize {
+        self.poller.settings.delivery_batch.max(1) as usize
+    }
+
     async fn regular_sns(&mut self, alerts: &[Alert]) {
-        for alert in alerts.iter().filter(|a| queued(a, Channel::Sns)) {
+        let todo: Vec<&Alert> = alerts.iter().filter(|a| queued(a, Channel::Sns)).collect();
+        let Some(publisher) = &self.poller.publisher else {
+            self.skip_all(&todo, Channel::Sns, "SNS is not configured")
+                .await;
+            return;
+        };
+        let per_request = self.delivery_batch().min(SNS_BATCH_MAX);
+        for chunk in todo.chunks(self.delivery_batch()) {
             if self.out_of_time() {
                 return;
             }
-            let Some(publisher) = &self.poller.publisher else {
-                self.skip(alert, Channel::Sns, "SNS is not configured")
-                    .await;
-                continue;
-            };
-            if !self.claim(alert, Channel::Sns).await {
-                continue;
+            let claimed = self.claim_all(chunk, Channel::Sns).await;
+            let messages: Vec<SnsMessage> = claimed.iter().map(alert_sns).collect();
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for group in sns_requests(&messages, per_request) {
+                if let [message] = group {
+                    outcomes.push(publisher.publish(message).await.map_err(SendFailure::from));
+                } else {
+                    outcomes.extend(publisher.publish_batch(group).await);
+                }
             }
-            let result = publisher.publish(&alert_sns(alert)).await;
-            self.record(alert, Channel::Sns, result).await;
+            let results = claimed.into_iter().zip(outcomes).collect();
+            self.record_all(Channel::Sns, results).await;
         }
     }
 
     async fn regular_email(&mut self, alerts: &[Alert]) {
         let include_info = self.poller.settings.email_include_info;
-        let mut claimed = Vec::new();
-        for alert in alerts.iter().filter(|a| queued(a, Channel::Email)) {
-            if self.out_of_time() {
-                break;
-            }
-            if self.poller.mailer.is_none() {
-                self.skip(alert, Channel::Email, "email is not configured")
-                    .await;
-            } else if alert.severity == Severity::Info && !include_info {
-                // A pending alert that turned out authorized: the email lists suspicious ones.
-                self.skip(alert, Channel::Email, "info alerts are not emailed")
-                    .await;
-            } else if self.claim(alert, Channel::Email).await {
-                claimed.push(alert.clone());
-            }
-        }
+        let todo: Vec<&Alert> = alerts
+            .iter()
+            .filter(|a| queued(a, Channel::Email))
+            .collect();
         let Some(mailer) = &self.poller.mailer else {
+            self.skip_all(&todo, Channel::Email, "email is not configured")
+                .await;
             return;
         };
+        // A pending alert that turned out authorized: the email lists suspicious ones.
+        let (info, todo): (Vec<&Alert>, Vec<&Alert>) = todo
+            .into_iter()
+            .partition(|a| a.severity == Severity::Info && !include_info);
+        self.skip_all(&info, Channel::Email, "info alerts are not emailed")
+            .await;
+        if todo.is_empty() || self.out_of_time() {
+            return;
+        }
+        let claimed = self.claim_all(&todo, Channel::Email).await;
         if claimed.is_empty() {
             return;
         }
+        // One email for the batch (SES takes one message per request either way).
         let result = mailer.send(&run_email(&claimed)).await;
-        for alert in &claimed {
-            self.record(alert, Channel::Email, result.clone()).await;
-        }
+        let results = claimed
+            .into_iter()
+            .map(|alert| (alert, result.clone().map_err(SendFailure::from)))
+            .collect();
+        self.record_all(Channel::Email, results).await;
     }
 
     /// Sends the summaries of the entries whose baseline alerts are ready: every entry they
@@ -349,17 +378,16 @@ where
             Channel::Sns => self.poller.publisher.is_some(),
             Channel::Email => self.poller.mailer.is_some(),
         };
-        let mut claimed = Vec::new();
-        for alert in alerts.iter().filter(|a| queued(a, channel)) {
-            if self.out_of_time() {
-                break;
-            }
-            if !configured {
-                self.skip(alert, channel, "channel is not configured").await;
-            } else if self.claim(alert, channel).await {
-                claimed.push(alert.clone());
-            }
+        let todo: Vec<&Alert> = alerts.iter().filter(|a| queued(a, channel)).collect();
+        if !configured {
+            self.skip_all(&todo, channel, "channel is not configured")
+                .await;
+            return;
         }
+        if self.out_of_time() {
+            return;
+        }
+        let claimed = self.claim_all(&todo, channel).await;
         if claimed.is_empty() {
             return;
         }
@@ -386,124 +414,206 @@ where
             }
             sent.insert(domain, result);
         }
+        let mut results = Vec::with_capacity(claimed.len());
         for alert in &claimed {
             // Its first failed summary if any (retried later, with every summary listing it),
             // else its first entry's message.
-            let results: Vec<&Result<String, NotifyError>> = alert
+            let outcomes: Vec<&Result<String, NotifyError>> = alert
                 .matched
                 .iter()
                 .filter_map(|m| sent.get(&m.entry))
                 .collect();
-            let outcome = results
+            let outcome = outcomes
                 .iter()
                 .find(|r| r.is_err())
-                .or_else(|| results.first())
+                .or_else(|| outcomes.first())
                 .map(|r| (*r).clone())
                 .unwrap_or_else(|| Err(NotifyError("no summary listed it".to_owned())));
-            self.record(alert, channel, outcome).await;
+            results.push((alert.clone(), outcome.map_err(SendFailure::from)));
         }
+        self.record_all(channel, results).await;
     }
 
-    async fn claim(&mut self, alert: &Alert, channel: Channel) -> bool {
-        if !self.attempted.insert((alert.tbs_sha256, channel)) {
-            return false;
-        }
+    /// Claims `channel` of the alerts this run has not tried yet, `delivery_batch` at a time;
+    /// returns those claimed. A failed claim batch is logged and its alerts stay queued.
+    async fn claim_all(&mut self, alerts: &[&Alert], channel: Channel) -> Vec<Alert> {
+        let fresh: Vec<&Alert> = alerts
+            .iter()
+            .copied()
+            .filter(|a| self.attempted.insert((a.tbs_sha256, channel)))
+            .collect();
         let now = self.poller.now();
         let lease = chrono::Duration::from_std(self.poller.settings.delivery_lease)
             .unwrap_or_else(|_| chrono::Duration::minutes(5));
-        match self
-            .poller
-            .store
-            .claim_delivery(
-                &alert.tbs_sha256,
-                channel,
-                &self.report.run_id,
-                now,
-                now + lease,
-            )
-            .await
-        {
-            Ok(claimed) => {
-                self.claims += usize::from(claimed);
-                claimed
-            }
-            Err(e) => {
-                error!(tbs = %alert.tbs_sha256, ?channel, error = %e, "cannot claim delivery");
-                self.report
-                    .errors
-                    .push(format!("claiming {channel:?} of {}: {e}", alert.tbs_sha256));
-                false
+        let mut claimed = Vec::with_capacity(fresh.len());
+        for chunk in fresh.chunks(self.delivery_batch()) {
+            let hashes: Vec<Sha256Hash> = chunk.iter().map(|a| a.tbs_sha256).collect();
+            match self
+                .poller
+                .store
+                .claim_deliveries(&hashes, channel, &self.report.run_id, now, now + lease)
+                .await
+            {
+                Ok(answers) => {
+                    for (alert, ok) in chunk.iter().zip(answers) {
+                        if ok {
+                            claimed.push((*alert).clone());
+                        }
+                    }
+                }
+                Err(e) => {
+                    error!(?channel, alerts = chunk.len(), error = %e, "cannot claim deliveries");
+                    self.report.errors.push(format!(
+                        "claiming {channel:?} of {} alerts: {e}",
+                        chunk.len()
+                    ));
+                }
             }
         }
+        self.claims += claimed.len();
+        claimed
     }
 
-    async fn skip(&mut self, alert: &Alert, channel: Channel, reason: &str) {
-        if !self.claim(alert, channel).await {
+    /// Marks `channel` skipped (not sent by design) on these alerts.
+    async fn skip_all(&mut self, alerts: &[&Alert], channel: Channel, reason: &str) {
+        if alerts.is_empty() {
             return;
         }
-        let result = DeliveryResult::Skipped {
-            reason: reason.to_owned(),
-            at: self.poller.now(),
-        };
-        self.store_result(alert, channel, &result).await;
+        let at = self.poller.now();
+        let claimed = self.claim_all(alerts, channel).await;
+        let records = claimed
+            .into_iter()
+            .map(|alert| {
+                let result = DeliveryResult::Skipped {
+                    reason: reason.to_owned(),
+                    at,
+                };
+                (alert, result)
+            })
+            .collect();
+        self.store_results(channel, records).await;
     }
 
-    async fn record(
+    /// Records each claimed alert's outcome (counted in the report).
+    async fn record_all(
         &mut self,
-        alert: &Alert,
         channel: Channel,
-        outcome: Result<String, NotifyError>,
+        outcomes: Vec<(Alert, Result<String, SendFailure>)>,
     ) {
         let at = self.poller.now();
-        let result = match outcome {
-            Ok(message_id) => {
-                self.report.deliveries_ok += 1;
-                DeliveryResult::Sent {
-                    message_id: Some(message_id).filter(|id| !id.is_empty()),
-                    at,
+        let mut records = Vec::with_capacity(outcomes.len());
+        for (alert, outcome) in outcomes {
+            let result = match outcome {
+                Ok(message_id) => {
+                    self.report.deliveries_ok += 1;
+                    DeliveryResult::Sent {
+                        message_id: Some(message_id).filter(|id| !id.is_empty()),
+                        at,
+                    }
                 }
-            }
-            Err(NotifyError(message)) => {
-                let attempts = alert.delivery(channel).attempts + 1;
-                let give_up = attempts >= self.poller.settings.max_delivery_attempts;
-                if give_up {
-                    self.report.deliveries_gave_up += 1;
-                    error!(
-                        tbs = %alert.tbs_sha256, ?channel, attempts, error = %message,
-                        "delivery failed for the last time: marked failed"
-                    );
-                } else {
-                    self.report.deliveries_failed += 1;
-                    warn!(
-                        tbs = %alert.tbs_sha256, ?channel, attempts, error = %message,
-                        "delivery failed: stays queued for the next run"
-                    );
+                Err(SendFailure {
+                    error: NotifyError(message),
+                    permanent,
+                }) => {
+                    let attempts = alert.delivery(channel).attempts + 1;
+                    let give_up =
+                        permanent || attempts >= self.poller.settings.max_delivery_attempts;
+                    if give_up {
+                        self.report.deliveries_gave_up += 1;
+                        error!(
+                            tbs = %alert.tbs_sha256, ?channel, attempts, permanent,
+                            error = %message,
+                            "delivery failed for the last time: marked failed"
+                        );
+                    } else {
+                        self.report.deliveries_failed += 1;
+                        warn!(
+                            tbs = %alert.tbs_sha256, ?channel, attempts, error = %message,
+                            "delivery failed: stays queued for the next run"
+                        );
+                    }
+                    // Stored on the alert: bounded like every other text on it (an SDK error
+                    // carries the whole raw response).
+                    DeliveryResult::Failed {
+                        error: ctguard::bounds::clip_text(
+                            &message,
+                            ctguard::bounds::TEXT_MAX_BYTES,
+                        ),
+                        at,
+                        give_up,
+                    }
                 }
-                DeliveryResult::Failed {
-                    error: message,
-                    at,
-                    give_up,
-                }
-            }
-        };
-        self.store_result(alert, channel, &result).await;
+            };
+            records.push((alert, result));
+        }
+        self.store_results(channel, records).await;
     }
 
-    async fn store_result(&mut self, alert: &Alert, channel: Channel, result: &DeliveryResult) {
-        if let Err(e) = self
-            .poller
-            .store
-            .record_delivery(&alert.tbs_sha256, channel, &self.report.run_id, result)
-            .await
-        {
-            // The lease expires and a later run retries: possibly a duplicate, never a loss.
-            error!(tbs = %alert.tbs_sha256, ?channel, error = %e, "cannot record delivery");
-            self.report.errors.push(format!(
-                "recording {channel:?} of {}: {e}",
-                alert.tbs_sha256
-            ));
+    async fn store_results(&mut self, channel: Channel, results: Vec<(Alert, DeliveryResult)>) {
+        let other = match channel {
+            Channel::Sns => Channel::Email,
+            Channel::Email => Channel::Sns,
+        };
+        let records: Vec<DeliveryRecord> = results
+            .into_iter()
+            .map(|(alert, result)| DeliveryRecord {
+                tbs: alert.tbs_sha256,
+                other_queued: queued(&alert, other)
+                    && !self.finished.contains(&(alert.tbs_sha256, other)),
+                result,
+            })
+            .collect();
+        for chunk in records.chunks(self.delivery_batch()) {
+            match self
+                .poller
+                .store
+                .record_deliveries(channel, &self.report.run_id, chunk)
+                .await
+            {
+                Ok(()) => {
+                    for record in chunk.iter().filter(|r| final_result(&r.result)) {
+                        self.finished.insert((record.tbs, channel));
+                    }
+                }
+                Err(e) => {
+                    // The leases expire and a later run retries: possibly a duplicate, never
+                    // a loss.
+                    error!(?channel, alerts = chunk.len(), error = %e, "cannot record deliveries");
+                    self.report.errors.push(format!(
+                        "recording {channel:?} of {} alerts: {e}",
+                        chunk.len()
+                    ));
+                }
+            }
         }
     }
+}
+
+fn final_result(result: &DeliveryResult) -> bool {
+    match result {
+        DeliveryResult::Sent { .. } | DeliveryResult::Skipped { .. } => true,
+        DeliveryResult::Failed { give_up, .. } => *give_up,
+    }
+}
+
+/// Consecutive groups of at most `per_request` messages and [`SNS_BATCH_BYTES`] together:
+/// one PublishBatch each (a message over the limit alone still goes, on its own).
+fn sns_requests(messages: &[SnsMessage], per_request: usize) -> Vec<&[SnsMessage]> {
+    let per_request = per_request.max(1);
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, message) in messages.iter().enumerate() {
+        let size = message.payload_bytes();
+        if i > start && (i - start == per_request || bytes + size > SNS_BATCH_BYTES) {
+            groups.push(&messages[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        groups.push(&messages[start..]);
+    }
+    groups
 }
 
 fn queued(alert: &Alert, channel: Channel) -> bool {

@@ -1327,3 +1327,151 @@ async fn every_entry_is_polled_at_least_once_every_k_runs() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Delivery in batches (issue 13 §2)
+
+/// How many SNS messages carry each alert (by its TBS hash in the body).
+fn sns_per_alert(h: &Harness) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for body in h.sns_bodies() {
+        *counts
+            .entry(body["tbs_sha256"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn with_alerts(n: u64) -> Harness {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    for i in 1..=n {
+        h.source.push(issuance(i, &[&format!("h{i}.example.com")]));
+    }
+    h
+}
+
+/// Runs until the run is stuck (hung notifier or store) and drops it there: a crash.
+async fn crash(h: &Harness) {
+    let run = tokio::time::timeout(Duration::from_millis(500), h.run()).await;
+    assert!(
+        run.is_err(),
+        "the run was expected to hang where it crashes"
+    );
+}
+
+#[tokio::test]
+async fn sns_goes_out_by_publish_batch_of_ten_and_one_by_one_with_delivery_batch_1() {
+    let h = with_alerts(25).await;
+    let report = h.run().await;
+    assert_eq!(
+        report.deliveries_ok,
+        25 + 25,
+        "each alert on SNS and in the email"
+    );
+    assert_eq!(h.notifier.emails().len(), 1);
+    assert_eq!(*h.notifier.sns_requests.lock().unwrap(), [10, 10, 5]);
+    let counts = sns_per_alert(&h);
+    assert_eq!(counts.len(), 25);
+    assert!(counts.values().all(|&c| c == 1));
+    // Each entry maps back to its alert: its message id is recorded on that alert.
+    let mut ids = std::collections::HashSet::new();
+    for i in 1..=25 {
+        let alert = h.alert(i).await;
+        assert_eq!(alert.sns.state, DeliveryState::Sent);
+        assert!(ids.insert(alert.sns.message_id.unwrap()));
+    }
+    // Per entry: each message's attributes are its own alert's.
+    for message in h.notifier.sns() {
+        let body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+        let severity = message.attributes.iter().find(|a| a.name == "severity");
+        assert_eq!(severity.unwrap().value, body["severity"].as_str().unwrap());
+    }
+
+    let mut h = with_alerts(3).await;
+    h.settings.delivery_batch = 1;
+    h.run().await;
+    assert_eq!(*h.notifier.sns_requests.lock().unwrap(), [1, 1, 1]);
+    assert_eq!(sns_per_alert(&h).len(), 3);
+}
+
+#[tokio::test]
+async fn a_batch_entry_refused_as_sender_fault_fails_at_once_others_are_retried() {
+    let h = with_alerts(3).await;
+    *h.notifier.failing_entries.lock().unwrap() = vec![
+        (hash("tbs", 1).to_hex(), true),
+        (hash("tbs", 2).to_hex(), false),
+    ];
+    let report = h.run().await;
+    assert_eq!(report.deliveries_gave_up, 1);
+    assert_eq!(report.deliveries_failed, 1);
+    let refused = h.alert(1).await;
+    assert_eq!(refused.sns.state, DeliveryState::Failed);
+    assert_eq!(refused.sns.attempts, 1, "a sender fault is not retried");
+    let transient = h.alert(2).await;
+    assert_eq!(transient.sns.state, DeliveryState::Queued);
+    assert_eq!(transient.sns.attempts, 1);
+    assert_eq!(h.alert(3).await.sns.state, DeliveryState::Sent);
+    assert_eq!(
+        h.alert(1).await.email.state,
+        DeliveryState::Sent,
+        "email is independent"
+    );
+
+    h.notifier.failing_entries.lock().unwrap().clear();
+    h.run().await;
+    assert_eq!(h.alert(2).await.sns.state, DeliveryState::Sent);
+    assert_eq!(h.alert(1).await.sns.state, DeliveryState::Failed);
+    let counts = sns_per_alert(&h);
+    assert_eq!(counts.get(&hash("tbs", 1).to_hex()), None);
+    assert_eq!(counts.len(), 2);
+}
+
+#[tokio::test]
+async fn crash_between_claim_and_publish_delivers_everything_once_after_the_lease() {
+    let h = with_alerts(12).await;
+    h.notifier.hang.store(true, Ordering::SeqCst);
+    crash(&h).await;
+    assert!(h.notifier.sns().is_empty());
+    h.notifier.hang.store(false, Ordering::SeqCst);
+
+    // The crashed run's leases hold: nothing is sent twice meanwhile.
+    h.run().await;
+    assert!(h.notifier.sns().is_empty());
+    assert_eq!(h.alert(1).await.sns.state, DeliveryState::Queued);
+
+    h.clock.advance(chrono::Duration::minutes(6));
+    h.run().await;
+    let counts = sns_per_alert(&h);
+    assert_eq!(counts.len(), 12, "none lost");
+    assert!(counts.values().all(|&c| c == 1), "none twice: {counts:?}");
+    h.run().await;
+    assert_eq!(h.notifier.sns().len(), 12);
+    assert_eq!(h.notifier.emails().len(), 1);
+}
+
+#[tokio::test]
+async fn crash_between_publish_and_record_sends_again_after_the_lease_never_loses() {
+    let h = with_alerts(12).await;
+    h.store.faults.lock().unwrap().hang_record_delivery = true;
+    crash(&h).await;
+    // Published (the first chunk), not recorded.
+    assert_eq!(h.notifier.sns().len(), 12);
+    assert_eq!(h.alert(1).await.sns.state, DeliveryState::Queued);
+    h.store.faults.lock().unwrap().hang_record_delivery = false;
+
+    h.run().await;
+    assert_eq!(h.notifier.sns().len(), 12, "leased: not sent again yet");
+
+    h.clock.advance(chrono::Duration::minutes(6));
+    h.run().await;
+    // The documented at-least-once window: the crashed chunk is sent again, once.
+    let counts = sns_per_alert(&h);
+    assert_eq!(counts.len(), 12);
+    assert!(counts.values().all(|&c| c == 2), "{counts:?}");
+    for i in 1..=12 {
+        assert_eq!(h.alert(i).await.sns.state, DeliveryState::Sent);
+    }
+    h.run().await;
+    assert_eq!(h.notifier.sns().len(), 24, "and then never again");
+}

@@ -20,7 +20,7 @@ use ctguard::store::{
 };
 use tokio::time::Instant;
 
-use crate::notify::{Email, Mailer, NotifyError, Publisher, SnsMessage};
+use crate::notify::{Email, Mailer, NotifyError, Publisher, SendFailure, SnsMessage};
 use crate::source::{IssuancePager, IssuanceSource};
 
 pub fn t0() -> DateTime<Utc> {
@@ -303,6 +303,12 @@ pub struct FakeNotifier {
     pub sns: Arc<Mutex<Vec<SnsMessage>>>,
     pub emails: Arc<Mutex<Vec<Email>>>,
     pub fail_next: Arc<AtomicU32>,
+    /// Sizes of the SNS requests: 1 per Publish, n per PublishBatch.
+    pub sns_requests: Arc<Mutex<Vec<usize>>>,
+    /// PublishBatch entries whose body contains the key fail (the value: permanently).
+    pub failing_entries: Arc<Mutex<Vec<(String, bool)>>>,
+    /// While set, SNS never answers: the run is stuck there (a test drops it: a crash).
+    pub hang: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeNotifier {
@@ -328,8 +334,39 @@ impl FakeNotifier {
 impl Publisher for FakeNotifier {
     async fn publish(&self, message: &SnsMessage) -> Result<String, NotifyError> {
         tokio::task::yield_now().await;
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.sns_requests.lock().unwrap().push(1);
         if self.should_fail() {
             return Err(NotifyError("SNS is down".into()));
+        }
+        let mut sent = self.sns.lock().unwrap();
+        sent.push(message.clone());
+        Ok(format!("sns-{}", sent.len()))
+    }
+
+    async fn publish_batch(&self, messages: &[SnsMessage]) -> Vec<Result<String, SendFailure>> {
+        tokio::task::yield_now().await;
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.sns_requests.lock().unwrap().push(messages.len());
+        if self.should_fail() {
+            return vec![Err(NotifyError("SNS is down".into()).into()); messages.len()];
+        }
+        messages.iter().map(|m| self.publish_entry(m)).collect()
+    }
+}
+
+impl FakeNotifier {
+    fn publish_entry(&self, message: &SnsMessage) -> Result<String, SendFailure> {
+        let failing = self.failing_entries.lock().unwrap().clone();
+        if let Some((_, permanent)) = failing.iter().find(|(k, _)| message.body.contains(k)) {
+            return Err(SendFailure {
+                error: NotifyError("entry refused".into()),
+                permanent: *permanent,
+            });
         }
         let mut sent = self.sns.lock().unwrap();
         sent.push(message.clone());
@@ -359,6 +396,8 @@ pub struct Faults {
     pub advance_cursor: bool,
     pub record_poll: bool,
     pub list_watches: bool,
+    /// Recording a delivery never answers (a test drops the run there: a crash).
+    pub hang_record_delivery: bool,
 }
 
 /// `MemoryStore` with switchable failures and a request counter.
@@ -618,6 +657,9 @@ impl AlertStore for FlakyStore {
         result: &DeliveryResult,
     ) -> Result<(), StoreError> {
         self.ok()?;
+        if self.faults.lock().unwrap().hang_record_delivery {
+            std::future::pending::<()>().await;
+        }
         self.inner
             .record_delivery(tbs, channel, run_id, result)
             .await

@@ -9,7 +9,8 @@
 //!   or stale run gets `CursorUpdate::Conflict` and must stop working on that entry. A cursor
 //!   therefore never moves backwards and never skips a page another run is processing.
 //! - `AlertStore::claim_delivery` hands one channel of one alert to exactly one run at a time
-//!   (a lease), so overlapping runs never send the same notification twice.
+//!   (a lease), so overlapping runs never send the same notification twice;
+//!   `claim_deliveries` does the same for many alerts at once, answering per alert.
 //! - `InventoryStore::push_cert` / `push_key` are append-only: they create a record that does
 //!   not exist, and otherwise only add the pusher's label to its `sources`; no other attribute
 //!   of a stored record ever changes through them (only `put_*` and `delete_*`, admin, do).
@@ -179,6 +180,16 @@ pub enum DeliveryResult {
     /// alerts): marks the channel `Skipped` so it leaves the outbox. Not an attempt; `reason`
     /// is kept in `last_error` so an operator can see why.
     Skipped { reason: String, at: DateTime<Utc> },
+}
+
+/// One entry of [`AlertStore::record_deliveries`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub tbs: Sha256Hash,
+    pub result: DeliveryResult,
+    /// Whether the alert's other channel was still queued when the caller last looked: a
+    /// hint for the outbox attribute (a wrong hint costs a retry, never a wrong state).
+    pub other_queued: bool,
 }
 
 pub trait WatchStore: Send + Sync {
@@ -402,6 +413,44 @@ pub trait AlertStore: Send + Sync {
         run_id: &str,
         result: &DeliveryResult,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// `claim_delivery` of one channel for many alerts (distinct hashes), answering per alert
+    /// in input order. Implementations batch it (DynamoDB: transactions of up to 100
+    /// conditional updates); each alert is still claimed only if queued and not leased.
+    fn claim_deliveries(
+        &self,
+        tbs: &[Sha256Hash],
+        channel: Channel,
+        run_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        async move {
+            let mut claimed = Vec::with_capacity(tbs.len());
+            for hash in tbs {
+                claimed.push(
+                    self.claim_delivery(hash, channel, run_id, now, lease_until)
+                        .await?,
+                );
+            }
+            Ok(claimed)
+        }
+    }
+    /// `record_delivery` of one channel for many alerts (distinct hashes). On `Err` some may
+    /// be recorded: the others' leases expire and a later run retries them (at least once).
+    fn record_deliveries(
+        &self,
+        channel: Channel,
+        run_id: &str,
+        records: &[DeliveryRecord],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            for record in records {
+                self.record_delivery(&record.tbs, channel, run_id, &record.result)
+                    .await?;
+            }
+            Ok(())
+        }
+    }
     /// Records a person's triage; returns the updated alert, `None` if unknown.
     fn acknowledge(
         &self,

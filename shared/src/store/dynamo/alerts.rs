@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -25,7 +25,9 @@ use crate::hash::Sha256Hash;
 use crate::model::{
     Acknowledgement, Alert, AuthorizedBy, Channel, DeliveryState, Reason, Severity,
 };
-use crate::store::{AlertFilter, AlertStore, DeliveryResult, Page, PageRequest, StoreError};
+use crate::store::{
+    AlertFilter, AlertStore, DeliveryRecord, DeliveryResult, Page, PageRequest, StoreError,
+};
 
 const ENTITY: &str = "alert";
 const PK: &str = "tbs_sha256";
@@ -51,6 +53,132 @@ const CONDITIONAL_ROUNDS: usize = 4;
 const LATER_UPDATES_BYTES: usize = 8 * 1024;
 /// TransactWriteItems takes at most 100 actions.
 const TRANSACTION_MAX: usize = 100;
+/// ... and at most 4 MB: delivery records are cut well below it (an error text is bounded by
+/// the notifier, but not by this module).
+const TRANSACTION_BYTES: usize = 2 * 1024 * 1024;
+/// What a delivery update weighs besides its error text (names, times, message id).
+const RECORD_BASE_BYTES: usize = 1024;
+const CONDITIONAL_FAILED: &str = "ConditionalCheckFailed";
+
+/// The update and condition of a claim: the channel is queued and not leased (or the lease
+/// expired).
+fn claim_update(
+    channel: Channel,
+    run_id: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> (Expr, String) {
+    let mut expr = Expr::new();
+    expr.set(lease_owner_attr(channel), s(run_id));
+    expr.set(lease_until_attr(channel), epoch_ms(lease_until));
+    let state = expr.name(&format!("{}.state", channel_attr(channel)));
+    let queued = expr.value(state_value(DeliveryState::Queued));
+    let until = expr.name(lease_until_attr(channel));
+    let now = expr.value(epoch_ms(now));
+    let condition =
+        format!("{state} = {queued} AND (attribute_not_exists({until}) OR {until} <= {now})");
+    (expr, condition)
+}
+
+/// The update and condition that record `result` by the lease holder `run_id`. A terminal
+/// result removes the `outbox` attribute iff the other channel is not queued; the condition
+/// pins that state as `other_queued` says (a wrong guess fails the condition).
+fn record_update(
+    channel: Channel,
+    run_id: &str,
+    result: &DeliveryResult,
+    other_queued: bool,
+) -> Result<(Expr, String), StoreError> {
+    const OP: &str = "record_delivery";
+    let ch = channel_attr(channel);
+    let path = |field: &str| format!("{ch}.{field}");
+    let mut expr = Expr::new();
+    match result {
+        DeliveryResult::Sent { message_id, at } => {
+            expr.add_to(&path("attempts"), 1);
+            expr.set(&path("state"), state_value(DeliveryState::Sent));
+            expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
+            expr.set(&path("sent_at"), encode_value(OP, at)?);
+            expr.set(&path("message_id"), encode_value(OP, message_id)?);
+            expr.set(&path("last_error"), AttributeValue::Null(true));
+        }
+        // Not an attempt: the channel is off by design; the reason stays visible.
+        DeliveryResult::Skipped { reason, at } => {
+            expr.set(&path("state"), state_value(DeliveryState::Skipped));
+            expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
+            expr.set(&path("last_error"), s(reason.as_str()));
+        }
+        DeliveryResult::Failed { error, at, give_up } => {
+            expr.add_to(&path("attempts"), 1);
+            expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
+            expr.set(&path("last_error"), s(error.as_str()));
+            if *give_up {
+                expr.set(&path("state"), state_value(DeliveryState::Failed));
+            }
+        }
+    }
+    expr.remove(lease_owner_attr(channel));
+    expr.remove(lease_until_attr(channel));
+    let owner = expr.name(lease_owner_attr(channel));
+    let run = expr.value(s(run_id));
+    let mut condition = format!("{owner} = {run}");
+    if is_terminal(result) {
+        let other_state = expr.name(&format!("{}.state", channel_attr(other(channel))));
+        let queued = expr.value(state_value(DeliveryState::Queued));
+        if other_queued {
+            condition.push_str(&format!(" AND {other_state} = {queued}"));
+        } else {
+            expr.remove(OUTBOX);
+            condition.push_str(&format!(" AND {other_state} <> {queued}"));
+        }
+    }
+    Ok((expr, condition))
+}
+
+fn is_terminal(result: &DeliveryResult) -> bool {
+    match result {
+        DeliveryResult::Sent { .. } | DeliveryResult::Skipped { .. } => true,
+        DeliveryResult::Failed { give_up, .. } => *give_up,
+    }
+}
+
+fn record_bytes(record: &DeliveryRecord) -> usize {
+    RECORD_BASE_BYTES
+        + match &record.result {
+            DeliveryResult::Sent { message_id, .. } => message_id.as_ref().map_or(0, String::len),
+            DeliveryResult::Skipped { reason, .. } => reason.len(),
+            DeliveryResult::Failed { error, .. } => error.len(),
+        }
+}
+
+/// Consecutive runs of `items` of at most [`TRANSACTION_MAX`] items and [`TRANSACTION_BYTES`].
+fn transaction_chunks<T>(items: &[T], bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let b = bytes(item);
+        if i > start && (i - start == TRANSACTION_MAX || size + b > TRANSACTION_BYTES) {
+            chunks.push(&items[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += b;
+    }
+    if start < items.len() {
+        chunks.push(&items[start..]);
+    }
+    chunks
+}
+
+/// Backoff before retrying a transaction cancelled by a conflict with another one.
+async fn transaction_backoff(round: usize) {
+    if round > 0 {
+        let base = 20u64 << round;
+        tokio::time::sleep(std::time::Duration::from_millis(
+            base / 2 + fastrand::u64(0..=base),
+        ))
+        .await;
+    }
+}
 
 fn channel_attr(channel: Channel) -> &'static str {
     match channel {
@@ -261,6 +389,160 @@ impl DynamoStore {
                 "DynamoDB TransactWriteItems on {table}: still cancelled after {CONDITIONAL_ROUNDS} attempts"
             ),
         })
+    }
+
+    /// Conditional updates of distinct alerts as ONE TransactWriteItems (all or nothing).
+    /// `Ok(None)`: all applied. `Ok(Some(codes))`: cancelled, nothing applied; per update the
+    /// cancellation code (`ConditionalCheckFailed` for a failed condition, `None`/"None" for
+    /// an update that was fine, `TransactionConflict` when another transaction held the item).
+    async fn transact_updates(
+        &self,
+        operation: &'static str,
+        updates: Vec<(Sha256Hash, Expr, String)>,
+    ) -> Result<Option<Vec<Option<String>>>, StoreError> {
+        let table = &self.tables.alerts;
+        let count = updates.len();
+        let mut items = Vec::with_capacity(count);
+        for (tbs, expr, condition) in updates {
+            let (k, v) = Self::alert_key(&tbs);
+            let update = Update::builder()
+                .table_name(table)
+                .key(k, v)
+                .update_expression(expr.update_expression())
+                .condition_expression(condition)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .build()
+                .map_err(|e| StoreError::Backend {
+                    operation,
+                    message: format!("cannot build a transaction item: {e}"),
+                })?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(None),
+            Err(e) => e,
+        };
+        let codes: Vec<Option<String>> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+            _ if is_validation(&err) => {
+                return Err(rejected(operation, "TransactWriteItems", table, err));
+            }
+            _ => return Err(backend(operation, "TransactWriteItems", table, err)),
+        };
+        if codes.len() != count
+            || codes
+                .iter()
+                .any(|c| c.as_deref() == Some("ValidationError"))
+        {
+            return Err(backend(operation, "TransactWriteItems", table, err));
+        }
+        tracing::debug!(operation, ?codes, "transaction cancelled");
+        Ok(Some(codes))
+    }
+
+    /// One transaction's worth of claims (see `claim_deliveries`): an alert whose condition
+    /// failed is not claimable (not queued, or leased by another run) and drops out; the others
+    /// are tried again. What is left after the rounds is claimed one by one.
+    async fn claim_chunk(
+        &self,
+        tbs: &[Sha256Hash],
+        channel: Channel,
+        run_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut claimed = vec![false; tbs.len()];
+        let mut remaining: Vec<usize> = (0..tbs.len()).collect();
+        for round in 0..CONDITIONAL_ROUNDS {
+            if remaining.len() <= 1 {
+                break;
+            }
+            transaction_backoff(round).await;
+            let updates = remaining
+                .iter()
+                .map(|&i| {
+                    let (expr, condition) = claim_update(channel, run_id, now, lease_until);
+                    (tbs[i], expr, condition)
+                })
+                .collect();
+            match self.transact_updates("claim_deliveries", updates).await? {
+                None => {
+                    for &i in &remaining {
+                        claimed[i] = true;
+                    }
+                    return Ok(claimed);
+                }
+                Some(codes) => {
+                    remaining = remaining
+                        .into_iter()
+                        .zip(&codes)
+                        .filter(|(_, code)| code.as_deref() != Some(CONDITIONAL_FAILED))
+                        .map(|(i, _)| i)
+                        .collect();
+                }
+            }
+        }
+        for i in remaining {
+            claimed[i] = self
+                .claim_delivery(&tbs[i], channel, run_id, now, lease_until)
+                .await?;
+        }
+        Ok(claimed)
+    }
+
+    /// One transaction's worth of records (see `record_deliveries`). A record whose condition
+    /// failed (lease lost, or the other channel's state not as hinted) is recorded on its own
+    /// by `record_delivery`, which reads the item's current state from the failed condition;
+    /// the others are tried again as a transaction, so one record never holds back the rest.
+    async fn record_chunk(
+        &self,
+        channel: Channel,
+        run_id: &str,
+        records: &[DeliveryRecord],
+    ) -> Result<(), StoreError> {
+        let mut remaining: Vec<&DeliveryRecord> = records.iter().collect();
+        let mut alone: Vec<&DeliveryRecord> = Vec::new();
+        for round in 0..CONDITIONAL_ROUNDS {
+            if remaining.len() <= 1 {
+                break;
+            }
+            transaction_backoff(round).await;
+            let mut updates = Vec::with_capacity(remaining.len());
+            for r in &remaining {
+                let (expr, condition) = record_update(channel, run_id, &r.result, r.other_queued)?;
+                updates.push((r.tbs, expr, condition));
+            }
+            match self.transact_updates("record_deliveries", updates).await? {
+                None => {
+                    remaining.clear();
+                    break;
+                }
+                Some(codes) => {
+                    let (failed, rest): (Vec<_>, Vec<_>) = remaining
+                        .into_iter()
+                        .zip(&codes)
+                        .partition(|(_, code)| code.as_deref() == Some(CONDITIONAL_FAILED));
+                    alone.extend(failed.into_iter().map(|(r, _)| r));
+                    remaining = rest.into_iter().map(|(r, _)| r).collect();
+                }
+            }
+        }
+        for r in remaining.into_iter().chain(alone) {
+            self.record_delivery(&r.tbs, channel, run_id, &r.result)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn update_alert(
@@ -492,15 +774,7 @@ impl AlertStore for DynamoStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut expr = Expr::new();
-        expr.set(lease_owner_attr(channel), s(run_id));
-        expr.set(lease_until_attr(channel), epoch_ms(lease_until));
-        let state = expr.name(&format!("{}.state", channel_attr(channel)));
-        let queued = expr.value(state_value(DeliveryState::Queued));
-        let until = expr.name(lease_until_attr(channel));
-        let now = expr.value(epoch_ms(now));
-        let condition =
-            format!("{state} = {queued} AND (attribute_not_exists({until}) OR {until} <= {now})");
+        let (expr, condition) = claim_update(channel, run_id, now, lease_until);
         let outcome = self
             .update_alert("claim_delivery", tbs, &expr, condition, ReturnValue::None)
             .await?;
@@ -516,55 +790,11 @@ impl AlertStore for DynamoStore {
     ) -> Result<(), StoreError> {
         const OP: &str = "record_delivery";
         let ch = channel_attr(channel);
-        let path = |field: &str| format!("{ch}.{field}");
-        let terminal = match result {
-            DeliveryResult::Sent { .. } | DeliveryResult::Skipped { .. } => true,
-            DeliveryResult::Failed { give_up, .. } => *give_up,
-        };
         // For a terminal result the outbox attribute must go iff the other channel is not
         // queued; that state can change concurrently, so the condition pins it and we retry.
         let mut other_queued = false;
         for _ in 0..CONDITIONAL_ROUNDS {
-            let mut expr = Expr::new();
-            match result {
-                DeliveryResult::Sent { message_id, at } => {
-                    expr.add_to(&path("attempts"), 1);
-                    expr.set(&path("state"), state_value(DeliveryState::Sent));
-                    expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
-                    expr.set(&path("sent_at"), encode_value(OP, at)?);
-                    expr.set(&path("message_id"), encode_value(OP, message_id)?);
-                    expr.set(&path("last_error"), AttributeValue::Null(true));
-                }
-                // Not an attempt: the channel is off by design; the reason stays visible.
-                DeliveryResult::Skipped { reason, at } => {
-                    expr.set(&path("state"), state_value(DeliveryState::Skipped));
-                    expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
-                    expr.set(&path("last_error"), s(reason.as_str()));
-                }
-                DeliveryResult::Failed { error, at, give_up } => {
-                    expr.add_to(&path("attempts"), 1);
-                    expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
-                    expr.set(&path("last_error"), s(error.as_str()));
-                    if *give_up {
-                        expr.set(&path("state"), state_value(DeliveryState::Failed));
-                    }
-                }
-            }
-            expr.remove(lease_owner_attr(channel));
-            expr.remove(lease_until_attr(channel));
-            let owner = expr.name(lease_owner_attr(channel));
-            let run = expr.value(s(run_id));
-            let mut condition = format!("{owner} = {run}");
-            if terminal {
-                let other_state = expr.name(&format!("{}.state", channel_attr(other(channel))));
-                let queued = expr.value(state_value(DeliveryState::Queued));
-                if other_queued {
-                    condition.push_str(&format!(" AND {other_state} = {queued}"));
-                } else {
-                    expr.remove(OUTBOX);
-                    condition.push_str(&format!(" AND {other_state} <> {queued}"));
-                }
-            }
+            let (expr, condition) = record_update(channel, run_id, result, other_queued)?;
             match self
                 .update_alert(OP, tbs, &expr, condition, ReturnValue::None)
                 .await?
@@ -589,6 +819,36 @@ impl AlertStore for DynamoStore {
             operation: OP,
             message: format!("alert {tbs} kept changing under {CONDITIONAL_ROUNDS} attempts"),
         })
+    }
+
+    async fn claim_deliveries(
+        &self,
+        tbs: &[Sha256Hash],
+        channel: Channel,
+        run_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut claimed = Vec::with_capacity(tbs.len());
+        for chunk in tbs.chunks(TRANSACTION_MAX) {
+            claimed.extend(
+                self.claim_chunk(chunk, channel, run_id, now, lease_until)
+                    .await?,
+            );
+        }
+        Ok(claimed)
+    }
+
+    async fn record_deliveries(
+        &self,
+        channel: Channel,
+        run_id: &str,
+        records: &[DeliveryRecord],
+    ) -> Result<(), StoreError> {
+        for chunk in transaction_chunks(records, record_bytes) {
+            self.record_chunk(channel, run_id, chunk).await?;
+        }
+        Ok(())
     }
 
     async fn acknowledge(
