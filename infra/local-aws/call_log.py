@@ -12,7 +12,8 @@ Calls are aggregated per distinct (key id, action, resource) with a count, so th
 small however long the emulator runs. The action is the IAM action AWS would authorize, which is
 not always the API operation: a TransactWriteItems is authorized per item (dynamodb:PutItem,
 UpdateItem, DeleteItem, ConditionCheckItem on each item's table), a TransactGetItems as
-dynamodb:GetItem. A Query or Scan of an index is on `table/T/index/I`.
+dynamodb:GetItem, an SNS PublishBatch as sns:Publish. A Query or Scan of an index is on
+`table/T/index/I`.
 """
 
 import io
@@ -136,6 +137,9 @@ def _calls_in(environ, body):
         params = dict(urllib.parse.parse_qsl((body or b"").decode("utf-8", "replace")))
         params.update(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
         action = params.get("Action")
+        # Batch operations have no IAM action of their own: SNS PublishBatch is authorized as
+        # sns:Publish (as SQS SendMessageBatch is as sqs:SendMessage), so a policy must grant that.
+        action = {"PublishBatch": "Publish", "SendMessageBatch": "SendMessage"}.get(action, action)
         if action:
             found = [(f"{service}:{action}", _form_resource(service, params, region))]
     return [(key_id, action, resource) for action, resource in found]
