@@ -260,46 +260,36 @@ impl Linkage {
     }
 }
 
-/// `objdump -h` of a binary: its file format line and section headers.
-pub fn section_headers(path: &Path) -> Result<String, String> {
+/// `objdump FLAG BINARY`'s output (binutils).
+fn objdump(flag: &str, binary: &Path) -> Result<String, String> {
     let out = Command::new("objdump")
-        .arg("-h")
-        .arg(path)
+        .arg(flag)
+        .arg(binary)
         .output()
         .map_err(|e| format!("cannot run objdump (install binutils): {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "objdump -h {}: {}",
-            path.display(),
+            "objdump {flag} {}: {}",
+            binary.display(),
             String::from_utf8_lossy(&out.stderr)
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `objdump -h` of a binary: its file format line and section headers.
+pub fn section_headers(binary: &Path) -> Result<String, String> {
+    objdump("-h", binary)
+}
+
 /// Reads a binary's linkage with binutils' `objdump`.
 pub fn linkage(binary: &Path) -> Result<Linkage, String> {
-    let objdump = |flag: &str| -> Result<String, String> {
-        let out = Command::new("objdump")
-            .arg(flag)
-            .arg(binary)
-            .output()
-            .map_err(|e| format!("cannot run objdump (install binutils): {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "objdump {flag} {}: {}",
-                binary.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    let headers = objdump("-p")?;
+    let headers = objdump("-p", binary)?;
     let is_static = !headers.contains("Dynamic Section:");
     let glibc = if is_static {
         Vec::new()
     } else {
-        glibc_versions_in_objdump(&objdump("-T")?)
+        glibc_versions_in_objdump(&objdump("-T", binary)?)
     };
     Ok(Linkage {
         needed: needed_libraries_in_objdump(&headers),
