@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -30,6 +31,22 @@ use crate::store::{
 };
 
 const ENTITY: &str = "alert";
+
+/// The per-item codes of a cancelled TransactWriteItems, in item order (`ConditionalCheckFailed`,
+/// `TransactionConflict`, `ValidationError`, `None`...); `None` when it failed otherwise.
+fn cancellation_codes<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<Option<String>>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
 const PK: &str = "tbs_sha256";
 const SEEN_KEY: &str = "seen_key";
 const FEED: &str = "feed";
@@ -348,16 +365,12 @@ impl DynamoStore {
                 Ok(_) => return Ok(remaining),
                 Err(e) => e,
             };
-            let reasons: Vec<Option<String>> = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().map(str::to_owned))
-                    .collect(),
-                _ if is_validation(&err) => {
-                    return Err(rejected(OP, "TransactWriteItems", table, err));
-                }
-                _ => return Err(backend(OP, "TransactWriteItems", table, err)),
+            let Some(reasons) = cancellation_codes(&err) else {
+                return Err(if is_validation(&err) {
+                    rejected(OP, "TransactWriteItems", table, err)
+                } else {
+                    backend(OP, "TransactWriteItems", table, err)
+                });
             };
             // An item DynamoDB refuses (e.g. over the item limit) fails every attempt.
             if reasons
@@ -429,16 +442,12 @@ impl DynamoStore {
             Ok(_) => return Ok(None),
             Err(e) => e,
         };
-        let codes: Vec<Option<String>> = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code().map(str::to_owned))
-                .collect(),
-            _ if is_validation(&err) => {
-                return Err(rejected(operation, "TransactWriteItems", table, err));
-            }
-            _ => return Err(backend(operation, "TransactWriteItems", table, err)),
+        let Some(codes) = cancellation_codes(&err) else {
+            return Err(if is_validation(&err) {
+                rejected(operation, "TransactWriteItems", table, err)
+            } else {
+                backend(operation, "TransactWriteItems", table, err)
+            });
         };
         if codes.len() != count
             || codes
