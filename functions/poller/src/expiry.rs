@@ -108,7 +108,8 @@ where
         );
         let mut alerts = Vec::new();
         for (d, id) in due.iter().zip(ids) {
-            if existing.contains(&id) {
+            // Raised already; or no unrenewed name is watched (no read for what is not reported).
+            if existing.contains(&id) || index.matches(&d.unrenewed).is_empty() {
                 continue;
             }
             // Deleted since (its names' records go with it): nothing to warn about.
