@@ -132,6 +132,18 @@ impl InventoryCert {
     }
 }
 
+/// Expiry tracking: the latest-expiring certificate deployed (pushed) for one DNS name, kept
+/// by the inventory next to the certificate records ([`crate::store::InventoryStore::record_deployed`]).
+/// A name whose latest certificate expires soon has no renewal pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployed {
+    /// The name as in the certificate, lowercase, without a trailing dot (`*.` kept).
+    pub name: String,
+    /// The inventory certificate with the latest `not_after` for this name.
+    pub tbs_sha256: Sha256Hash,
+    pub not_after: DateTime<Utc>,
+}
+
 /// A public key authorized on its own: every certificate for it is authorized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizedKey {

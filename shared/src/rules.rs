@@ -180,8 +180,7 @@ pub fn compromised_key(mark: &Compromise) -> String {
     detail
 }
 
-/// Expiry (issue 10 §5; the rules only: the poller does not raise `expiring` yet, see the
-/// README). Which warning a deployed certificate is due at `now`: `first` (default 14 days)
+/// Expiry (issue 10 §5; the poller's `expiry` step raises them). Which warning a deployed certificate is due at `now`: `first` (default 14 days)
 /// and `second` (default 3 days) before its `not_after`; none once it has expired (its
 /// replacement or its absence is then another matter) or while it is further out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -267,6 +266,92 @@ pub fn expiring_detail(names: &[String], not_after: DateTime<Utc>, now: DateTime
         not_after.format("%Y-%m-%dT%H:%M:%SZ"),
         (not_after - now).num_hours().max(0)
     )
+}
+
+/// Names of one certificate that expiry tracking records (a certificate may carry
+/// thousands; each tracked name costs one write per push). The rest are not tracked.
+pub const DEPLOYED_NAMES_MAX: usize = 100;
+
+/// The key expiry tracking keeps a name under: trimmed, lowercase, no trailing dot (as
+/// [`renewed`] compares names); `None` for an empty name or one over 253 bytes (no DNS name).
+pub fn deployed_name(name: &str) -> Option<String> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    (!name.is_empty() && name.len() <= 253).then_some(name)
+}
+
+/// The names of a certificate that expiry tracking records: normalised by [`deployed_name`],
+/// distinct, in order, at most [`DEPLOYED_NAMES_MAX`].
+pub fn deployed_names(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names.iter().filter_map(|n| deployed_name(n)) {
+        if out.len() >= DEPLOYED_NAMES_MAX {
+            break;
+        }
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The wildcard one label up that would serve `name` (`*.shop.example.com` for
+/// `www.shop.example.com`); none for a wildcard or a single label.
+pub fn wildcard_parent(name: &str) -> Option<String> {
+    if name.starts_with("*.") {
+        return None;
+    }
+    match name.split_once('.') {
+        Some((first, rest)) if !first.is_empty() && !rest.is_empty() => Some(format!("*.{rest}")),
+        _ => None,
+    }
+}
+
+/// One `expiring` alert due: a deployed certificate, the stage reached, and its names that
+/// no later certificate serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryDue {
+    pub tbs_sha256: Sha256Hash,
+    pub not_after: DateTime<Utc>,
+    pub stage: ExpiryStage,
+    pub unrenewed: Vec<String>,
+}
+
+/// Which `expiring` alerts are due at `now`. `window`: the names whose latest deployed
+/// certificate expires within `first` of `now` (what the store's bounded query returns);
+/// `parents`: the records of their wildcard parents ([`wildcard_parent`]). A name is renewed
+/// when a record for it or for its wildcard parent expires later ([`renewed`]); one entry per
+/// certificate with an unrenewed name, soonest first.
+pub fn expiry_due(
+    window: &[crate::model::Deployed],
+    parents: &[crate::model::Deployed],
+    now: DateTime<Utc>,
+    first: chrono::Duration,
+    second: chrono::Duration,
+) -> Vec<ExpiryDue> {
+    let mut due: Vec<ExpiryDue> = Vec::new();
+    for d in window {
+        let Some(stage) = expiry_stage(d.not_after, now, first, second) else {
+            continue;
+        };
+        let others = window
+            .iter()
+            .chain(parents)
+            .map(|o| (std::slice::from_ref(&o.name), o.not_after));
+        if renewed(std::slice::from_ref(&d.name), d.not_after, others) {
+            continue;
+        }
+        match due.iter_mut().find(|e| e.tbs_sha256 == d.tbs_sha256) {
+            Some(e) => e.unrenewed.push(d.name.clone()),
+            None => due.push(ExpiryDue {
+                tbs_sha256: d.tbs_sha256,
+                not_after: d.not_after,
+                stage,
+                unrenewed: vec![d.name.clone()],
+            }),
+        }
+    }
+    due.sort_by_key(|d| (d.not_after, d.tbs_sha256));
+    due
 }
 
 /// Issuer policy: at most this many `allowed_issuers` per watch entry.
@@ -691,6 +776,88 @@ mod tests {
             "not newer"
         );
         assert!(!renewed(&old, march, []));
+    }
+
+    fn deployed(name: &str, tbs: &[u8], not_after: &str) -> crate::model::Deployed {
+        crate::model::Deployed {
+            name: name.to_owned(),
+            tbs_sha256: Sha256Hash::digest(tbs),
+            not_after: not_after.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn deployed_names_are_normalised_distinct_and_bounded() {
+        assert_eq!(
+            deployed_names(&strings(&[
+                " Shop.Example.COM. ",
+                "shop.example.com",
+                "",
+                "*.A.b"
+            ])),
+            strings(&["shop.example.com", "*.a.b"])
+        );
+        assert_eq!(deployed_name(&"a".repeat(254)), None);
+        let many: Vec<String> = (0..1000).map(|i| format!("n{i}.example.net")).collect();
+        assert_eq!(deployed_names(&many).len(), DEPLOYED_NAMES_MAX);
+        assert_eq!(
+            wildcard_parent("www.shop.example.com").as_deref(),
+            Some("*.shop.example.com")
+        );
+        assert_eq!(wildcard_parent("*.shop.example.com"), None);
+        assert_eq!(wildcard_parent("localhost"), None);
+        assert_eq!(wildcard_parent(".x"), None);
+    }
+
+    #[test]
+    fn expiry_is_due_per_certificate_for_unrenewed_names_only() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let (first, second) = (chrono::Duration::days(14), chrono::Duration::days(3));
+        let march = "2026-03-31T00:00:00Z";
+        let window = [
+            deployed("shop.example.com", b"old", march),
+            deployed("www.shop.example.com", b"old", march),
+            deployed("api.example.com", b"api", "2026-03-29T00:00:00Z"),
+        ];
+        // 14 days before: the first stage for both certificates, soonest first.
+        let due = expiry_due(&window, &[], t("2026-03-17T00:00:00Z"), first, second);
+        assert_eq!(due.len(), 2);
+        assert_eq!(due[0].tbs_sha256, Sha256Hash::digest(b"api"));
+        assert_eq!(due[1].stage, ExpiryStage::First);
+        assert_eq!(
+            due[1].unrenewed,
+            strings(&["shop.example.com", "www.shop.example.com"])
+        );
+        // The second stage 3 days before; nothing once expired; nothing further out.
+        let due = expiry_due(&window, &[], t("2026-03-28T12:00:00Z"), first, second);
+        assert!(due.iter().all(|d| d.stage == ExpiryStage::Second));
+        assert!(expiry_due(&window, &[], t(march), first, second).is_empty());
+        assert!(expiry_due(&window, &[], t("2026-03-01T00:00:00Z"), first, second).is_empty());
+        // A wildcard one label up that expires later serves www; shop stays unrenewed.
+        let parents = [deployed(
+            "*.shop.example.com",
+            b"new",
+            "2026-06-30T00:00:00Z",
+        )];
+        let due = expiry_due(
+            &window[..2],
+            &parents,
+            t("2026-03-20T00:00:00Z"),
+            first,
+            second,
+        );
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].unrenewed, strings(&["shop.example.com"]));
+        // A wildcard that expires no later renews nothing.
+        let stale = [deployed("*.shop.example.com", b"w", march)];
+        let due = expiry_due(
+            &window[..2],
+            &stale,
+            t("2026-03-20T00:00:00Z"),
+            first,
+            second,
+        );
+        assert_eq!(due[0].unrenewed.len(), 2);
     }
 
     #[test]

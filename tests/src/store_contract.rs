@@ -878,6 +878,108 @@ pub async fn inventory_lists_page_and_filter<S: InventoryStore>(store: &S) {
 // ---------------------------------------------------------------------------------------------
 // Alerts
 
+/// Expiry tracking: each name keeps its latest-expiring deployed certificate; the bounded
+/// window query finds the names expiring soon, soonest first; a later certificate replaces an
+/// earlier one (and is reported as replacing it), an earlier one changes nothing; deleting a
+/// certificate removes the names it still held; the records stay out of the listings.
+pub async fn expiry_tracking_follows_the_latest_certificate<S: InventoryStore>(store: &S) {
+    let at = |days: i64| t0() + Duration::days(days);
+    let with_expiry = |tag: &str, names: &[&str], not_after: DateTime<Utc>| InventoryCert {
+        not_after: Some(not_after),
+        ..cert(tag, names, t0())
+    };
+    let old = with_expiry(
+        "exp-old",
+        &["Shop.Example.com.", "www.shop.example.com"],
+        at(10),
+    );
+    let api = with_expiry("exp-api", &["api.example.com"], at(5));
+    let far = with_expiry("exp-far", &["far.example.com"], at(60));
+    for c in [&old, &api, &far] {
+        store.put_cert(c).await.unwrap();
+        assert_eq!(store.record_deployed(c).await.unwrap(), vec![]);
+    }
+    // Idempotent: recording again replaces nothing.
+    assert_eq!(store.record_deployed(&old).await.unwrap(), vec![]);
+    let window = store.list_expiring(t0(), at(14), 100).await.unwrap();
+    let names: Vec<(&str, Sha256Hash)> = window
+        .iter()
+        .map(|d| (d.name.as_str(), d.tbs_sha256))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("api.example.com", api.tbs_sha256),
+            ("shop.example.com", old.tbs_sha256),
+            ("www.shop.example.com", old.tbs_sha256),
+        ],
+        "normalised names, soonest first, the far one outside"
+    );
+    assert_eq!(window[1].not_after, at(10));
+    // Bounded.
+    assert_eq!(store.list_expiring(t0(), at(14), 2).await.unwrap().len(), 2);
+    assert!(
+        store
+            .list_expiring(t0(), at(4), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The records are not certificates.
+    let listed = store.list_certs(None, &page(100, None)).await.unwrap();
+    assert_eq!(listed.items.len(), 3);
+
+    // A renewal of one name replaces the old certificate for it, and says so.
+    let renewal = with_expiry("exp-new", &["shop.example.com"], at(90));
+    store.put_cert(&renewal).await.unwrap();
+    assert_eq!(
+        store.record_deployed(&renewal).await.unwrap(),
+        vec![old.tbs_sha256]
+    );
+    // An older certificate pushed late changes nothing.
+    let stale = with_expiry(
+        "exp-stale",
+        &["shop.example.com", "www.shop.example.com"],
+        at(3),
+    );
+    store.put_cert(&stale).await.unwrap();
+    assert_eq!(store.record_deployed(&stale).await.unwrap(), vec![]);
+    let window = store.list_expiring(t0(), at(14), 100).await.unwrap();
+    let names: Vec<&str> = window.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["api.example.com", "www.shop.example.com"]);
+    let wanted = [
+        "shop.example.com".to_owned(),
+        "*.shop.example.com".to_owned(),
+        "shop.example.com".to_owned(),
+    ];
+    let got = store.get_deployed(&wanted).await.unwrap();
+    assert_eq!(got.len(), 1, "absent names are left out, repeats once");
+    assert_eq!(got[0].tbs_sha256, renewal.tbs_sha256);
+    assert_eq!(got[0].not_after, at(90));
+
+    // Deleting the renewal forgets the name it held; deleting `old` forgets www; the stale
+    // certificate's records were never written, so nothing of it appears.
+    assert!(store.delete_cert(&renewal.tbs_sha256).await.unwrap());
+    assert!(store.get_deployed(&wanted[..1]).await.unwrap().is_empty());
+    assert!(store.delete_cert(&old.tbs_sha256).await.unwrap());
+    let window = store.list_expiring(t0(), at(100), 100).await.unwrap();
+    let names: Vec<&str> = window.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["api.example.com", "far.example.com"]);
+    // A certificate without `not_after` is not tracked.
+    let undated = InventoryCert {
+        not_after: None,
+        ..cert("exp-undated", &["undated.example.com"], t0())
+    };
+    assert_eq!(store.record_deployed(&undated).await.unwrap(), vec![]);
+    assert!(
+        store
+            .get_deployed(&["undated.example.com".to_owned()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn alert_create_if_absent<S: AlertStore>(store: &S) {
     let a = alert("once", Severity::Suspicious, &["example.com"], t0());
     assert!(store.create_alert(&a).await.unwrap());

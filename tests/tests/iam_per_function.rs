@@ -22,8 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use api_support::event::Req;
 use api_support::*;
 use chrono::Utc;
+use ctguard::cert::CertIdentity;
 use ctguard::model::BackfillMode;
+use ctguard::store::InventoryStore;
 use ctguard_tests::aws::{API_FUNCTION, POLLER_FUNCTION, REGION};
+use ctguard_tests::certs::LeafSpec;
 use ctguard_tests::iam::{Bindings, Grant, RecordedCall, function_grants, recorded_calls};
 use ctguard_tests::sam::{repo_root, template_json};
 use poller_support::{Env, invoke};
@@ -85,6 +88,25 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
         let (_, deployed) = env.log_cert(&[name]);
         env.push_cert(&deployed).await;
     }
+    // A deployed certificate 5 days from expiry with no renewal pushed (its names recorded as
+    // `POST /certs` records them): the run raises `expiring` (Query by-expiry, GetItem of
+    // the certificate); the API's renewal push below resolves it.
+    let expiring = env.ca.issue(&LeafSpec {
+        valid_days: Some((-80, 5)),
+        ..LeafSpec::for_names(["old.shop.example"])
+    });
+    let expiring = CertIdentity::from_der(&expiring.der).expect("factory cert parses");
+    env.push_cert(&expiring).await;
+    let stored = env
+        .store
+        .get_cert(&expiring.tbs_sha256)
+        .await
+        .expect("get_cert")
+        .expect("pushed");
+    env.store
+        .record_deployed(&stored)
+        .await
+        .expect("record_deployed");
     let config = env
         .load_config()
         .await
@@ -93,6 +115,7 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
     let first = invoke(&poller).await;
     assert_eq!(first.alerts_created.pending, 1, "{first:?}");
     assert_eq!(first.alerts_created.info, 3, "{first:?}");
+    assert_eq!(first.expiring_alerts, 1, "{first:?}");
     env.push_cert(&late).await;
     let second = invoke(&poller).await;
     assert_eq!(second.pending_resolved.info, 1, "{second:?}");
@@ -169,6 +192,18 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
     call(&app, p(Req::post("/certs").pem(&leaf.final_cert.pem)), 201).await;
     // Known already: the push only appends its source (append-only).
     call(&app, p(Req::post("/certs").pem(&leaf.final_cert.pem)), 200).await;
+    // The renewal of the expiring certificate: its `expiring` alert is resolved (GetItem of
+    // the old certificate, BatchGetItem of its names' records, the alert read and acked).
+    let renewal = factory_leaf(
+        &ctguard_tests::certs::TestCa::new("iam CA"),
+        &["old.shop.example"],
+    );
+    call(
+        &app,
+        p(Req::post("/certs").pem(&renewal.final_cert.pem)),
+        201,
+    )
+    .await;
     call(&app, a(Req::get("/certs")), 200).await;
     // A second page through a cursor signed with the key read from SSM (the poller's two
     // pushed certificates and this one are listed).

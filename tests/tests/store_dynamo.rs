@@ -60,6 +60,11 @@ async fn inventory_lookup_binds_pushed_names() {
 }
 
 #[tokio::test]
+async fn expiry_tracking_follows_the_latest_certificate() {
+    contract::expiry_tracking_follows_the_latest_certificate(&store().await).await;
+}
+
+#[tokio::test]
 async fn inventory_push_is_append_only() {
     contract::inventory_push_is_append_only(&store().await).await;
 }

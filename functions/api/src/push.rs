@@ -4,10 +4,13 @@
 //!   token's names must all lie in its scope (else 403 `out_of_scope`, listing them);
 //! - pushes are append-only (the store's `push_*`); only admin replaces (`put_*`).
 
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 
-use ctguard::model::{AuthorizedKey, InventoryCert};
-use ctguard::store::{InventoryStore, PutOutcome};
+use ctguard::hash::Sha256Hash;
+use ctguard::model::{Acknowledgement, AuthorizedKey, InventoryCert};
+use ctguard::rules::{self, ExpiryStage};
+use ctguard::store::{AlertStore, InventoryStore, PutOutcome};
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, ApiResult, echo};
@@ -67,6 +70,66 @@ pub async fn write_cert<S: InventoryStore>(
         Role::Push => store.push_cert(cert).await?,
         Role::Admin => store.put_cert(cert).await?,
     })
+}
+
+/// Who resolves an `expiring` alert when a renewal is pushed (the alert's `ack.by`).
+pub const RENEWAL_ACK_BY: &str = "ctguard:renewal";
+/// Replaced certificates whose `expiring` alerts one push resolves at most (a certificate
+/// usually replaces one; each costs a few reads).
+const RENEWALS_MAX: usize = 10;
+
+/// Expiry tracking after a certificate write (push or admin): records the stored certificate
+/// as its names' latest deployed one, and resolves the `expiring` alerts of each certificate
+/// it replaced once every name of that one is served by a later certificate
+/// ([`rules::renewed`]). An error fails the request: the write is idempotent, a retry
+/// completes the tracking.
+pub async fn track_expiry<S: InventoryStore + AlertStore>(
+    store: &S,
+    stored: &InventoryCert,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let replaced = store.record_deployed(stored).await?;
+    for old in replaced.iter().take(RENEWALS_MAX) {
+        let Some(old) = store.get_cert(old).await? else {
+            continue;
+        };
+        let Some(not_after) = old.not_after else {
+            continue;
+        };
+        let names = rules::deployed_names(&old.dns_names);
+        let mut wanted = names.clone();
+        wanted.extend(names.iter().filter_map(|n| rules::wildcard_parent(n)));
+        let records = store.get_deployed(&wanted).await?;
+        let later = records
+            .iter()
+            .map(|r| (std::slice::from_ref(&r.name), r.not_after));
+        if rules::renewed(&names, not_after, later) {
+            resolve_expiring(store, &old.tbs_sha256, &stored.tbs_sha256, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Acknowledges the `expiring` alerts of `old` (those that exist and nobody acknowledged).
+async fn resolve_expiring<S: AlertStore>(
+    store: &S,
+    old: &Sha256Hash,
+    renewal: &Sha256Hash,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    for stage in [ExpiryStage::First, ExpiryStage::Second] {
+        let id = rules::expiring_alert_id(old, stage);
+        if store.get_alert(&id).await?.is_some_and(|a| a.ack.is_none()) {
+            let ack = Acknowledgement {
+                by: RENEWAL_ACK_BY.to_owned(),
+                note: Some(format!("renewed: certificate {renewal} was pushed")),
+                at: now,
+            };
+            store.acknowledge(&id, &ack).await?;
+            tracing::info!(alert = %id, %old, %renewal, "expiring alert resolved by a renewal");
+        }
+    }
+    Ok(())
 }
 
 /// Stores an authorized key: append-only for push callers, a replacing upsert for admin.

@@ -126,6 +126,11 @@ pub struct RunSettings {
     pub canary_window: Duration,
     pub canary_poll_interval: Duration,
     pub not_logged_window: Duration,
+    /// Expiry: the first `expiring` warning this long before a deployed certificate's
+    /// `not_after` with no renewal pushed (`EXPIRY_WARNING`; zero: expiry is not checked).
+    pub expiry_warning: Duration,
+    /// Expiry: the second warning (`EXPIRY_FINAL_WARNING`, shorter than the first).
+    pub expiry_final_warning: Duration,
 }
 
 impl Default for RunSettings {
@@ -148,6 +153,8 @@ impl Default for RunSettings {
             canary_window: Duration::from_secs(36 * 3600),
             canary_poll_interval: Duration::from_secs(6 * 3600),
             not_logged_window: Duration::from_secs(24 * 3600),
+            expiry_warning: Duration::from_secs(14 * 86_400),
+            expiry_final_warning: Duration::from_secs(3 * 86_400),
         }
     }
 }
@@ -168,6 +175,8 @@ pub const DEFAULT_BURST: u32 = 10;
 const MAX_RATE_PER_SEC: f64 = 1000.0;
 /// Highest accepted `POLL_CONCURRENCY`.
 const MAX_POLL_CONCURRENCY: u32 = 64;
+/// Longest `EXPIRY_WARNING`: certificates live at most 398 days; the window stays a window.
+const EXPIRY_WARNING_MAX: Duration = Duration::from_secs(366 * 86_400);
 /// DynamoDB's TransactWriteItems limit: the largest useful `DELIVERY_BATCH`.
 pub const DELIVERY_BATCH_MAX: u32 = 100;
 
@@ -296,7 +305,23 @@ impl Config {
             canary_poll_interval: env
                 .duration("CANARY_POLL_INTERVAL", defaults.canary_poll_interval),
             not_logged_window: env.duration("NOT_LOGGED_WINDOW", defaults.not_logged_window),
+            expiry_warning: env.duration("EXPIRY_WARNING", defaults.expiry_warning),
+            expiry_final_warning: env
+                .duration("EXPIRY_FINAL_WARNING", defaults.expiry_final_warning),
         };
+        if run.expiry_warning > EXPIRY_WARNING_MAX {
+            env.problem("EXPIRY_WARNING", "must be at most 366d");
+        }
+        if !run.expiry_warning.is_zero() && run.expiry_final_warning >= run.expiry_warning {
+            env.problem(
+                "EXPIRY_FINAL_WARNING",
+                format!(
+                    "must be shorter than EXPIRY_WARNING ({}s), got {}s",
+                    run.expiry_warning.as_secs(),
+                    run.expiry_final_warning.as_secs()
+                ),
+            );
+        }
         if run.delivery_lease.is_zero() {
             env.problem("DELIVERY_LEASE", "must be more than zero");
         }
@@ -523,6 +548,33 @@ mod tests {
         let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
         assert_eq!(names, ["INVENTORY_TABLE", "ALERTS_TABLE"]);
         assert!(err.to_string().contains("INVENTORY_TABLE: is required"));
+    }
+
+    #[test]
+    fn expiry_warnings_are_read_and_checked() {
+        let mut vars = TABLES.to_vec();
+        vars.extend([("EXPIRY_WARNING", "21d"), ("EXPIRY_FINAL_WARNING", "2d")]);
+        let run = read(&vars).expect("valid").run;
+        assert_eq!(run.expiry_warning, Duration::from_secs(21 * 86_400));
+        assert_eq!(run.expiry_final_warning, Duration::from_secs(2 * 86_400));
+        // Off: the second warning does not matter.
+        let mut vars = TABLES.to_vec();
+        vars.push(("EXPIRY_WARNING", "0"));
+        assert!(read(&vars).expect("valid").run.expiry_warning.is_zero());
+        for (first, second, variable) in [
+            ("3d", "3d", "EXPIRY_FINAL_WARNING"),
+            ("1d", "2d", "EXPIRY_FINAL_WARNING"),
+            ("400d", "3d", "EXPIRY_WARNING"),
+            ("soon", "3d", "EXPIRY_WARNING"),
+        ] {
+            let mut vars = TABLES.to_vec();
+            vars.extend([("EXPIRY_WARNING", first), ("EXPIRY_FINAL_WARNING", second)]);
+            let err = read(&vars).unwrap_err();
+            assert!(
+                err.problems.iter().any(|p| p.variable == variable),
+                "{first} {second}: {err}"
+            );
+        }
     }
 
     #[test]

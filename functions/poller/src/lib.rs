@@ -15,6 +15,7 @@
 //! - [`report`]: the run report and its CloudWatch EMF record.
 //! - [`watching`]: proof that the monitor is watching (canary, pushed-but-never-logged,
 //!   coverage); [`health`]: the `health` messages they send.
+//! - [`expiry`]: `expiring` alerts for deployed certificates without a renewal.
 //! - [`handler`]: the Lambda handler and the `--once` run.
 //! - [`app`]: wiring of the production poller (DynamoDB, Cert Spotter, SNS, SES).
 
@@ -22,6 +23,7 @@ pub mod app;
 pub mod classify;
 pub mod config;
 mod deliver;
+pub mod expiry;
 mod fresh;
 pub mod handler;
 pub mod health;

@@ -133,6 +133,7 @@ pub fn alert_sns(alert: &Alert) -> SnsMessage {
     let body = fit_alert_message(AlertMessage::new(alert), SNS_BODY_MAX);
     let names = first_names(&alert.dns_names, 2);
     let subject = match alert.severity {
+        _ if is_expiring(alert) => format!("ctguard: EXPIRING certificate for {names}, no renewal"),
         Severity::Info => format!("ctguard: authorized certificate for {names}"),
         Severity::Pending => format!("ctguard: pending certificate for {names}"),
         Severity::Suspicious => format!("ctguard: SUSPICIOUS certificate for {names}"),
@@ -148,6 +149,11 @@ pub fn alert_sns(alert: &Alert) -> SnsMessage {
             alert.reasons.iter().map(|r| r.code),
         ),
     }
+}
+
+/// An `expiring` alert: about a certificate you deployed, not a new issuance.
+fn is_expiring(alert: &Alert) -> bool {
+    alert.reasons.iter().any(|r| r.code == ReasonCode::Expiring)
 }
 
 fn attributes<'a>(
@@ -489,6 +495,10 @@ pub fn run_email(alerts: &[Alert]) -> Email {
             "ctguard: {n} authorized certificate(s) for {}",
             domains.join(", ")
         ),
+        (1, 0) if is_expiring(suspicious[0]) => format!(
+            "ctguard: EXPIRING certificate for {}, no renewal",
+            first_names(&suspicious[0].dns_names, 2)
+        ),
         (1, 0) => format!(
             "ctguard: SUSPICIOUS certificate for {}",
             first_names(&suspicious[0].dns_names, 2)
@@ -518,7 +528,8 @@ pub fn run_email(alerts: &[Alert]) -> Email {
     if !suspicious.is_empty() {
         text.push_str(&format!(
             "{} certificate(s) were issued for your domains that need attention: each lists its \
-             reasons (not_in_inventory: NOT in your inventory).\n\n\
+             reasons (not_in_inventory: NOT in your inventory; expiring: a certificate you \
+             deployed expires soon and no renewal was pushed: renew it and push the new one).\n\n\
              What to do: if a certificate is yours (a new load balancer, a renewal that was not \
              pushed), push it to ctguard (certbot deploy hook or the ctguard API). If it is \
              not, someone may control DNS or a web server for the name: check your DNS and \
@@ -529,7 +540,8 @@ pub fn run_email(alerts: &[Alert]) -> Email {
         html.push_str(&format!(
             "<h2 style=\"color:#b00\">{} suspicious certificate(s)</h2><p>Issued for your \
              domains; each lists its reasons (not_in_inventory: <b>not</b> in your \
-             inventory).</p><p><b>What to do:</b> if a \
+             inventory; expiring: a certificate you deployed expires soon and no renewal was \
+             pushed: renew it and push the new one).</p><p><b>What to do:</b> if a \
              certificate is yours (a new load balancer, a renewal that was not pushed), push it \
              to ctguard (certbot deploy hook or the ctguard API). If it is not, someone may \
              control DNS or a web server for the name: check your DNS and hosting, then ask the \

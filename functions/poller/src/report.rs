@@ -68,6 +68,8 @@ pub struct RunReport {
     pub pushed_not_logged: u32,
     /// `health` alerts sent by this run.
     pub health_alerts_sent: u32,
+    /// `expiring` alerts this run created (also counted in `alerts_created`).
+    pub expiring_alerts: u32,
     /// The run could not do its job (e.g. the store is down); the handler returns an error.
     pub failed: bool,
     pub errors: Vec<String>,
@@ -103,6 +105,7 @@ impl RunReport {
             canary_blind: 0,
             pushed_not_logged: 0,
             health_alerts_sent: 0,
+            expiring_alerts: 0,
             failed: false,
             errors: Vec::new(),
         }
@@ -150,7 +153,7 @@ impl RunReport {
     /// when its grace ends must count there; `critical` ones count there too (suspicious or
     /// worse), and on their own in `AlertsCritical`. `AlertsPending` counts new pending alerts.
     pub fn emf(&self) -> Value {
-        let metrics: [(&str, u32); 20] = [
+        let metrics: [(&str, u32); 21] = [
             ("EntriesPolled", self.entries_polled),
             ("EntriesCaughtUp", self.entries_caught_up),
             ("EntriesSkipped", self.entries_skipped),
@@ -188,6 +191,7 @@ impl RunReport {
             ("StoppedByDeadline", u32::from(self.stopped_by_deadline)),
             ("StoppedByBudget", u32::from(self.stopped_by_budget)),
             ("RunFailed", u32::from(self.failed)),
+            ("ExpiringAlerts", self.expiring_alerts),
         ];
         // Proof of watching (canary, never-logged pushes, coverage lag).
         let watching: [(&str, &str, u64); 3] = [

@@ -143,7 +143,9 @@ where
         self.poll_entries(&mut report, &mut fresh, poll_deadline)
             .await;
         if report.stop_reason != Some(StopReason::StoreUnavailable) {
-            self.check_watching(&mut report).await;
+            if let Some(entries) = self.check_watching(&mut report).await {
+                self.check_expiry(&entries, &mut report, &mut fresh).await;
+            }
             self.deliver(&mut report, fresh, delivery_deadline).await;
         }
         report.finished_at = self.now();
@@ -647,6 +649,28 @@ where
             }
         }
         Ok(created)
+    }
+
+    pub(crate) fn new_delivery(&self, email_wanted: bool) -> (Delivery, Delivery) {
+        let sns = if self.publisher.is_some() {
+            Delivery::queued()
+        } else {
+            Delivery::skipped()
+        };
+        let email = if self.mailer.is_some() && email_wanted {
+            Delivery::queued()
+        } else {
+            Delivery::skipped()
+        };
+        (sns, email)
+    }
+
+    /// When a new alert may be deleted (DynamoDB TTL).
+    pub(crate) fn alert_expiry(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.settings
+            .alert_retention
+            .and_then(|r| chrono::Duration::from_std(r).ok())
+            .and_then(|r| now.checked_add_signed(r))
     }
 
     fn new_alert(

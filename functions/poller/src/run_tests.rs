@@ -1068,11 +1068,57 @@ async fn huge_watching_windows_never_panic() {
     h.settings.canary_window = Duration::from_secs(u64::MAX);
     h.settings.canary_poll_interval = Duration::from_secs(u64::MAX);
     h.settings.not_logged_window = Duration::from_secs(u64::MAX);
+    h.settings.expiry_warning = Duration::from_secs(u64::MAX);
     h.watch("example.com").await;
     let report = h.run().await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.canary_blind, 0);
     assert_eq!(report.pushed_not_logged, 0);
+}
+
+#[tokio::test]
+async fn a_hash_only_record_expiring_unrenewed_alerts_once_with_unknown_hashes_zeroed() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    let now = t0();
+    let record = InventoryCert {
+        tbs_sha256: hash("tbs", 7),
+        pubkey_sha256: None,
+        cert_sha256: None,
+        dns_names: vec!["www.example.com".into()],
+        not_before: None,
+        not_after: Some(now + chrono::Duration::days(2)),
+        serial: None,
+        issuer: None,
+        source: "lb:test".into(),
+        sources: vec![],
+        added_at: now,
+        updated_at: now,
+        expires_at: None,
+        has_scts: false,
+        ct_seen_at: None,
+        not_logged_alerted_at: None,
+    };
+    h.store.put_cert(&record).await.unwrap();
+    h.store.record_deployed(&record).await.unwrap();
+
+    let report = h.run().await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.expiring_alerts, 1);
+    let id =
+        ctguard::rules::expiring_alert_id(&record.tbs_sha256, ctguard::rules::ExpiryStage::Second);
+    let alert = h.store.get_alert(&id).await.unwrap().expect("stored");
+    assert_eq!(alert.cert_sha256, ctguard::hash::Sha256Hash([0; 32]));
+    assert_eq!(
+        alert.not_before, now,
+        "added_at stands in for an unknown not_before"
+    );
+    assert_eq!(alert.reasons[0].code, ctguard::model::ReasonCode::Expiring);
+    assert_eq!(h.notifier.sns.lock().unwrap().len(), 1);
+    // Rerun: nothing more.
+    let report = h.run().await;
+    assert_eq!(report.expiring_alerts, 0);
+    assert_eq!(h.notifier.sns.lock().unwrap().len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{
-    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Delivery, InventoryCert,
-    IssuerInfo, Reason, Severity, WatchEntry,
+    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Delivery, Deployed,
+    InventoryCert, IssuerInfo, Reason, Severity, WatchEntry,
 };
 use ctguard::store::memory::MemoryStore;
 use ctguard::store::{
@@ -585,6 +585,23 @@ impl InventoryStore for FlakyStore {
     ) -> Result<(), StoreError> {
         self.ok()?;
         self.inner.mark_not_logged_alerted(tbs, at).await
+    }
+    async fn record_deployed(&self, cert: &InventoryCert) -> Result<Vec<Sha256Hash>, StoreError> {
+        self.ok()?;
+        self.inner.record_deployed(cert).await
+    }
+    async fn list_expiring(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Deployed>, StoreError> {
+        self.ok()?;
+        self.inner.list_expiring(from, until, limit).await
+    }
+    async fn get_deployed(&self, names: &[String]) -> Result<Vec<Deployed>, StoreError> {
+        self.ok()?;
+        self.inner.get_deployed(names).await
     }
 }
 

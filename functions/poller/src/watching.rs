@@ -85,8 +85,9 @@ where
         }
     }
 
-    /// After polling: coverage, canaries, pushed-but-never-logged certificates.
-    pub(crate) async fn check_watching(&self, report: &mut RunReport) {
+    /// After polling: coverage, canaries, pushed-but-never-logged certificates. Returns the
+    /// watch list it read (for the expiry check), `None` if it could not.
+    pub(crate) async fn check_watching(&self, report: &mut RunReport) -> Option<Vec<WatchEntry>> {
         let entries = match self.store.list_watches().await {
             Ok(entries) => entries,
             Err(e) => {
@@ -94,7 +95,7 @@ where
                 report
                     .errors
                     .push(format!("listing watch entries for health checks: {e}"));
-                return;
+                return None;
             }
         };
         let now = self.now();
@@ -104,6 +105,7 @@ where
         }
         self.check_canaries(&entries, now, report).await;
         self.check_not_logged(&entries, now, report).await;
+        Some(entries)
     }
 
     async fn check_canaries(

@@ -18,6 +18,7 @@ use super::StoreError;
 
 mod alerts;
 mod codec;
+mod deployed;
 mod inventory;
 mod watches;
 

@@ -16,7 +16,7 @@ use crate::domain::WatchDomain;
 use crate::hash::Sha256Hash;
 use crate::model::{
     Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Delivery, DeliveryState,
-    InventoryCert, Reason, Severity, WatchEntry,
+    Deployed, InventoryCert, Reason, Severity, WatchEntry,
 };
 
 #[derive(Default)]
@@ -25,6 +25,8 @@ struct State {
     certs: BTreeMap<Sha256Hash, InventoryCert>,
     keys: BTreeMap<Sha256Hash, AuthorizedKey>,
     alerts: BTreeMap<Sha256Hash, Alert>,
+    /// Expiry tracking, by name.
+    deployed: BTreeMap<String, Deployed>,
     /// (tbs, channel) → (run id, lease until)
     leases: HashMap<(Sha256Hash, Channel), (String, DateTime<Utc>)>,
 }
@@ -270,7 +272,78 @@ impl InventoryStore for MemoryStore {
     }
 
     async fn delete_cert(&self, tbs: &Sha256Hash) -> Result<bool, StoreError> {
-        Ok(self.with(|s| s.certs.remove(tbs).is_some()))
+        Ok(self.with(|s| {
+            let Some(cert) = s.certs.remove(tbs) else {
+                return false;
+            };
+            for name in crate::rules::deployed_names(&cert.dns_names) {
+                if s.deployed.get(&name).is_some_and(|d| d.tbs_sha256 == *tbs) {
+                    s.deployed.remove(&name);
+                }
+            }
+            true
+        }))
+    }
+
+    async fn record_deployed(&self, cert: &InventoryCert) -> Result<Vec<Sha256Hash>, StoreError> {
+        let Some(not_after) = cert.not_after else {
+            return Ok(Vec::new());
+        };
+        Ok(self.with(|s| {
+            let mut replaced = Vec::new();
+            for name in crate::rules::deployed_names(&cert.dns_names) {
+                let old = s.deployed.get(&name);
+                let newer =
+                    old.is_none_or(|d| d.tbs_sha256 == cert.tbs_sha256 || d.not_after < not_after);
+                if !newer {
+                    continue;
+                }
+                if let Some(old) = old.filter(|d| d.tbs_sha256 != cert.tbs_sha256)
+                    && !replaced.contains(&old.tbs_sha256)
+                {
+                    replaced.push(old.tbs_sha256);
+                }
+                s.deployed.insert(
+                    name.clone(),
+                    Deployed {
+                        name,
+                        tbs_sha256: cert.tbs_sha256,
+                        not_after,
+                    },
+                );
+            }
+            replaced
+        }))
+    }
+
+    async fn list_expiring(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Deployed>, StoreError> {
+        Ok(self.with(|s| {
+            let mut found: Vec<Deployed> = s
+                .deployed
+                .values()
+                .filter(|d| (from..=until).contains(&d.not_after))
+                .cloned()
+                .collect();
+            found.sort_by(|a, b| (a.not_after, &a.name).cmp(&(b.not_after, &b.name)));
+            found.truncate(limit as usize);
+            found
+        }))
+    }
+
+    async fn get_deployed(&self, names: &[String]) -> Result<Vec<Deployed>, StoreError> {
+        Ok(self.with(|s| {
+            let mut seen = std::collections::HashSet::new();
+            names
+                .iter()
+                .filter(|n| seen.insert(*n))
+                .filter_map(|n| s.deployed.get(n).cloned())
+                .collect()
+        }))
     }
 
     async fn put_key(

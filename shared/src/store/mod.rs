@@ -24,8 +24,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::WatchDomain;
 use crate::hash::Sha256Hash;
 use crate::model::{
-    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Compromise, InventoryCert,
-    Reason, Severity, WatchEntry,
+    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Compromise, Deployed,
+    InventoryCert, Reason, Severity, WatchEntry,
 };
 
 #[cfg(feature = "aws")]
@@ -267,10 +267,35 @@ pub trait InventoryStore: Send + Sync {
         name: Option<&str>,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<InventoryCert>, StoreError>> + Send;
+    /// Deletes the record and what it contributed to expiry tracking (the names whose
+    /// latest deployed certificate it is stop being tracked until the next push for them).
     fn delete_cert(
         &self,
         tbs: &Sha256Hash,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Expiry tracking: records `cert` as the latest deployed certificate of each of its names
+    /// ([`crate::rules::deployed_names`]) unless a certificate expiring later is recorded for
+    /// the name (the same certificate replaces its own record). No-op without `not_after`.
+    /// Returns the other certificates it replaced for some name (distinct, in name order):
+    /// the caller resolves their `expiring` alerts once they are renewed.
+    fn record_deployed(
+        &self,
+        cert: &InventoryCert,
+    ) -> impl Future<Output = Result<Vec<Sha256Hash>, StoreError>> + Send;
+    /// The names whose latest deployed certificate expires in `[from, until]`, soonest first,
+    /// at most `limit` (one bounded index query).
+    fn list_expiring(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Deployed>, StoreError>> + Send;
+    /// The expiry-tracking records of these names (normalised by the caller), those that
+    /// exist, in a bounded number of batched reads.
+    fn get_deployed(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<Deployed>, StoreError>> + Send;
     /// Upsert by public-key hash (admin): replaces the stored record, keeping its `added_at`.
     fn put_key(
         &self,

@@ -7,7 +7,7 @@ use ctguard::api_input::body::CertJson;
 use ctguard::api_input::query::{certs_listing, certs_name};
 use ctguard::cert::CertIdentity;
 use ctguard::model::{AuthorizedKey, InventoryCert};
-use ctguard::store::{InventoryStore, PutOutcome};
+use ctguard::store::{AlertStore, InventoryStore, PutOutcome};
 
 use super::{
     Ctx, MAX_NAMES, MAX_NOTE_CHARS, MAX_SOURCE_CHARS, PageView, check_text, normalize_name,
@@ -174,10 +174,14 @@ fn record_from_request(ctx: &Ctx<'_>) -> ApiResult<Record> {
 
 /// POST /certs: 201 when new, 200 when known. A push adds a record or its label to a known
 /// record's sources, nothing else; an admin replaces the record ([`crate::push`]).
-pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn post<S: InventoryStore + AlertStore>(
+    store: &S,
+    ctx: &Ctx<'_>,
+) -> ApiResult<Response<Body>> {
     match record_from_request(ctx)? {
         Record::Cert(cert) => {
             let (outcome, stored) = push::write_cert(store, ctx.caller, &cert).await?;
+            push::track_expiry(store, &stored, ctx.now).await?;
             tracing::info!(tbs = %stored.tbs_sha256, by = %ctx.caller.label, ?outcome, "certificate pushed");
             let location = format!("/certs/{}", stored.tbs_sha256);
             upserted(outcome == PutOutcome::Created, &location, &stored)

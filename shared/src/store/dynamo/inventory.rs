@@ -18,7 +18,7 @@ use super::codec::{
 };
 use super::{BATCH_GET_MAX, DynamoStore};
 use crate::hash::Sha256Hash;
-use crate::model::{AuthorizedKey, Compromise, InventoryCert};
+use crate::model::{AuthorizedKey, Compromise, Deployed, InventoryCert};
 use crate::store::{Authorized, InventoryStore, Page, PageRequest, PutOutcome, StoreError};
 
 const PK: &str = "pk";
@@ -238,7 +238,7 @@ impl DynamoStore {
         operation: &'static str,
         kind: Kind,
         hash: &Sha256Hash,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Item>, StoreError> {
         let table = &self.tables.inventory;
         let out = self
             .client
@@ -249,7 +249,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| backend(operation, "DeleteItem", table, e))?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+        Ok(out.attributes.filter(|a| !a.is_empty()))
     }
 
     async fn list_kind<T: DeserializeOwned>(
@@ -548,7 +548,29 @@ impl InventoryStore for DynamoStore {
     }
 
     async fn delete_cert(&self, tbs: &Sha256Hash) -> Result<bool, StoreError> {
-        self.delete_record("delete_cert", Kind::Cert, tbs).await
+        let Some(old) = self.delete_record("delete_cert", Kind::Cert, tbs).await? else {
+            return Ok(false);
+        };
+        let names = names_attr(&old, &Kind::Cert.pk(tbs))?;
+        self.forget_deployed_names(tbs, &names).await?;
+        Ok(true)
+    }
+
+    async fn record_deployed(&self, cert: &InventoryCert) -> Result<Vec<Sha256Hash>, StoreError> {
+        self.record_deployed_names(cert).await
+    }
+
+    async fn list_expiring(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Deployed>, StoreError> {
+        self.list_expiring_names(from, until, limit).await
+    }
+
+    async fn get_deployed(&self, names: &[String]) -> Result<Vec<Deployed>, StoreError> {
+        self.get_deployed_names(names).await
     }
 
     async fn put_key(
@@ -599,7 +621,10 @@ impl InventoryStore for DynamoStore {
     }
 
     async fn delete_key(&self, pubkey: &Sha256Hash) -> Result<bool, StoreError> {
-        self.delete_record("delete_key", Kind::Key, pubkey).await
+        Ok(self
+            .delete_record("delete_key", Kind::Key, pubkey)
+            .await?
+            .is_some())
     }
 
     /// One UpdateItem: every field of `key` only if absent (a new record), `compromised` set,
