@@ -34,6 +34,8 @@ pub mod keys;
 pub mod matcher;
 pub mod model;
 pub mod rules;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod scope;
 #[cfg(feature = "aws")]
 pub mod secrets;

@@ -1283,6 +1283,34 @@ pub async fn delivery_claims_and_records<S: AlertStore>(store: &S) {
         Delivery::queued()
     );
 
+    // Throttled: released without spending an attempt, still queued, the reason kept.
+    let deferred = DeliveryResult::Deferred {
+        error: "throttled: SNS Publish: Throttled: Rate exceeded".to_owned(),
+        at: now,
+    };
+    store
+        .record_delivery(tbs, Channel::Sns, "run-a", &deferred)
+        .await
+        .unwrap();
+    let sns = store.get_alert(tbs).await.unwrap().unwrap().sns;
+    assert_eq!((sns.state, sns.attempts), (DeliveryState::Queued, 0));
+    assert_eq!(
+        sns.last_error.as_deref(),
+        Some("throttled: SNS Publish: Throttled: Rate exceeded")
+    );
+    assert_eq!(
+        tbs_list(&store.list_undelivered(10).await.unwrap()),
+        [*tbs],
+        "a throttled channel stays in the outbox"
+    );
+    assert!(
+        store
+            .claim_delivery(tbs, Channel::Sns, "run-a", now, lease)
+            .await
+            .unwrap(),
+        "the lease is released"
+    );
+
     // A failure that will be retried: counted, stays queued, lease released.
     let fail = DeliveryResult::Failed {
         error: "SNS 500".to_owned(),

@@ -163,6 +163,55 @@ async fn ses_failing_then_recovering_delivers_once_later() {
     assert_eq!(env.sns(1).await.len(), 1);
 }
 
+/// Throttling that outlasts the SDK's own retries rests the channel for the run: the alert is
+/// released with no attempt spent (with `MAX_DELIVERY_ATTEMPTS=1` a counted failure would
+/// fail it for good) and goes out on the next run, once.
+#[tokio::test]
+async fn throttling_past_the_sdk_retries_spends_no_attempt() {
+    let mut env = Env::new().await;
+    env.set("MAX_DELIVERY_ATTEMPTS", "1");
+    env.watch("example.com").await;
+    let (_, cert) = env.log_cert(&["www.example.com"]);
+    let proxy = env.proxy().await;
+    let poller = env.poller_via(&proxy).await;
+    proxy.throttle_next(Service::Sns, "Publish", ATTEMPTS);
+    proxy.throttle_next(Service::SesV2, "SendEmail", ATTEMPTS);
+
+    let report = invoke(&poller).await;
+    assert_eq!(proxy.pending_faults(), 0, "the SDK retried each throttle");
+    assert_eq!(report.deliveries_throttled, 2);
+    assert_eq!(
+        (report.deliveries_failed, report.deliveries_gave_up),
+        (0, 0)
+    );
+    let alert = env.alert(&cert.tbs_sha256).await;
+    for delivery in [&alert.sns, &alert.email] {
+        assert_eq!(
+            (delivery.state, delivery.attempts),
+            (DeliveryState::Queued, 0)
+        );
+        let error = delivery.last_error.as_deref().unwrap_or_default();
+        assert!(error.starts_with("throttled: "), "{error}");
+    }
+    assert!(env.sns(0).await.is_empty());
+    assert!(env.emails().await.is_empty());
+
+    let report = invoke(&poller).await;
+    assert_eq!(report.deliveries_ok, 2);
+    let alert = env.alert(&cert.tbs_sha256).await;
+    assert_eq!(
+        (alert.sns.state, alert.sns.attempts),
+        (DeliveryState::Sent, 1)
+    );
+    assert_eq!(
+        (alert.email.state, alert.email.attempts),
+        (DeliveryState::Sent, 1)
+    );
+    invoke(&poller).await;
+    assert_eq!(env.sns(1).await.len(), 1, "once");
+    assert_eq!(env.emails().await.len(), 1, "once");
+}
+
 #[tokio::test]
 async fn delivery_is_given_up_after_the_last_attempt() {
     let mut env = Env::new().await;

@@ -7,8 +7,6 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use lambda_http::{Body, Request, Response};
 
-use ctguard::store::{AlertStore, InventoryStore, WatchStore};
-
 use crate::auth::Authenticator;
 use crate::config::ApiSettings;
 use crate::error::{ApiError, ApiResult};
@@ -17,9 +15,7 @@ use crate::notify::Notifier;
 use crate::query::Query;
 use crate::router::{self, Access, RouteId};
 
-/// Everything the API stores, in one backend.
-pub trait Store: WatchStore + InventoryStore + AlertStore + 'static {}
-impl<S: WatchStore + InventoryStore + AlertStore + 'static> Store for S {}
+pub use ctguard::store::Store;
 
 type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 

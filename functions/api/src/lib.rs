@@ -10,13 +10,12 @@
 //! - [`cursor`]: HMAC-signed pagination cursors.
 //! - [`handlers`]: one module per resource; [`error`], [`response`]: what goes back.
 //! - [`config`]: the environment, read once; [`listener`]: plain HTTP for local use and tests;
-//!   [`aws`]: AWS clients with deliberate timeouts; [`cli`], [`runtime`]: what `main` runs.
+//!   [`cli`], [`runtime`]: what `main` runs (SDK limits and logs: `ctguard::runtime`).
 //! - [`notify`]: the alert channels, for `POST /alerts/test`.
 //! - [`time`]: bounds and checked arithmetic for times taken from requests.
 
 pub mod app;
 pub mod auth;
-pub mod aws;
 pub mod body;
 pub mod cli;
 pub mod config;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use api::cli::{self, Mode};
 use api::{App, Config, runtime};
+use ctguard::runtime::SdkLimits;
 use ctguard::store::dynamo::DynamoStore;
 
 #[tokio::main]
@@ -21,8 +22,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime::init_tracing();
-    let sdk = api::aws::sdk_config().await;
+    ctguard::runtime::init_tracing();
+    let sdk = ctguard::runtime::sdk_config(SdkLimits::API).await;
     let config = match Config::from_env(&aws_sdk_ssm::Client::new(&sdk)).await {
         Ok(config) => config,
         Err(e) => {

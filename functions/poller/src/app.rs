@@ -2,11 +2,8 @@
 //! and an AWS SDK configuration. Built once per Lambda instance, reused by every invocation.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use ctguard::certspotter::{CertSpotterClient, ClientConfig, FetchError, RateLimiter};
 use ctguard::store::dynamo::{DynamoStore, TableNames};
 
@@ -16,29 +13,6 @@ use crate::run::Poller;
 
 /// The poller as deployed.
 pub type LivePoller = Poller<DynamoStore, CertSpotterClient, SnsPublisher, SesMailer>;
-
-/// The AWS SDK configuration for the Lambda (region and credentials from its environment).
-///
-/// Retries and timeouts are set on purpose: a run has a deadline, and the SDK defaults (no
-/// operation timeout) would let one hung call eat it. Three attempts with the standard
-/// (jittered) backoff absorb throttling and blips; a call gives up within ~10 s.
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(100)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(10))
-                .build(),
-        )
-        .load()
-        .await
-}
 
 /// Builds the production poller from `config`, with AWS clients from `sdk`.
 pub fn build(config: &Config, sdk: &SdkConfig) -> Result<LivePoller, FetchError> {

@@ -21,32 +21,30 @@
 //!   (SNS and email) covers all of that entry's baseline alerts. A certificate that matched
 //!   several entries is listed in each of their summaries; its channel counts as sent only
 //!   when every one of them was sent (else all are retried: at least once).
-//! - After `max_delivery_attempts` failures a channel is marked failed and logged at error.
+//! - Failures by kind ([`NotifyError`]): a throttled channel rests for the rest of the run (what
+//!   it had claimed is released without spending an attempt; nothing more is claimed on it); a
+//!   message the service rejected is marked failed at once; any other failure stays queued,
+//!   and after `max_delivery_attempts` failures the channel is marked failed and logged at error.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Channel, DeliveryState, Severity};
-use ctguard::store::{
-    AlertFilter, AlertStore, DeliveryRecord, DeliveryResult, InventoryStore, PageRequest,
-    WatchStore,
-};
+use ctguard::store::{AlertFilter, DeliveryRecord, DeliveryResult, PageRequest, Store};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::fresh::FreshAlerts;
 use crate::message::{BaselineSummary, alert_sns, baseline_email, baseline_sns, run_email};
-use crate::notify::{
-    Mailer, NotifyError, Publisher, SNS_BATCH_BYTES, SNS_BATCH_MAX, SendFailure, SnsMessage,
-};
+use crate::notify::{Mailer, NotifyError, Publisher, SNS_BATCH_BYTES, SNS_BATCH_MAX, SnsMessage};
 use crate::report::RunReport;
 use crate::run::Poller;
 use crate::source::IssuanceSource;
 
 impl<S, C, P, M> Poller<S, C, P, M>
 where
-    S: WatchStore + InventoryStore + AlertStore + 'static,
+    S: Store,
     C: IssuanceSource,
     P: Publisher,
     M: Mailer,
@@ -66,6 +64,7 @@ where
             attempted: HashSet::new(),
             finished: HashSet::new(),
             summarized: HashSet::new(),
+            resting: HashSet::new(),
             claims: 0,
         };
         loop {
@@ -128,13 +127,15 @@ struct Outbox<'a, S, C, P, M> {
     finished: HashSet<(Sha256Hash, Channel)>,
     /// Entries whose baseline summary this run already handled.
     summarized: HashSet<WatchDomain>,
+    /// Channels the service throttled: nothing more is sent on them this run.
+    resting: HashSet<Channel>,
     /// Successful claims so far (progress marker for the batch loop).
     claims: usize,
 }
 
 impl<S, C, P, M> Outbox<'_, S, C, P, M>
 where
-    S: WatchStore + InventoryStore + AlertStore + 'static,
+    S: Store,
     C: IssuanceSource,
     P: Publisher,
     M: Mailer,
@@ -194,15 +195,21 @@ where
         };
         let per_request = self.delivery_batch().min(SNS_BATCH_MAX);
         for chunk in todo.chunks(self.delivery_batch()) {
-            if self.out_of_time() {
+            if self.out_of_time() || self.resting.contains(&Channel::Sns) {
                 return;
             }
             let claimed = self.claim_all(chunk, Channel::Sns).await;
             let messages: Vec<SnsMessage> = claimed.iter().map(alert_sns).collect();
             let mut outcomes = Vec::with_capacity(messages.len());
             for group in sns_requests(&messages, per_request) {
+                // Throttled by an earlier request of this chunk: the rest waits too.
+                if let Some(Err(e @ NotifyError::Throttled(_))) = outcomes.last() {
+                    let e: NotifyError = e.clone();
+                    outcomes.extend(group.iter().map(|_| Err(e.clone())));
+                    continue;
+                }
                 if let [message] = group {
-                    outcomes.push(publisher.publish(message).await.map_err(SendFailure::from));
+                    outcomes.push(publisher.publish(message).await);
                 } else {
                     outcomes.extend(publisher.publish_batch(group).await);
                 }
@@ -229,7 +236,7 @@ where
             .partition(|a| a.severity == Severity::Info && !include_info);
         self.skip_all(&info, Channel::Email, "info alerts are not emailed")
             .await;
-        if todo.is_empty() || self.out_of_time() {
+        if todo.is_empty() || self.out_of_time() || self.resting.contains(&Channel::Email) {
             return;
         }
         let claimed = self.claim_all(&todo, Channel::Email).await;
@@ -240,7 +247,7 @@ where
         let result = mailer.send(&run_email(&claimed)).await;
         let results = claimed
             .into_iter()
-            .map(|alert| (alert, result.clone().map_err(SendFailure::from)))
+            .map(|alert| (alert, result.clone()))
             .collect();
         self.record_all(Channel::Email, results).await;
     }
@@ -384,7 +391,7 @@ where
                 .await;
             return;
         }
-        if self.out_of_time() {
+        if self.out_of_time() || self.resting.contains(&channel) {
             return;
         }
         let claimed = self.claim_all(&todo, channel).await;
@@ -392,6 +399,7 @@ where
             return;
         }
         let mut sent: HashMap<&WatchDomain, Result<String, NotifyError>> = HashMap::new();
+        let mut throttled = false;
         for domain in entries {
             let covered: Vec<Alert> = claimed
                 .iter()
@@ -399,6 +407,12 @@ where
                 .cloned()
                 .collect();
             if covered.is_empty() {
+                continue;
+            }
+            if throttled {
+                // Throttled by an earlier summary: its alerts are released, not failed.
+                let rest = NotifyError::Throttled("not sent: the channel was throttled".into());
+                sent.insert(domain, Err(rest));
                 continue;
             }
             let summary = BaselineSummary::new(domain.as_str(), &covered, self.poller.now());
@@ -409,8 +423,13 @@ where
                 (Channel::Email, _, Some(mailer)) => mailer.send(&baseline_email(&summary)).await,
                 _ => return,
             };
-            if result.is_ok() {
-                info!(%domain, ?channel, certificates = covered.len(), "baseline summary sent");
+            match &result {
+                Ok(_) => {
+                    info!(%domain, ?channel, certificates = covered.len(), "baseline summary sent")
+                }
+                // The channel starts resting (and is logged) in `record_all`.
+                Err(NotifyError::Throttled(_)) => throttled = true,
+                Err(_) => {}
             }
             sent.insert(domain, result);
         }
@@ -428,8 +447,8 @@ where
                 .find(|r| r.is_err())
                 .or_else(|| outcomes.first())
                 .map(|r| (*r).clone())
-                .unwrap_or_else(|| Err(NotifyError("no summary listed it".to_owned())));
-            results.push((alert.clone(), outcome.map_err(SendFailure::from)));
+                .unwrap_or_else(|| Err(NotifyError::Failed("no summary listed it".to_owned())));
+            results.push((alert.clone(), outcome));
         }
         self.record_all(channel, results).await;
     }
@@ -498,9 +517,14 @@ where
     async fn record_all(
         &mut self,
         channel: Channel,
-        outcomes: Vec<(Alert, Result<String, SendFailure>)>,
+        outcomes: Vec<(Alert, Result<String, NotifyError>)>,
     ) {
         let at = self.poller.now();
+        // Stored on the alert: bounded like every other text on it (an SDK error carries the
+        // whole raw response).
+        let stored = |e: &NotifyError| {
+            ctguard::bounds::clip_text(&e.to_string(), ctguard::bounds::TEXT_MAX_BYTES)
+        };
         let mut records = Vec::with_capacity(outcomes.len());
         for (alert, outcome) in outcomes {
             let result = match outcome {
@@ -511,34 +535,36 @@ where
                         at,
                     }
                 }
-                Err(SendFailure {
-                    error: NotifyError(message),
-                    permanent,
-                }) => {
+                Err(e @ NotifyError::Throttled(_)) => {
+                    if self.resting.insert(channel) {
+                        warn!(?channel, error = %e, "throttled: the channel rests until the next run");
+                    }
+                    self.report.deliveries_throttled += 1;
+                    DeliveryResult::Deferred {
+                        error: stored(&e),
+                        at,
+                    }
+                }
+                Err(e) => {
                     let attempts = alert.delivery(channel).attempts + 1;
+                    let rejected = matches!(e, NotifyError::Rejected(_));
                     let give_up =
-                        permanent || attempts >= self.poller.settings.max_delivery_attempts;
+                        rejected || attempts >= self.poller.settings.max_delivery_attempts;
                     if give_up {
                         self.report.deliveries_gave_up += 1;
                         error!(
-                            tbs = %alert.tbs_sha256, ?channel, attempts, permanent,
-                            error = %message,
+                            tbs = %alert.tbs_sha256, ?channel, attempts, rejected, error = %e,
                             "delivery failed for the last time: marked failed"
                         );
                     } else {
                         self.report.deliveries_failed += 1;
                         warn!(
-                            tbs = %alert.tbs_sha256, ?channel, attempts, error = %message,
+                            tbs = %alert.tbs_sha256, ?channel, attempts, error = %e,
                             "delivery failed: stays queued for the next run"
                         );
                     }
-                    // Stored on the alert: bounded like every other text on it (an SDK error
-                    // carries the whole raw response).
                     DeliveryResult::Failed {
-                        error: ctguard::bounds::clip_text(
-                            &message,
-                            ctguard::bounds::TEXT_MAX_BYTES,
-                        ),
+                        error: stored(&e),
                         at,
                         give_up,
                     }
@@ -593,6 +619,7 @@ fn final_result(result: &DeliveryResult) -> bool {
     match result {
         DeliveryResult::Sent { .. } | DeliveryResult::Skipped { .. } => true,
         DeliveryResult::Failed { give_up, .. } => *give_up,
+        DeliveryResult::Deferred { .. } => false,
     }
 }
 

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use ctguard::store::{AlertStore, InventoryStore, WatchStore};
+use ctguard::store::Store;
 use lambda_runtime::{Error, LambdaEvent};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -24,7 +24,7 @@ pub async fn handle<S, C, P, M>(
     event: LambdaEvent<CloudWatchEvent>,
 ) -> Result<RunReport, Error>
 where
-    S: WatchStore + InventoryStore + AlertStore + 'static,
+    S: Store,
     C: IssuanceSource,
     P: Publisher,
     M: Mailer,
@@ -58,7 +58,7 @@ where
 /// One run outside Lambda (`poller --once`), limited to `timeout`.
 pub async fn run_once<S, C, P, M>(poller: &Poller<S, C, P, M>, timeout: Duration) -> RunReport
 where
-    S: WatchStore + InventoryStore + AlertStore + 'static,
+    S: Store,
     C: IssuanceSource,
     P: Publisher,
     M: Mailer,

@@ -1,13 +1,12 @@
 //! The poller binary: in Lambda it serves EventBridge scheduled events; elsewhere
 //! `poller --once` performs one run with the same configuration and prints the report.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use ctguard::runtime::{self, SdkLimits};
 use lambda_runtime::{LambdaEvent, service_fn};
 use poller::{Config, app, handler};
-use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: poller [--once]\n\
     In AWS Lambda (AWS_LAMBDA_FUNCTION_NAME set) it serves scheduled events.\n\
@@ -16,8 +15,8 @@ const USAGE: &str = "usage: poller [--once]\n\
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    init_tracing(in_lambda);
+    let in_lambda = runtime::in_lambda();
+    runtime::init_tracing();
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let once = match args
@@ -34,7 +33,7 @@ async fn main() -> ExitCode {
         }
     };
 
-    let sdk = app::sdk_config().await;
+    let sdk = runtime::sdk_config(SdkLimits::POLLER).await;
     let config = match Config::from_env(&aws_sdk_ssm::Client::new(&sdk)).await {
         Ok(config) => config,
         Err(e) => {
@@ -77,24 +76,5 @@ async fn main() -> ExitCode {
             tracing::error!(error = %e, "Lambda runtime stopped");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// JSON lines in Lambda (CloudWatch Logs Insights parses them); readable text elsewhere.
-/// `RUST_LOG` overrides the default level (`info`).
-fn init_tracing(in_lambda: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if in_lambda {
-        builder
-            .json()
-            .with_current_span(false)
-            .without_time() // CloudWatch stamps each line
-            .init();
-    } else {
-        // Colours only on a terminal: logs redirected to a file stay plain text.
-        builder.with_ansi(std::io::stderr().is_terminal()).init();
     }
 }

@@ -4,27 +4,71 @@
 use std::future::Future;
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sns::config::http::HttpResponse;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 
-/// A send failed; the alert stays queued (or is marked failed after the last attempt).
+/// Why a send failed. The kind decides what delivery does with the alert: a throttled channel
+/// rests for the rest of the run without spending an attempt; a rejected message is marked
+/// failed at once (retrying cannot change the answer); anything else is retried by later runs
+/// up to `MAX_DELIVERY_ATTEMPTS`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct NotifyError(pub String);
-
-/// One entry of a batch that failed: the error, and whether retrying can help.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{error}")]
-pub struct SendFailure {
-    pub error: NotifyError,
-    /// The service blames the request itself (SNS `SenderFault`): marked failed at once.
-    pub permanent: bool,
+pub enum NotifyError {
+    /// The service asks us to slow down (SNS `Throttled`, SES `TooManyRequestsException` or a
+    /// sending quota): nothing is wrong with the message.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// The service refused this message itself (an SNS batch entry's sender fault, an invalid
+    /// parameter, SES `MessageRejected`).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Network, timeout, a server error, or a configuration the operator can fix (access
+    /// denied, a missing topic, an unverified sender): worth retrying.
+    #[error("{0}")]
+    Failed(String),
 }
 
-impl From<NotifyError> for SendFailure {
-    fn from(error: NotifyError) -> Self {
-        Self {
-            error,
-            permanent: false,
+/// Error codes (SNS and SES v2 API references) that mean "slow down" ...
+const THROTTLING_CODES: &[&str] = &[
+    "Throttled",
+    "ThrottledException",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "KMSThrottling",
+    "TooManyRequestsException",
+    "LimitExceededException",
+];
+/// ... and those that blame the message itself.
+const REJECTING_CODES: &[&str] = &[
+    "InvalidParameter",
+    "ParameterValueInvalid",
+    "InvalidParameterValue",
+    "MessageRejected",
+    "BadRequestException",
+];
+
+impl NotifyError {
+    /// A service's answer by its error code (and, for an SNS batch entry, its sender-fault
+    /// flag); HTTP 429 without a known code is throttling too.
+    pub fn from_service(
+        code: Option<&str>,
+        status: Option<u16>,
+        sender_fault: bool,
+        text: String,
+    ) -> Self {
+        match code {
+            Some(code) if THROTTLING_CODES.contains(&code) => NotifyError::Throttled(text),
+            _ if status == Some(429) => NotifyError::Throttled(text),
+            Some(code) if REJECTING_CODES.contains(&code) => NotifyError::Rejected(text),
+            _ if sender_fault => NotifyError::Rejected(text),
+            _ => NotifyError::Failed(text),
+        }
+    }
+
+    /// The message, without the kind.
+    pub fn text(&self) -> &str {
+        match self {
+            NotifyError::Throttled(t) | NotifyError::Rejected(t) | NotifyError::Failed(t) => t,
         }
     }
 }
@@ -85,11 +129,11 @@ pub trait Publisher: Send + Sync {
     fn publish_batch(
         &self,
         messages: &[SnsMessage],
-    ) -> impl Future<Output = Vec<Result<String, SendFailure>>> + Send {
+    ) -> impl Future<Output = Vec<Result<String, NotifyError>>> + Send {
         async move {
             let mut results = Vec::with_capacity(messages.len());
             for message in messages {
-                results.push(self.publish(message).await.map_err(SendFailure::from));
+                results.push(self.publish(message).await);
             }
             results
         }
@@ -128,16 +172,16 @@ impl Publisher for SnsPublisher {
         let output = request
             .send()
             .await
-            .map_err(|e| NotifyError(format!("SNS Publish: {}", short_error(&e))))?;
+            .map_err(|e| service_error("SNS Publish", &e))?;
         Ok(output.message_id().unwrap_or_default().to_owned())
     }
 
-    async fn publish_batch(&self, messages: &[SnsMessage]) -> Vec<Result<String, SendFailure>> {
+    async fn publish_batch(&self, messages: &[SnsMessage]) -> Vec<Result<String, NotifyError>> {
         // The request as a whole failed (network, throttling after the SDK's retries): every
-        // entry is retried by a later run.
+        // entry shares its fate.
         self.publish_batch_request(messages)
             .await
-            .unwrap_or_else(|e| vec![Err(e.into()); messages.len()])
+            .unwrap_or_else(|e| vec![Err(e); messages.len()])
     }
 }
 
@@ -147,7 +191,7 @@ impl SnsPublisher {
     async fn publish_batch_request(
         &self,
         messages: &[SnsMessage],
-    ) -> Result<Vec<Result<String, SendFailure>>, NotifyError> {
+    ) -> Result<Vec<Result<String, NotifyError>>, NotifyError> {
         let mut entries = Vec::with_capacity(messages.len());
         for (i, message) in messages.iter().enumerate() {
             let entry = PublishBatchRequestEntry::builder()
@@ -161,7 +205,7 @@ impl SnsPublisher {
                         .collect(),
                 ))
                 .build()
-                .map_err(|e| NotifyError(format!("batch entry: {e}")))?;
+                .map_err(|e| NotifyError::Failed(format!("batch entry: {e}")))?;
             entries.push(entry);
         }
         let output = self
@@ -171,8 +215,8 @@ impl SnsPublisher {
             .set_publish_batch_request_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| NotifyError(format!("SNS PublishBatch: {}", short_error(&e))))?;
-        let mut results: Vec<Option<Result<String, SendFailure>>> = vec![None; messages.len()];
+            .map_err(|e| service_error("SNS PublishBatch", &e))?;
+        let mut results: Vec<Option<Result<String, NotifyError>>> = vec![None; messages.len()];
         let slot = |id: &str| id.parse::<usize>().ok().filter(|&i| i < messages.len());
         for ok in output.successful() {
             if let Some(i) = ok.id().and_then(slot) {
@@ -181,44 +225,60 @@ impl SnsPublisher {
         }
         for failed in output.failed() {
             if let Some(i) = slot(failed.id()) {
-                results[i] = Some(Err(SendFailure {
-                    error: NotifyError(format!(
+                results[i] = Some(Err(NotifyError::from_service(
+                    Some(failed.code()),
+                    None,
+                    failed.sender_fault(),
+                    format!(
                         "SNS PublishBatch entry: {}: {}",
                         failed.code(),
                         failed.message().unwrap_or_default()
-                    )),
-                    permanent: failed.sender_fault(),
-                }));
+                    ),
+                )));
             }
         }
         Ok(results
             .into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| {
-                    Err(NotifyError("SNS PublishBatch did not answer for this entry".into()).into())
+                    Err(NotifyError::Failed(
+                        "SNS PublishBatch did not answer for this entry".into(),
+                    ))
                 })
             })
             .collect())
     }
 }
 
-/// A service error as its code and message; anything else (timeout, connection) in full.
+/// A failed request as a [`NotifyError`]: a service error by its code, in a short text (its
+/// code and message); anything else (timeout, connection) is worth retrying, in full.
 /// The full display of a service error carries the raw response (kilobytes of debug text,
 /// with the service's XML) into the alert's `last_error`. (The emulator even rewrites
 /// `<RequestId>…</RequestId>` across a whole JSON response, merging the stored alerts it
 /// lists: the raw XML must not be stored.)
-fn short_error<E, R>(e: &aws_sdk_sns::error::SdkError<E, R>) -> String
+fn service_error<E>(
+    operation: &str,
+    e: &aws_sdk_sns::error::SdkError<E, HttpResponse>,
+) -> NotifyError
 where
     E: aws_sdk_sns::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
+    let status = e.raw_response().map(|r| r.status().as_u16());
     match e.as_service_error() {
-        Some(service) => format!(
-            "{}: {}",
-            service.code().unwrap_or("unknown error"),
-            service.message().unwrap_or_default()
+        Some(service) => NotifyError::from_service(
+            service.code(),
+            status,
+            false,
+            format!(
+                "{operation}: {}: {}",
+                service.code().unwrap_or("unknown error"),
+                service.message().unwrap_or_default()
+            ),
         ),
-        None => aws_sdk_sns::error::DisplayErrorContext(e).to_string(),
+        None => NotifyError::Failed(format!(
+            "{operation}: {}",
+            aws_sdk_sns::error::DisplayErrorContext(e)
+        )),
     }
 }
 
@@ -235,7 +295,7 @@ fn attributes(
                 .string_value(&attribute.value)
                 .build()
                 .map(|value| (attribute.name, value))
-                .map_err(|e| NotifyError(format!("attribute {}: {e}", attribute.name)))
+                .map_err(|e| NotifyError::Failed(format!("attribute {}: {e}", attribute.name)))
         })
         .collect()
 }
@@ -259,7 +319,7 @@ fn utf8(data: &str) -> Result<Content, NotifyError> {
         .data(data)
         .charset("UTF-8")
         .build()
-        .map_err(|e| NotifyError(format!("email content: {e}")))
+        .map_err(|e| NotifyError::Failed(format!("email content: {e}")))
 }
 
 impl Mailer for SesMailer {
@@ -285,7 +345,70 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|e| NotifyError(format!("SES SendEmail: {}", short_error(&e))))?;
+            .map_err(|e| service_error("SES SendEmail", &e))?;
         Ok(output.message_id().unwrap_or_default().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NotifyError;
+
+    fn kind(code: Option<&str>, status: Option<u16>, sender_fault: bool) -> NotifyError {
+        NotifyError::from_service(code, status, sender_fault, "x".into())
+    }
+
+    #[test]
+    fn throttling_is_told_from_a_rejected_message_and_from_other_failures() {
+        let throttled = NotifyError::Throttled("x".into());
+        let rejected = NotifyError::Rejected("x".into());
+        let failed = NotifyError::Failed("x".into());
+        // SNS Publish / PublishBatch and their entries.
+        assert_eq!(kind(Some("Throttled"), Some(400), false), throttled);
+        assert_eq!(kind(Some("KMSThrottling"), Some(400), false), throttled);
+        assert_eq!(
+            kind(Some("Throttled"), None, true),
+            throttled,
+            "entry: sender fault"
+        );
+        assert_eq!(kind(Some("InvalidParameter"), Some(400), false), rejected);
+        assert_eq!(kind(Some("ParameterValueInvalid"), None, true), rejected);
+        assert_eq!(
+            kind(Some("AnythingElse"), None, true),
+            rejected,
+            "entry sender fault"
+        );
+        assert_eq!(
+            kind(Some("InternalError"), None, false),
+            failed,
+            "entry server fault"
+        );
+        assert_eq!(kind(Some("AuthorizationError"), Some(403), false), failed);
+        assert_eq!(kind(Some("NotFound"), Some(404), false), failed);
+        assert_eq!(kind(Some("InternalError"), Some(500), false), failed);
+        // SES v2 SendEmail.
+        assert_eq!(
+            kind(Some("TooManyRequestsException"), Some(429), false),
+            throttled
+        );
+        assert_eq!(
+            kind(Some("LimitExceededException"), Some(400), false),
+            throttled
+        );
+        assert_eq!(kind(None, Some(429), false), throttled);
+        assert_eq!(kind(Some("MessageRejected"), Some(400), false), rejected);
+        assert_eq!(
+            kind(Some("BadRequestException"), Some(400), false),
+            rejected
+        );
+        assert_eq!(
+            kind(Some("SendingPausedException"), Some(400), false),
+            failed
+        );
+        assert_eq!(
+            kind(Some("AccountSuspendedException"), Some(400), false),
+            failed
+        );
+        assert_eq!(kind(None, None, false), failed);
     }
 }

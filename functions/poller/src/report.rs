@@ -51,8 +51,10 @@ pub struct RunReport {
     pub deliveries_ok: u32,
     /// Attempts that failed and stay queued for a later run.
     pub deliveries_failed: u32,
-    /// Deliveries given up after the last attempt (logged at error).
+    /// Deliveries given up after the last attempt or rejected by the service (logged at error).
     pub deliveries_gave_up: u32,
+    /// Deliveries the service throttled: released, still queued, no attempt spent.
+    pub deliveries_throttled: u32,
     pub baselines_completed: u32,
     pub rate_limited: bool,
     pub stopped_by_deadline: bool,
@@ -95,6 +97,7 @@ impl RunReport {
             deliveries_ok: 0,
             deliveries_failed: 0,
             deliveries_gave_up: 0,
+            deliveries_throttled: 0,
             baselines_completed: 0,
             rate_limited: false,
             stopped_by_deadline: false,
@@ -153,7 +156,7 @@ impl RunReport {
     /// when its grace ends must count there; `critical` ones count there too (suspicious or
     /// worse), and on their own in `AlertsCritical`. `AlertsPending` counts new pending alerts.
     pub fn emf(&self) -> Value {
-        let metrics: [(&str, u32); 21] = [
+        let metrics: [(&str, u32); 22] = [
             ("EntriesPolled", self.entries_polled),
             ("EntriesCaughtUp", self.entries_caught_up),
             ("EntriesSkipped", self.entries_skipped),
@@ -187,6 +190,7 @@ impl RunReport {
             ("DeliveriesOk", self.deliveries_ok),
             ("DeliveriesFailed", self.deliveries_failed),
             ("DeliveriesGaveUp", self.deliveries_gave_up),
+            ("DeliveriesThrottled", self.deliveries_throttled),
             ("RateLimited", u32::from(self.rate_limited)),
             ("StoppedByDeadline", u32::from(self.stopped_by_deadline)),
             ("StoppedByBudget", u32::from(self.stopped_by_budget)),

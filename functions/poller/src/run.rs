@@ -29,9 +29,7 @@ use ctguard::matcher::{EntryMatch, WatchIndex};
 use ctguard::model::{
     Alert, AuthorizedBy, BackfillMode, Delivery, IssuerInfo, Severity, WatchEntry,
 };
-use ctguard::store::{
-    AlertStore, CursorUpdate, InventoryStore, PollStatus, StoreError, WatchStore,
-};
+use ctguard::store::{CursorUpdate, PollStatus, Store, StoreError};
 use ctguard::watching;
 use futures_util::future::join_all;
 use tokio::time::Instant;
@@ -85,7 +83,7 @@ enum EntryOutcome {
 
 impl<S, C, P, M> Poller<S, C, P, M>
 where
-    S: WatchStore + InventoryStore + AlertStore + 'static,
+    S: Store,
     C: IssuanceSource,
     P: Publisher,
     M: Mailer,

@@ -1521,3 +1521,90 @@ async fn crash_between_publish_and_record_sends_again_after_the_lease_never_lose
     h.run().await;
     assert_eq!(h.notifier.sns().len(), 24, "and then never again");
 }
+
+#[tokio::test]
+async fn a_throttled_channel_rests_for_the_run_without_spending_attempts() {
+    let mut h = with_alerts(25).await;
+    h.settings.max_delivery_attempts = 1; // a counted failure would fail the alert for good
+    h.settings.delivery_batch = 10; // claimed 10 at a time
+    h.notifier.throttle_next(1); // the first PublishBatch
+    let report = h.run().await;
+    assert_eq!(
+        *h.notifier.sns_requests.lock().unwrap(),
+        [10],
+        "no more SNS requests once throttled"
+    );
+    assert_eq!(
+        report.deliveries_throttled, 10,
+        "the claimed chunk is released"
+    );
+    assert_eq!(
+        (report.deliveries_failed, report.deliveries_gave_up),
+        (0, 0)
+    );
+    assert_eq!(report.deliveries_ok, 25, "email is independent");
+    let mut released = 0;
+    for i in 1..=25 {
+        let alert = h.alert(i).await;
+        assert_eq!(
+            (alert.sns.state, alert.sns.attempts),
+            (DeliveryState::Queued, 0),
+            "alert {i}"
+        );
+        match alert.sns.last_error {
+            Some(e) if e.starts_with("throttled: ") => released += 1,
+            Some(e) => panic!("alert {i}: {e}"),
+            None => {} // never claimed
+        }
+    }
+    assert_eq!(released, 10, "only the first chunk was claimed");
+
+    let report = h.run().await;
+    assert_eq!(report.deliveries_ok, 25);
+    let counts = sns_per_alert(&h);
+    assert_eq!(counts.len(), 25);
+    assert!(counts.values().all(|&c| c == 1), "each sent once");
+    assert_eq!(h.alert(1).await.sns.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_throttled_email_and_summary_are_released_not_failed() {
+    let mut h = Harness::new();
+    h.settings.max_delivery_attempts = 1;
+    h.watch_new("example.com", BackfillMode::Summary).await;
+    h.watch_new("example.org", BackfillMode::Summary).await;
+    for n in 1..=3 {
+        h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
+    }
+    h.source.push(issuance(4, &["h4.example.org"]));
+    h.notifier.throttle_next(2); // the first entry's SNS summary, then the first email
+    let report = h.run().await;
+    assert_eq!(
+        (report.deliveries_failed, report.deliveries_gave_up),
+        (0, 0)
+    );
+    assert!(h.notifier.sns().is_empty(), "the second summary waits too");
+    assert!(h.notifier.emails().is_empty());
+    for n in 1..=4 {
+        let alert = h.alert(n).await;
+        assert_eq!(
+            (alert.sns.state, alert.sns.attempts),
+            (DeliveryState::Queued, 0)
+        );
+        assert_eq!(
+            (alert.email.state, alert.email.attempts),
+            (DeliveryState::Queued, 0)
+        );
+    }
+
+    h.run().await;
+    let totals: Vec<u64> = h
+        .sns_bodies()
+        .iter()
+        .map(|b| b["total"].as_u64().unwrap())
+        .collect();
+    assert_eq!(totals.len(), 2, "one summary per entry");
+    assert_eq!(totals.iter().sum::<u64>(), 4);
+    assert_eq!(h.notifier.emails().len(), 2);
+    assert!(h.store.list_undelivered(10).await.unwrap().is_empty());
+}

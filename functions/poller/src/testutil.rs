@@ -20,7 +20,7 @@ use ctguard::store::{
 };
 use tokio::time::Instant;
 
-use crate::notify::{Email, Mailer, NotifyError, Publisher, SendFailure, SnsMessage};
+use crate::notify::{Email, Mailer, NotifyError, Publisher, SnsMessage};
 use crate::source::{IssuancePager, IssuanceSource};
 
 pub fn t0() -> DateTime<Utc> {
@@ -297,12 +297,13 @@ impl IssuancePager for FakePager {
 // ---------------------------------------------------------------------------------------------
 // Notifiers
 
-/// Records what it sends; fails the next `fail_next` sends.
+/// Records what it sends; fails the next `fail_next` sends, throttles the next `throttle_next`.
 #[derive(Clone, Default)]
 pub struct FakeNotifier {
     pub sns: Arc<Mutex<Vec<SnsMessage>>>,
     pub emails: Arc<Mutex<Vec<Email>>>,
     pub fail_next: Arc<AtomicU32>,
+    pub throttle_next: Arc<AtomicU32>,
     /// Sizes of the SNS requests: 1 per Publish, n per PublishBatch.
     pub sns_requests: Arc<Mutex<Vec<usize>>>,
     /// PublishBatch entries whose body contains the key fail (the value: permanently).
@@ -316,10 +317,24 @@ impl FakeNotifier {
         self.fail_next.store(n, Ordering::SeqCst);
     }
 
-    fn should_fail(&self) -> bool {
-        self.fail_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+    pub fn throttle_next(&self, n: u32) {
+        self.throttle_next.store(n, Ordering::SeqCst);
+    }
+
+    /// The failure the next send meets, if any (`what`: the service, for the message).
+    fn next_failure(&self, what: &str) -> Option<NotifyError> {
+        let take = |counter: &AtomicU32| {
+            counter
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        };
+        if take(&self.throttle_next) {
+            Some(NotifyError::Throttled(format!("{what}: Rate exceeded")))
+        } else if take(&self.fail_next) {
+            Some(NotifyError::Failed(format!("{what} is down")))
+        } else {
+            None
+        }
     }
 
     pub fn sns(&self) -> Vec<SnsMessage> {
@@ -338,34 +353,36 @@ impl Publisher for FakeNotifier {
             std::future::pending::<()>().await;
         }
         self.sns_requests.lock().unwrap().push(1);
-        if self.should_fail() {
-            return Err(NotifyError("SNS is down".into()));
+        if let Some(e) = self.next_failure("SNS") {
+            return Err(e);
         }
         let mut sent = self.sns.lock().unwrap();
         sent.push(message.clone());
         Ok(format!("sns-{}", sent.len()))
     }
 
-    async fn publish_batch(&self, messages: &[SnsMessage]) -> Vec<Result<String, SendFailure>> {
+    async fn publish_batch(&self, messages: &[SnsMessage]) -> Vec<Result<String, NotifyError>> {
         tokio::task::yield_now().await;
         if self.hang.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
         self.sns_requests.lock().unwrap().push(messages.len());
-        if self.should_fail() {
-            return vec![Err(NotifyError("SNS is down".into()).into()); messages.len()];
+        if let Some(e) = self.next_failure("SNS") {
+            return vec![Err(e); messages.len()];
         }
         messages.iter().map(|m| self.publish_entry(m)).collect()
     }
 }
 
 impl FakeNotifier {
-    fn publish_entry(&self, message: &SnsMessage) -> Result<String, SendFailure> {
+    fn publish_entry(&self, message: &SnsMessage) -> Result<String, NotifyError> {
         let failing = self.failing_entries.lock().unwrap().clone();
         if let Some((_, permanent)) = failing.iter().find(|(k, _)| message.body.contains(k)) {
-            return Err(SendFailure {
-                error: NotifyError("entry refused".into()),
-                permanent: *permanent,
+            let text = "entry refused".to_owned();
+            return Err(if *permanent {
+                NotifyError::Rejected(text)
+            } else {
+                NotifyError::Failed(text)
             });
         }
         let mut sent = self.sns.lock().unwrap();
@@ -377,8 +394,8 @@ impl FakeNotifier {
 impl Mailer for FakeNotifier {
     async fn send(&self, email: &Email) -> Result<String, NotifyError> {
         tokio::task::yield_now().await;
-        if self.should_fail() {
-            return Err(NotifyError("SES is down".into()));
+        if let Some(e) = self.next_failure("SES") {
+            return Err(e);
         }
         let mut sent = self.emails.lock().unwrap();
         sent.push(email.clone());

@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::matcher::WatchIndex;
 use ctguard::model::{BackfillMode, InventoryCert, WatchEntry};
-use ctguard::store::{AlertStore, InventoryStore, WatchStore};
+use ctguard::store::Store;
 use ctguard::watching;
 use serde_json::json;
 use tracing::{error, info, warn};
@@ -34,7 +34,7 @@ fn time(t: DateTime<Utc>) -> String {
 
 impl<S, C, P, M> Poller<S, C, P, M>
 where
-    S: WatchStore + InventoryStore + AlertStore + 'static,
+    S: Store,
     C: IssuanceSource,
     P: Publisher,
     M: Mailer,

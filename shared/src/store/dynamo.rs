@@ -12,7 +12,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
 
 use super::StoreError;
 
@@ -148,6 +151,47 @@ impl DynamoStore {
                     left.keys().len()
                 ),
             }),
+        }
+    }
+
+    /// UpdateItem `expr` on `key` under `condition`: `Ok(Ok(item))` when applied (the item as
+    /// `return_values` asks), `Ok(Err(item))` when the condition did not hold (the item as it
+    /// was, if any) — for every conditional update here a failed condition is an answer, not
+    /// an error.
+    async fn update_if(
+        &self,
+        operation: &'static str,
+        table: &str,
+        key: (String, AttributeValue),
+        expr: &codec::Expr,
+        condition: String,
+        return_values: ReturnValue,
+    ) -> Result<Result<Option<codec::Item>, Option<codec::Item>>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(key.0, key.1)
+            .update_expression(expr.update_expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .return_values(return_values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Ok(out.attributes)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+            {
+                match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => Ok(Err(c.item)),
+                    _ => Ok(Err(None)),
+                }
+            }
+            Err(e) => Err(codec::backend(operation, "UpdateItem", table, e)),
         }
     }
 

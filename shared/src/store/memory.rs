@@ -623,6 +623,10 @@ impl AlertStore for MemoryStore {
                         d.state = DeliveryState::Failed;
                     }
                 }
+                DeliveryResult::Deferred { error, at } => {
+                    d.last_attempt_at = Some(*at);
+                    d.last_error = Some(error.clone());
+                }
             }
         });
         Ok(())

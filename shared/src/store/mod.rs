@@ -176,6 +176,9 @@ pub enum DeliveryResult {
         at: DateTime<Utc>,
         give_up: bool,
     },
+    /// Not sent because the service throttled the channel: the lease is released and the
+    /// channel stays queued without spending an attempt; `error` is kept in `last_error`.
+    Deferred { error: String, at: DateTime<Utc> },
     /// Not sent by design (e.g. the channel is no longer configured, or email excludes info
     /// alerts): marks the channel `Skipped` so it leaves the outbox. Not an attempt; `reason`
     /// is kept in `last_error` so an operator can see why.
@@ -191,6 +194,10 @@ pub struct DeliveryRecord {
     /// hint for the outbox attribute (a wrong hint costs a retry, never a wrong state).
     pub other_queued: bool,
 }
+
+/// The whole store a function works with: the three tables' contracts in one backend.
+pub trait Store: WatchStore + InventoryStore + AlertStore + 'static {}
+impl<S: WatchStore + InventoryStore + AlertStore + 'static> Store for S {}
 
 pub trait WatchStore: Send + Sync {
     /// Creates the entry unless one exists for the domain; returns whether it was created.

@@ -10,10 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -133,6 +131,11 @@ fn record_update(
                 expr.set(&path("state"), state_value(DeliveryState::Failed));
             }
         }
+        // Not an attempt: the service asked us to slow down.
+        DeliveryResult::Deferred { error, at } => {
+            expr.set(&path("last_attempt_at"), encode_value(OP, at)?);
+            expr.set(&path("last_error"), s(error.as_str()));
+        }
     }
     expr.remove(lease_owner_attr(channel));
     expr.remove(lease_until_attr(channel));
@@ -156,6 +159,7 @@ fn is_terminal(result: &DeliveryResult) -> bool {
     match result {
         DeliveryResult::Sent { .. } | DeliveryResult::Skipped { .. } => true,
         DeliveryResult::Failed { give_up, .. } => *give_up,
+        DeliveryResult::Deferred { .. } => false,
     }
 }
 
@@ -164,7 +168,9 @@ fn record_bytes(record: &DeliveryRecord) -> usize {
         + match &record.result {
             DeliveryResult::Sent { message_id, .. } => message_id.as_ref().map_or(0, String::len),
             DeliveryResult::Skipped { reason, .. } => reason.len(),
-            DeliveryResult::Failed { error, .. } => error.len(),
+            DeliveryResult::Failed { error, .. } | DeliveryResult::Deferred { error, .. } => {
+                error.len()
+            }
         }
 }
 
@@ -244,13 +250,6 @@ fn stored_state(item: &Item, channel: Channel) -> Option<String> {
         Some(AttributeValue::M(m)) => string_attr(m, "state").map(str::to_owned),
         _ => None,
     }
-}
-
-fn is_conditional_failure(
-    e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, impl std::fmt::Debug>,
-) -> bool {
-    e.as_service_error()
-        .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
 /// The whole item for a new alert: the record plus keys, index and TTL attributes.
@@ -563,31 +562,15 @@ impl DynamoStore {
         return_values: ReturnValue,
     ) -> Result<Result<Option<Item>, Option<Item>>, StoreError> {
         let table = &self.tables.alerts;
-        let (k, v) = Self::alert_key(tbs);
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key(k, v)
-            .update_expression(expr.update_expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .return_values(return_values)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Ok(out.attributes)),
-            Err(e) if is_conditional_failure(&e) => {
-                let old = match e.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(c) => c.item,
-                    _ => None,
-                };
-                Ok(Err(old))
-            }
-            Err(e) => Err(backend(operation, "UpdateItem", table, e)),
-        }
+        self.update_if(
+            operation,
+            table,
+            Self::alert_key(tbs),
+            expr,
+            condition,
+            return_values,
+        )
+        .await
     }
 }
 

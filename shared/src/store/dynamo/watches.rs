@@ -31,28 +31,18 @@ impl DynamoStore {
         let mut expr = Expr::new();
         expr.set(attr, encode_value(operation, &at)?);
         let pk = expr.name(KEY);
-        let (k, v) = Self::watch_key(domain);
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key(k, v)
-            .update_expression(expr.update_expression())
-            .condition_expression(format!("attribute_exists({pk})"))
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(backend(operation, "UpdateItem", table, e)),
-        }
+        // The entry was deleted meanwhile: nothing to record, and no entry to recreate.
+        self.update_if(
+            operation,
+            table,
+            Self::watch_key(domain),
+            &expr,
+            format!("attribute_exists({pk})"),
+            ReturnValue::None,
+        )
+        .await?
+        .ok();
+        Ok(())
     }
 }
 
@@ -97,28 +87,18 @@ impl WatchStore for DynamoStore {
         let mut expr = Expr::new();
         expr.set("allowed_issuers", encode_value(OP, &allowed_issuers)?);
         let pk = expr.name(KEY);
-        let (k, v) = Self::watch_key(domain);
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key(k, v)
-            .update_expression(expr.update_expression())
-            .condition_expression(format!("attribute_exists({pk})"))
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(backend(OP, "UpdateItem", table, e)),
-        }
+        let applied = self
+            .update_if(
+                OP,
+                table,
+                Self::watch_key(domain),
+                &expr,
+                format!("attribute_exists({pk})"),
+                ReturnValue::None,
+            )
+            .await?
+            .is_ok();
+        Ok(applied)
     }
 
     async fn get_watch(&self, domain: &WatchDomain) -> Result<Option<WatchEntry>, StoreError> {
@@ -198,28 +178,22 @@ impl WatchStore for DynamoStore {
                 format!("attribute_exists({pk}) AND {cursor} = {v}")
             }
         };
-        let (k, v) = Self::watch_key(domain);
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key(k, v)
-            .update_expression(expr.update_expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(CursorUpdate::Advanced),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(CursorUpdate::Conflict)
-            }
-            Err(e) => Err(backend(OP, "UpdateItem", table, e)),
-        }
+        let applied = self
+            .update_if(
+                OP,
+                table,
+                Self::watch_key(domain),
+                &expr,
+                condition,
+                ReturnValue::None,
+            )
+            .await?
+            .is_ok();
+        Ok(if applied {
+            CursorUpdate::Advanced
+        } else {
+            CursorUpdate::Conflict
+        })
     }
 
     async fn record_poll(
@@ -257,28 +231,17 @@ impl WatchStore for DynamoStore {
             expr.set("baseline_completed_at", encode_value(OP, &at)?);
         }
         let pk = expr.name(KEY);
-        let (k, v) = Self::watch_key(domain);
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key(k, v)
-            .update_expression(expr.update_expression())
-            .condition_expression(format!("attribute_exists({pk})"))
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // The entry was deleted meanwhile: bookkeeping must not recreate it.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(backend(OP, "UpdateItem", table, e)),
-        }
+        // The entry was deleted meanwhile: bookkeeping must not recreate it.
+        self.update_if(
+            OP,
+            table,
+            Self::watch_key(domain),
+            &expr,
+            format!("attribute_exists({pk})"),
+            ReturnValue::None,
+        )
+        .await?
+        .ok();
+        Ok(())
     }
 }
