@@ -18,7 +18,7 @@ use ctguard::model::{
     Alert, AuthorizedBy, Deployed, InventoryCert, IssuerInfo, Reason, ReasonCode, WatchEntry,
 };
 use ctguard::rules::{self, ExpiryDue};
-use ctguard::store::{AlertStore, InventoryStore, WatchStore};
+use ctguard::store::Store;
 use tracing::{error, info};
 
 use crate::fresh::FreshAlerts;
@@ -38,7 +38,7 @@ const UNKNOWN: Sha256Hash = Sha256Hash([0; 32]);
 
 impl<S, C, P, M> Poller<S, C, P, M>
 where
-    S: WatchStore + InventoryStore + AlertStore + 'static,
+    S: Store,
     C: IssuanceSource,
     P: Publisher,
     M: Mailer,
