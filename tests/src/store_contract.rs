@@ -111,6 +111,7 @@ pub fn alert(tag: &str, severity: Severity, domains: &[&str], seen: DateTime<Utc
         severity,
         reasons: vec![],
         authorized_by: None,
+        caa: None,
         first_seen_at: seen,
         classified_at: seen,
         grace_until: (severity == Severity::Pending).then(|| seen + Duration::hours(1)),

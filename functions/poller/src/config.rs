@@ -33,6 +33,9 @@
 //! | `CANARY_WINDOW` | `36h` | a canary with no new issuance for this long raises a `health` alert ("monitor blind") |
 //! | `CANARY_POLL_INTERVAL` | `6h` | a canary entry is polled at most this often (it costs Cert Spotter quota) |
 //! | `NOT_LOGGED_WINDOW` | `24h` | a pushed certificate with embedded SCTs not seen in CT this long after its push raises a `health` alert |
+//! | `CAA_RESOLVER` | `system` | where CAA lookups of unauthorized issuances go: `system` (the system's resolver configuration), `ip:port` of a recursive resolver, or `off` |
+//! | `CAA_TIMEOUT` | `2s` | one CAA lookup at most (a whole lookup, CNAMEs and TCP fallback included, at most twice this); 1 ms to 10 s |
+//! | `CAA_MAX_LOOKUPS` | `200` | CAA queries one run may send (the rest of the run's checks are `lookup_failed`) |
 //!
 //! Durations are a whole number with an optional unit: `ms`, `s` (default), `m`, `h`, `d`.
 
@@ -126,6 +129,8 @@ pub struct RunSettings {
     pub canary_window: Duration,
     pub canary_poll_interval: Duration,
     pub not_logged_window: Duration,
+    /// CAA at detection time (`CAA_RESOLVER`, `CAA_TIMEOUT`, `CAA_MAX_LOOKUPS`).
+    pub caa: crate::caa::CaaSettings,
 }
 
 impl Default for RunSettings {
@@ -148,6 +153,7 @@ impl Default for RunSettings {
             canary_window: Duration::from_secs(36 * 3600),
             canary_poll_interval: Duration::from_secs(6 * 3600),
             not_logged_window: Duration::from_secs(24 * 3600),
+            caa: crate::caa::CaaSettings::default(),
         }
     }
 }
@@ -296,6 +302,7 @@ impl Config {
             canary_poll_interval: env
                 .duration("CANARY_POLL_INTERVAL", defaults.canary_poll_interval),
             not_logged_window: env.duration("NOT_LOGGED_WINDOW", defaults.not_logged_window),
+            caa: env.caa(&defaults.caa),
         };
         if run.delivery_lease.is_zero() {
             env.problem("DELIVERY_LEASE", "must be more than zero");
@@ -374,6 +381,27 @@ impl Reader<'_> {
                     default
                 }
             },
+        }
+    }
+
+    /// The CAA settings: the resolver defaults to the system's (unlike
+    /// [`crate::caa::CaaSettings::default`], which is off for tests).
+    fn caa(&mut self, defaults: &crate::caa::CaaSettings) -> crate::caa::CaaSettings {
+        let resolver = match self.optional("CAA_RESOLVER") {
+            None => crate::caa::ResolverChoice::System,
+            Some(raw) => crate::caa::parse_resolver(&raw).unwrap_or_else(|message| {
+                self.problem("CAA_RESOLVER", message);
+                crate::caa::ResolverChoice::Off
+            }),
+        };
+        let timeout = self.duration("CAA_TIMEOUT", defaults.timeout);
+        if timeout.is_zero() || timeout > Duration::from_secs(10) {
+            self.problem("CAA_TIMEOUT", "must be between 1ms and 10s");
+        }
+        crate::caa::CaaSettings {
+            resolver,
+            timeout,
+            max_lookups: self.number("CAA_MAX_LOOKUPS", defaults.max_lookups, 1),
         }
     }
 
@@ -514,7 +542,12 @@ mod tests {
         assert_eq!(config.certspotter.token, None);
         assert_eq!(config.alert_topic_arn, None);
         assert_eq!(config.email, None);
-        assert_eq!(config.run, RunSettings::default());
+        // The deployed default asks the system's resolver; RunSettings::default() (tests)
+        // leaves CAA off.
+        assert_eq!(config.run.caa.resolver, crate::caa::ResolverChoice::System);
+        let mut run = config.run.clone();
+        run.caa.resolver = crate::caa::ResolverChoice::Off;
+        assert_eq!(run, RunSettings::default());
     }
 
     #[test]
@@ -541,6 +574,9 @@ mod tests {
             ("CERTSPOTTER_RATE_PER_SEC", "fast"),
             ("CERTSPOTTER_BURST", "0"),
             ("POLL_CONCURRENCY", "65"),
+            ("CAA_RESOLVER", "dns.google"),
+            ("CAA_TIMEOUT", "1m"),
+            ("CAA_MAX_LOOKUPS", "0"),
         ]);
         let err = read(&vars).unwrap_err();
         let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
@@ -557,6 +593,9 @@ mod tests {
             "CERTSPOTTER_RATE_PER_SEC",
             "CERTSPOTTER_BURST",
             "POLL_CONCURRENCY",
+            "CAA_RESOLVER",
+            "CAA_TIMEOUT",
+            "CAA_MAX_LOOKUPS",
         ] {
             assert!(names.contains(&expected), "{expected} not in {names:?}");
         }

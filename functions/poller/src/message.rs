@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+use ctguard::caa::CaaEvidence;
 use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{Alert, AuthorizedBy, IssuerInfo, Reason, ReasonCode, Severity};
@@ -80,6 +81,10 @@ pub struct AlertMessage<'a> {
     pub classified_at: DateTime<Utc>,
     /// Found by the first poll of a watch entry.
     pub baseline: bool,
+    /// CAA as DNS answered at detection time, per matched name (outcome `permitted`,
+    /// `violation`, `no_caa`, `lookup_failed`), with the records seen, the resolver and the
+    /// time; `null` when not checked (authorized, a first poll, or `CAA_RESOLVER=off`).
+    pub caa: Option<&'a CaaEvidence>,
 }
 
 impl<'a> AlertMessage<'a> {
@@ -118,6 +123,7 @@ impl<'a> AlertMessage<'a> {
             first_seen_at: alert.first_seen_at,
             classified_at: alert.classified_at,
             baseline: alert.baseline,
+            caa: alert.caa.as_ref(),
         }
     }
 }
@@ -707,6 +713,13 @@ fn render_alert(alert: &Alert, text: &mut String, html: &mut String) {
         ("Certificate", url.clone()),
     ]
     .into_iter()
+    // A failed lookup shows here ("CAA NOT CHECKED for ..."): never a silent pass.
+    .chain(
+        alert
+            .caa
+            .as_ref()
+            .map(|caa| ("CAA", ctguard::caa::summary(caa))),
+    )
     .chain(alert.reduced.clone().map(|why| ("Reduced", why)))
     .chain((alert.names_truncated || alert.matched_truncated).then(|| {
         (
