@@ -175,15 +175,25 @@ pub fn climb(base: &str) -> Vec<String> {
     out
 }
 
-/// The issuer-domain-name of an `issue`/`issuewild` value: `Ok(None)` for an empty one (no CA
-/// permitted), `Err` for a malformed one (RFC 8659 §4.2 grammar: labels of letters, digits
-/// and inner hyphens; parameters after `;` are not examined).
-pub fn issuer_domain(value: &str) -> Result<Option<String>, ()> {
+/// What an `issue`/`issuewild` value names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerValue {
+    /// An issuer-domain-name, lower-case.
+    Issuer(String),
+    /// No name (`;`, or nothing): no CA is permitted.
+    Empty,
+    /// Not the grammar: no CA is permitted.
+    Malformed,
+}
+
+/// The issuer-domain-name of an `issue`/`issuewild` value (RFC 8659 §4.2 grammar: labels of
+/// letters, digits and inner hyphens; parameters after `;` are not examined).
+pub fn issuer_domain(value: &str) -> IssuerValue {
     let wsp = |c: char| c == ' ' || c == '\t';
     let domain = value.split_once(';').map_or(value, |(d, _)| d);
     let domain = domain.trim_matches(wsp);
     if domain.is_empty() {
-        return Ok(None);
+        return IssuerValue::Empty;
     }
     let label_ok = |l: &str| {
         !l.is_empty()
@@ -192,9 +202,9 @@ pub fn issuer_domain(value: &str) -> Result<Option<String>, ()> {
             && !l.ends_with('-')
     };
     if domain.split('.').all(label_ok) {
-        Ok(Some(domain.to_ascii_lowercase()))
+        IssuerValue::Issuer(domain.to_ascii_lowercase())
     } else {
-        Err(())
+        IssuerValue::Malformed
     }
 }
 
@@ -276,15 +286,15 @@ fn decide(records: &[CaaRecord], wildcard: bool, issuer_ids: &[String]) -> (CaaO
     let mut named = Vec::new();
     for p in &props {
         match issuer_domain(&p.value) {
-            Ok(Some(d)) if ids.contains(&d) => {
+            IssuerValue::Issuer(d) if ids.contains(&d) => {
                 return (
                     CaaOutcome::Permitted,
                     format!("{tag} {d} permits the issuer"),
                 );
             }
-            Ok(Some(d)) => named.push(d),
-            Ok(None) => named.push("no CA (\";\")".to_owned()),
-            Err(()) => named.push(format!("no CA (malformed {:?})", p.value)),
+            IssuerValue::Issuer(d) => named.push(d),
+            IssuerValue::Empty => named.push("no CA (\";\")".to_owned()),
+            IssuerValue::Malformed => named.push(format!("no CA (malformed {:?})", p.value)),
         }
     }
     named.sort();
@@ -582,9 +592,12 @@ mod tests {
             evaluate("example.com", false, &rrset, &ids(LE)).outcome,
             CaaOutcome::Permitted
         );
-        assert_eq!(issuer_domain(" a.b ; x=y"), Ok(Some("a.b".to_owned())));
-        assert_eq!(issuer_domain(";"), Ok(None));
-        assert_eq!(issuer_domain("a_b.c"), Err(()));
+        assert_eq!(
+            issuer_domain(" a.b ; x=y"),
+            IssuerValue::Issuer("a.b".to_owned())
+        );
+        assert_eq!(issuer_domain(";"), IssuerValue::Empty);
+        assert_eq!(issuer_domain("a_b.c"), IssuerValue::Malformed);
     }
 
     #[test]

@@ -930,3 +930,38 @@ async fn a_silent_resolver_costs_a_bounded_time_and_is_never_a_pass() {
         emails[0].body
     );
 }
+
+/// The per-run lookup limit: once `CAA_MAX_LOOKUPS` queries are sent, the remaining names
+/// are `lookup_failed` naming the limit (not a pass), and the next run starts afresh.
+#[tokio::test]
+async fn the_run_lookup_limit_makes_the_rest_lookup_failed() {
+    use ctguard::caa::CaaOutcome;
+    use ctguard_tests::dns::{FakeDns, Zone};
+
+    let dns = FakeDns::start().await;
+    dns.set("cap.example", Zone::issue(&["ctguard.test"]));
+    let mut env = Env::new().await;
+    env.set("CAA_RESOLVER", &dns.addr().to_string());
+    env.set("CAA_MAX_LOOKUPS", "2");
+    env.watch("cap.example").await;
+    let (_, first) = env.log_cert(&["h0.cap.example"]);
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.caa_lookups, 2, "h0.cap.example, then cap.example");
+    let (_, second) = env.log_cert(&["h1.cap.example"]);
+    let (_, third) = env.log_cert(&["h2.cap.example"]);
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.caa_lookups, 2, "a new run, a new limit: {report:?}");
+    assert_eq!(report.caa_lookup_failures, 1);
+    let outcome = |a: &ctguard::model::Alert| a.caa.as_ref().unwrap().names[0].clone();
+    assert_eq!(
+        outcome(&env.alert(&first.tbs_sha256).await).outcome,
+        CaaOutcome::Permitted
+    );
+    assert_eq!(
+        outcome(&env.alert(&second.tbs_sha256).await).outcome,
+        CaaOutcome::Permitted
+    );
+    let capped = outcome(&env.alert(&third.tbs_sha256).await);
+    assert_eq!(capped.outcome, CaaOutcome::LookupFailed);
+    assert!(capped.detail.contains("CAA_MAX_LOOKUPS"), "{}", capped.detail);
+}
