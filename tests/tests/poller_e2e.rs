@@ -963,5 +963,9 @@ async fn the_run_lookup_limit_makes_the_rest_lookup_failed() {
     );
     let capped = outcome(&env.alert(&third.tbs_sha256).await);
     assert_eq!(capped.outcome, CaaOutcome::LookupFailed);
-    assert!(capped.detail.contains("CAA_MAX_LOOKUPS"), "{}", capped.detail);
+    assert!(
+        capped.detail.contains("CAA_MAX_LOOKUPS"),
+        "{}",
+        capped.detail
+    );
 }
