@@ -35,6 +35,8 @@ pub const CAA_VALUE_MAX: usize = 255;
 pub const CAA_NAMES_MAX: usize = 10;
 /// Bytes of a lookup error kept in the evidence.
 pub const CAA_ERROR_MAX: usize = 200;
+/// Bytes of a name check's `detail` (it may quote malformed values).
+pub const CAA_DETAIL_MAX: usize = 512;
 
 /// Tags a CA understands: any other tag with the issuer-critical flag forbids issuance.
 const KNOWN_TAGS: [&str; 3] = ["issue", "issuewild", "iodef"];
@@ -50,12 +52,20 @@ pub struct CaaRecord {
 }
 
 impl CaaRecord {
-    /// A record from the wire: the tag and value bounded and made text.
+    /// A record from the wire: the tag and value bounded and made text (control characters
+    /// become U+FFFD, so the evidence stays readable and its JSON near its byte size).
     pub fn new(flags: u8, tag: &str, value: &[u8]) -> Self {
+        let text = |s: &str, max| {
+            let clean: String = s
+                .chars()
+                .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                .collect();
+            clip_text(&clean, max)
+        };
         Self {
             flags,
-            tag: clip_text(tag, 64),
-            value: clip_text(&String::from_utf8_lossy(value), CAA_VALUE_MAX),
+            tag: text(tag, 64),
+            value: text(&String::from_utf8_lossy(value), CAA_VALUE_MAX),
         }
     }
 
@@ -248,7 +258,7 @@ pub fn evaluate(
     check.records_total = u32::try_from(records.len()).unwrap_or(u32::MAX);
     let (outcome, detail) = decide(records, wildcard, issuer_ids);
     check.outcome = outcome;
-    check.detail = format!("CAA at {at}: {detail}");
+    check.detail = clip_text(&format!("CAA at {at}: {detail}"), CAA_DETAIL_MAX);
     check
 }
 
@@ -631,9 +641,22 @@ mod tests {
         assert_eq!(c.records.len(), CAA_RECORDS_MAX);
         assert_eq!(c.records_total, 100);
         assert!(c.records.iter().all(|r| r.value.len() <= CAA_VALUE_MAX));
-        let r = CaaRecord::new(0, &"t".repeat(300), &[0xff, 0xfe, b'a']);
+        let r = CaaRecord::new(0, &"t".repeat(300), &[0xff, 0xfe, 0x01, b'a']);
         assert!(r.tag.len() <= 64);
         assert!(r.value.ends_with('a'));
+        assert!(!r.value.chars().any(char::is_control), "{:?}", r.value);
+        // Malformed values are quoted in the detail: bounded whatever the RRset.
+        let malformed: Vec<CaaRecord> = (0..100)
+            .map(|i| rec(0, "issue", &format!("bad value {i} {}", "\"".repeat(200))))
+            .collect();
+        let c = evaluate(
+            "example.com",
+            false,
+            &[at("example.com", records(&malformed))],
+            &ids(LE),
+        );
+        assert_eq!(c.outcome, CaaOutcome::Violation);
+        assert!(c.detail.len() <= CAA_DETAIL_MAX, "{}", c.detail.len());
         let c = evaluate(
             "example.com",
             false,
