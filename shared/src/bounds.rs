@@ -194,6 +194,7 @@ pub fn reduced_alert(alert: &Alert, polled: &WatchDomain, reason: &str) -> Alert
         // Critical stays critical (its reasons are kept: they are bounded).
         severity: alert.severity.max(Severity::Suspicious),
         authorized_by: None,
+        caa: None,
         grace_until: None,
         names_total: alert.names_total,
         names_truncated: true,

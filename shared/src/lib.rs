@@ -23,6 +23,7 @@
 
 pub mod api_input;
 pub mod bounds;
+pub mod caa;
 pub mod cert;
 pub mod certspotter;
 pub mod csr;

@@ -376,6 +376,10 @@ pub struct Alert {
     #[serde(default)]
     pub reasons: Vec<Reason>,
     pub authorized_by: Option<AuthorizedBy>,
+    /// CAA as DNS answered when the issuance was detected (unauthorized issuances only; `None`
+    /// when not checked: authorized, canary, CAA checks off, or stored before they existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caa: Option<crate::caa::CaaEvidence>,
     pub first_seen_at: DateTime<Utc>,
     pub classified_at: DateTime<Utc>,
     /// For `Pending`: when the grace period ends and the alert becomes `Suspicious`.

@@ -30,7 +30,8 @@
 //!    email channel is marked skipped, which costs requests but delivers nothing.
 //!
 //! Reported per scenario: wall time, Cert Spotter queries, DynamoDB requests by action (per
-//! page and per issuance), SNS/SES requests, and the peak of heap bytes allocated during the
+//! page and per issuance), SNS/SES requests, CAA DNS lookups (per issuance and per
+//! unauthorized issuance, with the run's cache; against the loopback DNS responder), and the peak of heap bytes allocated during the
 //! run above what was allocated before it (a counting global allocator; the fake server's
 //! stored issuances are allocated before the run, so they are not counted).
 //!
@@ -49,6 +50,7 @@ use ctguard::model::{AuthorizedKey, BackfillMode, Delivery, Severity, WatchEntry
 use ctguard::store::{AlertStore, InventoryStore, WatchStore};
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::{LeafSpec, TestCa};
+use ctguard_tests::dns::{FakeDns, Zone};
 use ctguard_tests::fake_certspotter::{FakeCertSpotter, FakeIssuance};
 use ctguard_tests::fault_proxy::{FaultProxy, Service};
 use ctguard_tests::store_contract;
@@ -112,6 +114,8 @@ struct Figures {
     api_queries: usize,
     counts: HashMap<(Service, String), u64>,
     peak_run_bytes: usize,
+    /// CAA queries the loopback DNS responder received.
+    dns_queries: u32,
 }
 
 impl Figures {
@@ -157,6 +161,21 @@ impl Figures {
                 *count as f64 / n
             );
         }
+        let unauthorized = (self.report.alerts_created.suspicious
+            + self.report.alerts_created.critical
+            + self.report.alerts_created.pending)
+            .max(1) as f64;
+        println!(
+            "DNS (CAA) lookups         {} ({:.3} per issuance, {:.3} per unauthorized issuance; \
+             {} unauthorized checked, {} answered from the run's cache, {} received by the \
+             responder)",
+            self.report.caa_lookups,
+            self.report.caa_lookups as f64 / n,
+            self.report.caa_lookups as f64 / unauthorized,
+            self.report.caa_issuances_checked,
+            self.report.caa_cache_hits,
+            self.dns_queries
+        );
         println!(
             "peak heap during the run  {:.1} MiB above the pre-run level",
             self.peak_run_bytes as f64 / (1024.0 * 1024.0)
@@ -232,7 +251,13 @@ async fn scenario(name: &str, issuances: usize, entries: usize, deliver: bool) -
         fake.add_issuance(issuance);
     }
 
+    // CAA: the loopback responder; the bench zone permits the fake's CA, so only the lookups
+    // cost (unauthorized issuances only; authorized ones must cost none).
+    let dns = FakeDns::start().await;
+    dns.set("bench.example", Zone::issue(&["ctguard.test"]));
     let mut vars: HashMap<&str, String> = HashMap::from([
+        ("CAA_RESOLVER", dns.addr().to_string()),
+        ("CAA_MAX_LOOKUPS", "1000000".to_owned()),
         ("WATCHES_TABLE", aws.tables.watches.clone()),
         ("INVENTORY_TABLE", aws.tables.inventory.clone()),
         ("ALERTS_TABLE", aws.tables.alerts.clone()),
@@ -291,6 +316,7 @@ async fn scenario(name: &str, issuances: usize, entries: usize, deliver: bool) -
         api_queries: fake.queries().len(),
         counts: proxy.counts(),
         peak_run_bytes,
+        dns_queries: dns.total_queries(),
     }
 }
 
@@ -337,6 +363,7 @@ async fn delivery_run(alerts: usize, batch: u32) -> Figures {
         ("EMAIL_FROM", from),
         ("EMAIL_TO", aws.unique_email("ops")),
         ("DELIVERY_BATCH", batch.to_string()),
+        ("CAA_RESOLVER", "off".to_owned()),
     ]);
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("config");
     let sdk = aws.config_via(proxy.url()).await;
@@ -354,6 +381,7 @@ async fn delivery_run(alerts: usize, batch: u32) -> Figures {
         api_queries: 0,
         counts: proxy.counts(),
         peak_run_bytes: 0,
+        dns_queries: 0,
     }
 }
 

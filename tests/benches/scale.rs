@@ -96,6 +96,7 @@ async fn pass(
         ("CERTSPOTTER_RATE_PER_SEC", rate.to_string()),
         ("CERTSPOTTER_BURST", "1".to_owned()),
         ("POLL_CONCURRENCY", concurrency.to_string()),
+        ("CAA_RESOLVER", "off".to_owned()),
     ]);
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("config");
     let sdk = aws.config_via(proxy.url()).await;
@@ -422,6 +423,7 @@ async fn bench_rss() {
         .env("CERTSPOTTER_API_URL", fake.url())
         .env("CERTSPOTTER_RATE_PER_SEC", "1000")
         .env("GRACE_PERIOD", "0")
+        .env("CAA_RESOLVER", "off")
         .env("QUERY_BUDGET", (2 * issuances + 10 * entries).to_string());
     let started = Instant::now();
     let mut child = command.spawn().expect("spawn poller");

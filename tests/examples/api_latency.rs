@@ -64,6 +64,7 @@ fn alert(i: usize) -> Alert {
         },
         reasons: vec![],
         authorized_by: None,
+        caa: None,
         first_seen_at: now - chrono::Duration::seconds(i as i64),
         classified_at: now,
         grace_until: None,

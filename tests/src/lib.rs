@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod certs;
+pub mod dns;
 pub mod fake_certspotter;
 pub mod fake_lambda_runtime;
 pub mod fault_proxy;

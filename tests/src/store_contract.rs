@@ -111,6 +111,7 @@ pub fn alert(tag: &str, severity: Severity, domains: &[&str], seen: DateTime<Utc
         severity,
         reasons: vec![],
         authorized_by: None,
+        caa: None,
         first_seen_at: seen,
         classified_at: seen,
         grace_until: (severity == Severity::Pending).then(|| seen + Duration::hours(1)),
@@ -992,6 +993,56 @@ pub async fn alert_create_if_absent<S: AlertStore>(store: &S) {
         Some(a.clone())
     );
     assert_eq!(store.get_alert(&hash("no such alert")).await.unwrap(), None);
+}
+
+/// CAA evidence at its bounds (10 names, 8 records each, 255-byte values) is stored with the
+/// alert and read back as it was, alone and in a batch, and it survives the pending re-check.
+pub async fn alert_keeps_caa_evidence<S: AlertStore>(store: &S) {
+    use ctguard::caa::{
+        CAA_NAMES_MAX, CAA_RECORDS_MAX, CAA_VALUE_MAX, CaaEvidence, CaaNameCheck, CaaOutcome,
+        CaaRecord,
+    };
+    let evidence = CaaEvidence {
+        checked_at: t0(),
+        resolver: "127.0.0.1:5353".to_owned(),
+        issuer_caa_domains: vec!["other-ca.example".to_owned()],
+        names: (0..CAA_NAMES_MAX)
+            .map(|i| CaaNameCheck {
+                name: format!("h{i}.example.com"),
+                outcome: CaaOutcome::Violation,
+                relevant_name: Some("example.com".to_owned()),
+                records: (0..CAA_RECORDS_MAX)
+                    .map(|r| CaaRecord::new(128, "issue", "x".repeat(CAA_VALUE_MAX + r).as_bytes()))
+                    .collect(),
+                records_total: 100,
+                detail: "CAA at example.com: issue permits only x".to_owned(),
+            })
+            .collect(),
+        names_total: 25,
+    };
+    let mut a = alert("caa", Severity::Pending, &["example.com"], t0());
+    a.grace_until = Some(t0() + Duration::minutes(30));
+    a.caa = Some(evidence.clone());
+    assert!(store.create_alert(&a).await.unwrap());
+    assert_eq!(
+        store.get_alert(&a.tbs_sha256).await.unwrap(),
+        Some(a.clone())
+    );
+    let mut b = alert("caa batch", Severity::Critical, &["example.com"], t0());
+    b.caa = Some(evidence.clone());
+    assert_eq!(
+        store.create_alerts(std::slice::from_ref(&b)).await.unwrap(),
+        [true]
+    );
+    assert_eq!(store.get_alert(&b.tbs_sha256).await.unwrap(), Some(b));
+    assert!(
+        store
+            .resolve_pending(&a.tbs_sha256, Severity::Suspicious, None, &[], t0())
+            .await
+            .unwrap()
+    );
+    let resolved = store.get_alert(&a.tbs_sha256).await.unwrap().unwrap();
+    assert_eq!(resolved.caa, Some(evidence));
 }
 
 /// Nine alerts over three domains and all severities, listed with every filter and paged.

@@ -43,6 +43,7 @@ fn alert(seed: &str, severity: Severity) -> Alert {
         severity,
         reasons: vec![],
         authorized_by: None,
+        caa: None,
         first_seen_at: now - Duration::minutes(5),
         classified_at: now - Duration::minutes(5),
         grace_until: None,

@@ -125,7 +125,8 @@ async fn arm64_poller_once_under_qemu_stores_and_delivers_an_alert() {
         .env("ALERT_TOPIC_ARN", &probe.topic_arn)
         .env("EMAIL_FROM", &email_from)
         .env("EMAIL_TO", &email_to)
-        .env("GRACE_PERIOD", "0");
+        .env("GRACE_PERIOD", "0")
+        .env("CAA_RESOLVER", "off");
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || command.output())
         .await

@@ -760,3 +760,212 @@ async fn keys_are_held_to_their_names_and_compromised_keys_are_critical() {
     assert!(email.contains("compromised_key: the public key was marked compromised"));
     assert!(email.contains("HSM export"));
 }
+
+/// CAA at detection time (issue 10 §2) through the real poller, against the loopback DNS
+/// responder: a CA that `example` CAA does not name is `caa_violation` (critical at once,
+/// despite the grace period: SNS attribute, severity, email); a permitted one, one under a
+/// CNAME to a permitting RRset, and one with no CAA up to the TLD stay `not_in_inventory`; a
+/// SERVFAIL is `lookup_failed` in the evidence and the email ("CAA NOT CHECKED"), never a pass;
+/// a wildcard is held to `issuewild`. The per-run cache: the shared ancestors are asked once.
+#[tokio::test]
+async fn caa_is_checked_at_detection_time_with_evidence() {
+    use ctguard::caa::CaaOutcome;
+    use ctguard::cert::CertIdentity;
+    use ctguard_tests::dns::{FakeDns, Zone};
+    use ctguard_tests::fake_certspotter::FakeIssuance;
+
+    let dns = FakeDns::start().await;
+    dns.set("caa.example", Zone::issue(&["letsencrypt.org"]));
+    dns.set(
+        "wild.caa.example",
+        Zone::Caa(vec![
+            (0, "issue".into(), "other-ca.example".into()),
+            (0, "issuewild".into(), ";".into()),
+        ]),
+    );
+    dns.set(
+        "alias.caa.example",
+        Zone::Cname("target.cdn.example".into()),
+    );
+    dns.set(
+        "target.cdn.example",
+        Zone::issue(&["other-ca.example; accounturi=x"]),
+    );
+    dns.set("broken.caa.example", Zone::ServFail);
+    dns.set("free.example", Zone::NoData);
+
+    let mut env = Env::new().await;
+    env.set("CAA_RESOLVER", &dns.addr().to_string());
+    env.set("CAA_TIMEOUT", "300ms");
+    // A grace period: the CAA violation must not wait for it.
+    env.set("GRACE_PERIOD", "30m");
+    env.watch("caa.example").await;
+    env.watch("free.example").await;
+    let log = |name: &str| {
+        let cert = env.ca.issue(&LeafSpec::for_names([name]));
+        env.fake.add_issuance(FakeIssuance {
+            caa_domains: vec!["other-ca.example".to_owned()],
+            ..FakeIssuance::from_cert_der(&cert.der)
+        });
+        CertIdentity::from_der(&cert.der).expect("parses")
+    };
+    let violation = log("www.caa.example");
+    let second = log("api.caa.example");
+    let alias = log("alias.caa.example");
+    let broken = log("x.broken.caa.example");
+    let wild = log("*.wild.caa.example");
+    let free = log("www.free.example");
+
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.alerts_created.critical, 3, "{report:?}");
+    assert_eq!(report.alerts_created.pending, 3, "{report:?}");
+    assert_eq!(report.caa_issuances_checked, 6);
+    assert_eq!(report.caa_lookup_failures, 1);
+
+    let outcome = |a: &ctguard::model::Alert| a.caa.as_ref().unwrap().names[0].outcome;
+    let a = env.alert(&violation.tbs_sha256).await;
+    assert_eq!(a.severity, Severity::Critical);
+    let codes: Vec<_> = a.reasons.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(codes, ["not_in_inventory", "caa_violation"]);
+    let caa = a.caa.as_ref().unwrap();
+    assert_eq!(caa.resolver, dns.addr().to_string());
+    assert_eq!(caa.names[0].name, "www.caa.example");
+    assert_eq!(caa.names[0].outcome, CaaOutcome::Violation);
+    assert_eq!(caa.names[0].relevant_name.as_deref(), Some("caa.example"));
+    assert_eq!(caa.names[0].records[0].value, "letsencrypt.org");
+    assert!(
+        a.reasons[1].detail.contains("checked at detection time"),
+        "{}",
+        a.reasons[1].detail
+    );
+    assert_eq!(
+        outcome(&env.alert(&second.tbs_sha256).await),
+        CaaOutcome::Violation
+    );
+    let a = env.alert(&alias.tbs_sha256).await;
+    assert_eq!(outcome(&a), CaaOutcome::Permitted, "{:?}", a.caa);
+    assert_eq!(a.severity, Severity::Pending);
+    let a = env.alert(&broken.tbs_sha256).await;
+    assert_eq!(outcome(&a), CaaOutcome::LookupFailed);
+    assert_eq!(
+        a.severity,
+        Severity::Pending,
+        "a failed lookup is not a violation"
+    );
+    assert_eq!(
+        outcome(&env.alert(&wild.tbs_sha256).await),
+        CaaOutcome::Violation,
+        "issuewild \";\" forbids wildcards"
+    );
+    assert_eq!(
+        outcome(&env.alert(&free.tbs_sha256).await),
+        CaaOutcome::NoCaa
+    );
+    // The cache: caa.example was asked once for the three names under it.
+    assert_eq!(dns.queries("caa.example"), 1);
+    assert_eq!(dns.queries("example"), 1);
+
+    // SNS: the critical ones now (pending ones wait for their grace), with the evidence.
+    let sns = env.sns(3).await;
+    assert_eq!(sns.len(), 3);
+    let m = sns
+        .iter()
+        .find(|m| body(m)["dns_names"][0] == "www.caa.example")
+        .expect("published");
+    assert_eq!(attribute(m, "severity"), Some("critical"));
+    assert_eq!(
+        attribute(m, "reasons"),
+        Some(r#"["caa_violation","not_in_inventory"]"#)
+    );
+    let message = body(m);
+    assert_eq!(message["caa"]["names"][0]["outcome"], "violation");
+    assert_eq!(message["caa"]["resolver"], dns.addr().to_string());
+    assert_eq!(message["caa"]["names"][0]["records"][0]["tag"], "issue");
+    let emails = env.emails().await;
+    assert_eq!(emails.len(), 1);
+    let email = &emails[0].body;
+    assert!(email.contains("caa_violation: www.caa.example"), "{email}");
+    assert!(email.contains("CAA at detection time"), "{email}");
+}
+
+/// A resolver that never answers: the lookups are bounded (`CAA_TIMEOUT`, then the run stops
+/// asking after a few failures in a row), the alerts say CAA was not checked, and the run
+/// still finishes well within its deadline.
+#[tokio::test]
+async fn a_silent_resolver_costs_a_bounded_time_and_is_never_a_pass() {
+    use ctguard::caa::CaaOutcome;
+    use ctguard_tests::dns::{FakeDns, Zone};
+
+    let dns = FakeDns::start().await;
+    for name in ["slow.example", "example"] {
+        dns.set(name, Zone::Silent);
+    }
+    for i in 0..5 {
+        dns.set(&format!("h{i}.slow.example"), Zone::Silent);
+    }
+    let mut env = Env::new().await;
+    env.set("CAA_RESOLVER", &dns.addr().to_string());
+    env.set("CAA_TIMEOUT", "200ms");
+    env.watch("slow.example").await;
+    let names: Vec<String> = (0..5).map(|i| format!("h{i}.slow.example")).collect();
+    for n in &names {
+        env.log_cert(&[n.as_str()]);
+    }
+    let started = std::time::Instant::now();
+    let report = invoke(&env.poller()).await;
+    let took = started.elapsed();
+    assert_eq!(report.alerts_created.suspicious, 5);
+    assert_eq!(report.caa_lookup_failures, 5);
+    // 3 timed-out lookups (200 ms, 400 ms at most each with the outer bound), then none.
+    assert!(report.caa_lookups <= 3, "{report:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    for a in env.alerts().await {
+        let caa = a.caa.as_ref().expect("checked");
+        assert_eq!(caa.names[0].outcome, CaaOutcome::LookupFailed, "{caa:?}");
+    }
+    let emails = env.emails().await;
+    assert!(
+        emails[0].body.contains("CAA NOT CHECKED"),
+        "{}",
+        emails[0].body
+    );
+}
+
+/// The per-run lookup limit: once `CAA_MAX_LOOKUPS` queries are sent, the remaining names
+/// are `lookup_failed` naming the limit (not a pass), and the next run starts afresh.
+#[tokio::test]
+async fn the_run_lookup_limit_makes_the_rest_lookup_failed() {
+    use ctguard::caa::CaaOutcome;
+    use ctguard_tests::dns::{FakeDns, Zone};
+
+    let dns = FakeDns::start().await;
+    dns.set("cap.example", Zone::issue(&["ctguard.test"]));
+    let mut env = Env::new().await;
+    env.set("CAA_RESOLVER", &dns.addr().to_string());
+    env.set("CAA_MAX_LOOKUPS", "2");
+    env.watch("cap.example").await;
+    let (_, first) = env.log_cert(&["h0.cap.example"]);
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.caa_lookups, 2, "h0.cap.example, then cap.example");
+    let (_, second) = env.log_cert(&["h1.cap.example"]);
+    let (_, third) = env.log_cert(&["h2.cap.example"]);
+    let report = invoke(&env.poller()).await;
+    assert_eq!(report.caa_lookups, 2, "a new run, a new limit: {report:?}");
+    assert_eq!(report.caa_lookup_failures, 1);
+    let outcome = |a: &ctguard::model::Alert| a.caa.as_ref().unwrap().names[0].clone();
+    assert_eq!(
+        outcome(&env.alert(&first.tbs_sha256).await).outcome,
+        CaaOutcome::Permitted
+    );
+    assert_eq!(
+        outcome(&env.alert(&second.tbs_sha256).await).outcome,
+        CaaOutcome::Permitted
+    );
+    let capped = outcome(&env.alert(&third.tbs_sha256).await);
+    assert_eq!(capped.outcome, CaaOutcome::LookupFailed);
+    assert!(
+        capped.detail.contains("CAA_MAX_LOOKUPS"),
+        "{}",
+        capped.detail
+    );
+}

@@ -134,6 +134,7 @@ async fn poller_under_sam_local_invoke_stores_and_delivers_an_alert_for_an_unkno
     env.insert("EMAIL_FROM".into(), json!(email_from));
     env.insert("EMAIL_TO".into(), json!(email_to));
     env.insert("GRACE_PERIOD".into(), json!("0"));
+    env.insert("CAA_RESOLVER".into(), json!("off"));
 
     let invocation = sam_local_invoke_as(
         POLLER_FUNCTION,

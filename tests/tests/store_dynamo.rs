@@ -85,6 +85,11 @@ async fn inventory_lists_page_and_filter() {
 }
 
 #[tokio::test]
+async fn alert_keeps_caa_evidence() {
+    contract::alert_keeps_caa_evidence(&store().await).await;
+}
+
+#[tokio::test]
 async fn alert_create_if_absent() {
     contract::alert_create_if_absent(&store().await).await;
 }

@@ -67,6 +67,11 @@ async fn inventory_lists_page_and_filter() {
 }
 
 #[tokio::test]
+async fn alert_keeps_caa_evidence() {
+    contract::alert_keeps_caa_evidence(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn alert_create_if_absent() {
     contract::alert_create_if_absent(&MemoryStore::new()).await;
 }

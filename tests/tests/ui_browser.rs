@@ -74,6 +74,7 @@ fn alert(
             )]
         },
         authorized_by: (severity == Severity::Info).then_some(AuthorizedBy::TbsSha256),
+        caa: None,
         first_seen_at,
         classified_at: first_seen_at,
         grace_until: (severity == Severity::Pending).then(|| first_seen_at + Duration::minutes(30)),

@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ctguard::caa::CaaEvidence;
 use ctguard::certspotter::Issuance;
 use ctguard::model::{Alert, AuthorizedBy, Reason, Severity};
 use ctguard::rules::{self, Findings};
@@ -95,15 +96,27 @@ pub fn classify(
     grace: Duration,
     now: DateTime<Utc>,
 ) -> Classification {
+    classify_with_caa(issuance, authorized, policies, None, grace, now)
+}
+
+/// [`classify`] with the CAA evidence gathered at detection time (`None`: not checked): a
+/// violation adds `caa_violation` (critical, at once).
+pub fn classify_with_caa(
+    issuance: &Issuance,
+    authorized: &Authorized,
+    policies: &Policies<'_>,
+    caa: Option<&CaaEvidence>,
+    grace: Duration,
+    now: DateTime<Utc>,
+) -> Classification {
     let authorized_by = authorized.authorizes(
         &issuance.tbs_sha256,
         &issuance.pubkey_sha256,
         &issuance.dns_names,
     );
-    let reasons = rules::reasons(
-        authorized_by.is_some(),
-        &findings(issuance, authorized, policies),
-    );
+    let mut findings = findings(issuance, authorized, policies);
+    findings.caa_violation = caa.and_then(ctguard::caa::violation_detail);
+    let reasons = rules::reasons(authorized_by.is_some(), &findings);
     let grace_until = chrono::Duration::from_std(grace)
         .ok()
         .filter(|g| !g.is_zero())

@@ -33,6 +33,9 @@
 //! | `CANARY_WINDOW` | `36h` | a canary with no new issuance for this long raises a `health` alert ("monitor blind") |
 //! | `CANARY_POLL_INTERVAL` | `6h` | a canary entry is polled at most this often (it costs Cert Spotter quota) |
 //! | `NOT_LOGGED_WINDOW` | `24h` | a pushed certificate with embedded SCTs not seen in CT this long after its push raises a `health` alert |
+//! | `CAA_RESOLVER` | `system` | where CAA lookups of unauthorized issuances go: `system` (the system's resolver configuration), `ip:port` of a recursive resolver, or `off` |
+//! | `CAA_TIMEOUT` | `2s` | one CAA lookup at most (a whole lookup, CNAMEs and TCP fallback included, at most twice this); 1 ms to 10 s |
+//! | `CAA_MAX_LOOKUPS` | `200` | CAA queries one run may send (the rest of the run's checks are `lookup_failed`) |
 //!
 //! Durations are a whole number with an optional unit: `ms`, `s` (default), `m`, `h`, `d`.
 
@@ -131,6 +134,8 @@ pub struct RunSettings {
     pub expiry_warning: Duration,
     /// Expiry: the second warning (`EXPIRY_FINAL_WARNING`, shorter than the first).
     pub expiry_final_warning: Duration,
+    /// CAA at detection time (`CAA_RESOLVER`, `CAA_TIMEOUT`, `CAA_MAX_LOOKUPS`).
+    pub caa: crate::caa::CaaSettings,
 }
 
 impl Default for RunSettings {
@@ -155,6 +160,7 @@ impl Default for RunSettings {
             not_logged_window: Duration::from_secs(24 * 3600),
             expiry_warning: Duration::from_secs(14 * 86_400),
             expiry_final_warning: Duration::from_secs(3 * 86_400),
+            caa: crate::caa::CaaSettings::default(),
         }
     }
 }
@@ -308,6 +314,7 @@ impl Config {
             expiry_warning: env.duration("EXPIRY_WARNING", defaults.expiry_warning),
             expiry_final_warning: env
                 .duration("EXPIRY_FINAL_WARNING", defaults.expiry_final_warning),
+            caa: env.caa(&defaults.caa),
         };
         if run.expiry_warning > EXPIRY_WARNING_MAX {
             env.problem("EXPIRY_WARNING", "must be at most 366d");
@@ -399,6 +406,27 @@ impl Reader<'_> {
                     default
                 }
             },
+        }
+    }
+
+    /// The CAA settings: the resolver defaults to the system's (unlike
+    /// [`crate::caa::CaaSettings::default`], which is off for tests).
+    fn caa(&mut self, defaults: &crate::caa::CaaSettings) -> crate::caa::CaaSettings {
+        let resolver = match self.optional("CAA_RESOLVER") {
+            None => crate::caa::ResolverChoice::System,
+            Some(raw) => crate::caa::parse_resolver(&raw).unwrap_or_else(|message| {
+                self.problem("CAA_RESOLVER", message);
+                crate::caa::ResolverChoice::Off
+            }),
+        };
+        let timeout = self.duration("CAA_TIMEOUT", defaults.timeout);
+        if timeout.is_zero() || timeout > Duration::from_secs(10) {
+            self.problem("CAA_TIMEOUT", "must be between 1ms and 10s");
+        }
+        crate::caa::CaaSettings {
+            resolver,
+            timeout,
+            max_lookups: self.number("CAA_MAX_LOOKUPS", defaults.max_lookups, 1),
         }
     }
 
@@ -539,7 +567,12 @@ mod tests {
         assert_eq!(config.certspotter.token, None);
         assert_eq!(config.alert_topic_arn, None);
         assert_eq!(config.email, None);
-        assert_eq!(config.run, RunSettings::default());
+        // The deployed default asks the system's resolver; RunSettings::default() (tests)
+        // leaves CAA off.
+        assert_eq!(config.run.caa.resolver, crate::caa::ResolverChoice::System);
+        let mut run = config.run.clone();
+        run.caa.resolver = crate::caa::ResolverChoice::Off;
+        assert_eq!(run, RunSettings::default());
     }
 
     #[test]
@@ -593,6 +626,9 @@ mod tests {
             ("CERTSPOTTER_RATE_PER_SEC", "fast"),
             ("CERTSPOTTER_BURST", "0"),
             ("POLL_CONCURRENCY", "65"),
+            ("CAA_RESOLVER", "dns.google"),
+            ("CAA_TIMEOUT", "1m"),
+            ("CAA_MAX_LOOKUPS", "0"),
         ]);
         let err = read(&vars).unwrap_err();
         let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
@@ -609,6 +645,9 @@ mod tests {
             "CERTSPOTTER_RATE_PER_SEC",
             "CERTSPOTTER_BURST",
             "POLL_CONCURRENCY",
+            "CAA_RESOLVER",
+            "CAA_TIMEOUT",
+            "CAA_MAX_LOOKUPS",
         ] {
             assert!(names.contains(&expected), "{expected} not in {names:?}");
         }

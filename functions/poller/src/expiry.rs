@@ -186,6 +186,7 @@ where
             first_seen_at: now,
             classified_at: now,
             grace_until: None,
+            caa: None,
             baseline: false,
             sns,
             email,

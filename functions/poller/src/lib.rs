@@ -5,6 +5,8 @@
 //! One concern per module:
 //! - [`config`]: configuration from the environment, read once.
 //! - [`classify`]: the severity rules (pure).
+//! - [`caa`]: CAA lookups at detection time (resolver, per-run bounds and cache); the RFC 8659
+//!   evaluation itself is pure, in `ctguard::caa`.
 //! - [`source`]: where issuances come from (the Cert Spotter client, or a fake in tests).
 //! - [`run`]: one poll run (pending re-check, polling, storing, cursor).
 //! - [`deliver`]: the outbox (claim, send, record; baseline summaries).
@@ -20,6 +22,7 @@
 //! - [`app`]: wiring of the production poller (DynamoDB, Cert Spotter, SNS, SES).
 
 pub mod app;
+pub mod caa;
 pub mod classify;
 pub mod config;
 mod deliver;

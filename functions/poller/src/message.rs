@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+use ctguard::caa::CaaEvidence;
 use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{Alert, AuthorizedBy, IssuerInfo, Reason, ReasonCode, Severity};
@@ -80,6 +81,10 @@ pub struct AlertMessage<'a> {
     pub classified_at: DateTime<Utc>,
     /// Found by the first poll of a watch entry.
     pub baseline: bool,
+    /// CAA as DNS answered at detection time, per matched name (outcome `permitted`,
+    /// `violation`, `no_caa`, `lookup_failed`), with the records seen, the resolver and the
+    /// time; `null` when not checked (authorized, a first poll, or `CAA_RESOLVER=off`).
+    pub caa: Option<&'a CaaEvidence>,
 }
 
 impl<'a> AlertMessage<'a> {
@@ -118,6 +123,7 @@ impl<'a> AlertMessage<'a> {
             first_seen_at: alert.first_seen_at,
             classified_at: alert.classified_at,
             baseline: alert.baseline,
+            caa: alert.caa.as_ref(),
         }
     }
 }
@@ -719,6 +725,13 @@ fn render_alert(alert: &Alert, text: &mut String, html: &mut String) {
         ("Certificate", url.clone()),
     ]
     .into_iter()
+    // A failed lookup shows here ("CAA NOT CHECKED for ..."): never a silent pass.
+    .chain(
+        alert
+            .caa
+            .as_ref()
+            .map(|caa| ("CAA", ctguard::caa::summary(caa))),
+    )
     .chain(alert.reduced.clone().map(|why| ("Reduced", why)))
     .chain((alert.names_truncated || alert.matched_truncated).then(|| {
         (
@@ -1030,6 +1043,76 @@ mod tests {
 
         let email = run_email(std::slice::from_ref(&a));
         assert!(email.text.contains("(+19800 more, 20000 in total)"));
+
+        // With CAA evidence at its bounds, values full of what JSON escapes: still within.
+        a.caa = Some(max_caa_evidence());
+        let msg = alert_sns(&a);
+        assert!(sns_size(&msg) <= SNS_MESSAGE_MAX, "{}", sns_size(&msg));
+        let body: serde_json::Value = serde_json::from_str(&msg.body).unwrap();
+        assert_eq!(body["caa"]["names"].as_array().unwrap().len(), 10);
+        assert!(!body["matched"][0]["names"].as_array().unwrap().is_empty());
+    }
+
+    fn max_caa_evidence() -> ctguard::caa::CaaEvidence {
+        use ctguard::caa::*;
+        let nasty = "\"\\\u{1}".repeat(200);
+        let rrset: Vec<CaaRecord> = (0..50)
+            .map(|_| CaaRecord::new(0, &nasty, nasty.as_bytes()))
+            .collect();
+        let name = format!("{}.example.com", "a".repeat(60));
+        CaaEvidence {
+            checked_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            resolver: "system".to_owned(),
+            issuer_caa_domains: vec!["x".repeat(253); 16],
+            names: (0..CAA_NAMES_MAX)
+                .map(|_| {
+                    evaluate(
+                        &name,
+                        false,
+                        &[(name.clone(), RrsetAnswer::Records(rrset.clone()))],
+                        &[],
+                    )
+                })
+                .collect(),
+            names_total: 1000,
+        }
+    }
+
+    #[test]
+    fn the_email_says_when_caa_was_not_checked() {
+        use ctguard::caa::*;
+        let mut a = alert(1, Severity::Suspicious, &["www.example.com"]);
+        a.caa = Some(CaaEvidence {
+            checked_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+            resolver: "10.0.0.2:53".to_owned(),
+            issuer_caa_domains: vec![],
+            names: vec![evaluate(
+                "www.example.com",
+                false,
+                &[(
+                    "www.example.com".to_owned(),
+                    RrsetAnswer::Failed("SERVFAIL".to_owned()),
+                )],
+                &[],
+            )],
+            names_total: 1,
+        });
+        let email = run_email(std::slice::from_ref(&a));
+        assert!(
+            email.text.contains(
+                "CAA NOT CHECKED for www.example.com: CAA lookup at www.example.com failed: \
+                 SERVFAIL"
+            ),
+            "{}",
+            email.text
+        );
+        assert!(email.html.contains("CAA NOT CHECKED"));
+        let body: serde_json::Value = serde_json::from_str(&alert_sns(&a).body).unwrap();
+        assert_eq!(body["caa"]["names"][0]["outcome"], "lookup_failed");
+        // Not checked: null.
+        a.caa = None;
+        let body: serde_json::Value = serde_json::from_str(&alert_sns(&a).body).unwrap();
+        assert!(body["caa"].is_null());
     }
 
     #[test]

@@ -72,6 +72,12 @@ pub struct RunReport {
     pub health_alerts_sent: u32,
     /// `expiring` alerts this run created (also counted in `alerts_created`).
     pub expiring_alerts: u32,
+    /// CAA at detection time: unauthorized issuances checked, DNS queries sent, queries
+    /// answered from the run's cache, names whose lookup failed (`lookup_failed`).
+    pub caa_issuances_checked: u32,
+    pub caa_lookups: u32,
+    pub caa_cache_hits: u32,
+    pub caa_lookup_failures: u32,
     /// The run could not do its job (e.g. the store is down); the handler returns an error.
     pub failed: bool,
     pub errors: Vec<String>,
@@ -109,6 +115,10 @@ impl RunReport {
             pushed_not_logged: 0,
             health_alerts_sent: 0,
             expiring_alerts: 0,
+            caa_issuances_checked: 0,
+            caa_lookups: 0,
+            caa_cache_hits: 0,
+            caa_lookup_failures: 0,
             failed: false,
             errors: Vec::new(),
         }

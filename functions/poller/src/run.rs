@@ -35,7 +35,8 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use crate::classify::{Recheck, classify, recheck};
+use crate::caa::{CaaResolver, CaaRun};
+use crate::classify::{Recheck, classify_with_caa, recheck};
 use crate::config::RunSettings;
 use crate::fresh::FreshAlerts;
 use crate::notify::{Mailer, Publisher};
@@ -58,15 +59,19 @@ pub struct Poller<S, C, P, M> {
     pub(crate) mailer: Option<M>,
     pub(crate) settings: RunSettings,
     pub(crate) clock: Clock,
+    /// CAA lookups at detection time (`None`: `CAA_RESOLVER=off`).
+    pub(crate) caa: Option<CaaResolver>,
 }
 
 /// What a run knows about its watch entries besides the index.
-struct EntryFacts {
+struct EntryFacts<'a> {
     /// Entries still in their summary baseline: an issuance matching only such entries is
     /// reported in their summaries rather than one by one.
     summarizing: HashSet<WatchDomain>,
     /// Issuer policies (`allowed_issuers`) of the entries that have one.
     policies: HashMap<WatchDomain, Vec<String>>,
+    /// The run's CAA checker (`None`: CAA checks are off).
+    caa: Option<&'a CaaRun<'a>>,
 }
 
 /// How polling one entry ended.
@@ -101,6 +106,10 @@ where
         if mailer.is_none() {
             warn!("EMAIL_FROM / EMAIL_TO are not set: alerts are stored but not emailed");
         }
+        let caa = CaaResolver::from_settings(&settings.caa);
+        if caa.is_none() {
+            warn!("CAA_RESOLVER is off: unauthorized issuances are not checked against CAA");
+        }
         Self {
             store,
             source,
@@ -108,6 +117,7 @@ where
             mailer,
             settings,
             clock: Arc::new(Utc::now),
+            caa,
         }
     }
 
@@ -138,8 +148,25 @@ where
         // What this run creates or resolves, delivered by this run (see `fresh`).
         let mut fresh = FreshAlerts::default();
         self.recheck_pending(&mut report, &mut fresh).await;
-        self.poll_entries(&mut report, &mut fresh, poll_deadline)
+        // One CAA checker per run: its cache and lookup bound last for this run only.
+        let caa = self
+            .caa
+            .as_ref()
+            .map(|r| CaaRun::new(r, self.settings.caa.max_lookups, poll_deadline));
+        self.poll_entries(&mut report, &mut fresh, poll_deadline, caa.as_ref())
             .await;
+        if let Some(counts) = caa.as_ref().map(CaaRun::counts) {
+            report.caa_issuances_checked = counts.issuances;
+            report.caa_lookups = counts.lookups;
+            report.caa_cache_hits = counts.cache_hits;
+            report.caa_lookup_failures = counts.failed_names;
+            if counts.failed_names > 0 {
+                warn!(
+                    failed_names = counts.failed_names,
+                    "some CAA lookups failed: those names are marked lookup_failed on their alerts"
+                );
+            }
+        }
         if report.stop_reason != Some(StopReason::StoreUnavailable) {
             if let Some(entries) = self.check_watching(&mut report).await {
                 self.check_expiry(&entries, &mut report, &mut fresh).await;
@@ -215,6 +242,7 @@ where
         report: &mut RunReport,
         fresh: &mut FreshAlerts,
         deadline: Instant,
+        caa: Option<&CaaRun<'_>>,
     ) {
         let mut entries = match self.store.list_watches().await {
             Ok(entries) => entries,
@@ -270,6 +298,7 @@ where
                 .filter(|e| !e.canary && !e.allowed_issuers.is_empty())
                 .map(|e| (e.domain.clone(), e.allowed_issuers.clone()))
                 .collect(),
+            caa,
         };
         // Least recently polled first; never-polled entries before all others.
         entries.sort_by(|a, b| {
@@ -344,7 +373,7 @@ where
         entry: &WatchEntry,
         position: usize,
         index: &WatchIndex,
-        facts: &EntryFacts,
+        facts: &EntryFacts<'_>,
         shared: &PollShared,
         report: &mut RunReport,
         fresh: &mut FreshAlerts,
@@ -546,7 +575,7 @@ where
         entry: &WatchEntry,
         page: &[Issuance],
         index: &WatchIndex,
-        facts: &EntryFacts,
+        facts: &EntryFacts<'_>,
         report: &mut RunReport,
         fresh: &mut FreshAlerts,
     ) -> Result<(), StoreError> {
@@ -579,8 +608,38 @@ where
                         .map(|p| (m.entry.as_str(), p.as_slice()))
                 })
                 .collect();
-            let verdict = classify(issuance, &authorized, &entry_policies, grace, now);
+            // CAA at detection time, for new unauthorized issuances only (what the first poll
+            // finds is history: CAA now says nothing about when it was issued).
+            let unauthorized = authorized
+                .authorizes(
+                    &issuance.tbs_sha256,
+                    &issuance.pubkey_sha256,
+                    &issuance.dns_names,
+                )
+                .is_none();
+            let caa = match facts.caa {
+                Some(caa) if unauthorized && entry.baseline_completed_at.is_some() => {
+                    let ids = issuance
+                        .issuer
+                        .as_ref()
+                        .and_then(|i| i.caa_domains.as_deref())
+                        .unwrap_or(&[]);
+                    // Bounded like the stored issuer (`bounds::CAA_DOMAINS_MAX`).
+                    let ids = &ids[..ids.len().min(ctguard::bounds::CAA_DOMAINS_MAX)];
+                    Some(caa.check(&matched, ids, now).await)
+                }
+                _ => None,
+            };
+            let verdict = classify_with_caa(
+                issuance,
+                &authorized,
+                &entry_policies,
+                caa.as_ref(),
+                grace,
+                now,
+            );
             let mut alert = self.new_alert(issuance, matched, verdict, baseline, now);
+            alert.caa = caa;
             bound_alert(&mut alert, &entry.domain);
             alerts.push(alert);
         }
@@ -718,6 +777,7 @@ where
             severity: verdict.severity,
             reasons: verdict.reasons,
             authorized_by: verdict.authorized_by,
+            caa: None,
             first_seen_at: now,
             classified_at: now,
             grace_until: verdict.grace_until,
@@ -856,7 +916,7 @@ struct Queries {
 }
 
 /// A lock whose data stays consistent even if a holder panicked (counters only).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -89,6 +89,7 @@ pub fn alert(n: u64, severity: Severity, names: &[&str]) -> Alert {
             _ => ctguard::rules::reasons(false, &ctguard::rules::Findings::default()),
         },
         authorized_by: (severity == Severity::Info).then_some(AuthorizedBy::TbsSha256),
+        caa: None,
         first_seen_at: t0(),
         classified_at: t0(),
         grace_until: None,

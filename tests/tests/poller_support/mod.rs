@@ -109,6 +109,8 @@ impl Env {
             ("EMAIL_TO", self.email_to.clone()),
             ("GRACE_PERIOD", "0".to_owned()),
             ("DEADLINE_MARGIN", "2s".to_owned()),
+            // No DNS from tests unless one starts the loopback responder (tests/src/dns.rs).
+            ("CAA_RESOLVER", "off".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

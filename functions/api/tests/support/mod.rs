@@ -131,6 +131,7 @@ pub fn alert(
         severity,
         reasons: vec![],
         authorized_by: None,
+        caa: None,
         first_seen_at,
         classified_at: first_seen_at,
         grace_until: None,
