@@ -5,7 +5,6 @@
 //! These items carry no `kind`: the **by-kind** listings never see them.
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 
@@ -82,38 +81,24 @@ impl DynamoStore {
             let (pk, tbs_n, na) = (expr.name(PK), expr.name(TBS), expr.name(NOT_AFTER));
             let tbs_v = expr.value(s(tbs.as_str()));
             let na_v = expr.value(s(sort_time(not_after)));
-            let result = self
-                .client
-                .update_item()
-                .table_name(table)
-                .key(PK, s(name_pk(&name)))
-                .update_expression(expr.update_expression())
-                .condition_expression(format!(
-                    "attribute_not_exists({pk}) OR {tbs_n} = {tbs_v} OR {na} < {na_v}"
-                ))
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .return_values(ReturnValue::AllOld)
-                .send()
-                .await;
-            match result {
-                Ok(out) => {
-                    let old = out
-                        .attributes
-                        .filter(|a| !a.is_empty())
-                        .and_then(|a| string_attr(&a, TBS).and_then(|h| h.parse().ok()));
-                    if let Some(old) = old
-                        && old != cert.tbs_sha256
-                        && !replaced.contains(&old)
-                    {
-                        replaced.push(old);
-                    }
+            let condition =
+                format!("attribute_not_exists({pk}) OR {tbs_n} = {tbs_v} OR {na} < {na_v}");
+            let key = (PK.to_owned(), s(name_pk(&name)));
+            // A failed condition: a certificate expiring later is recorded for this name, and
+            // it stays.
+            if let Ok(old) = self
+                .update_if(OP, table, key, &expr, condition, ReturnValue::AllOld)
+                .await?
+            {
+                let old = old
+                    .filter(|a| !a.is_empty())
+                    .and_then(|a| string_attr(&a, TBS).and_then(|h| h.parse().ok()));
+                if let Some(old) = old
+                    && old != cert.tbs_sha256
+                    && !replaced.contains(&old)
+                {
+                    replaced.push(old);
                 }
-                // A certificate expiring later is recorded for this name: it stays.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {}
-                Err(e) => return Err(backend(OP, "UpdateItem", table, e)),
             }
         }
         Ok(replaced)

@@ -387,28 +387,19 @@ impl DynamoStore {
             expr.set(attr, value);
         }
         let pk = expr.name(PK);
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key(PK, s(Kind::Cert.pk(tbs)))
-            .update_expression(expr.update_expression())
-            .condition_expression(format!("attribute_exists({pk})"))
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Deleted meanwhile: nothing to record, and no record to resurrect.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(backend(operation, "UpdateItem", table, e)),
-        }
+        let key = (PK.to_owned(), s(Kind::Cert.pk(tbs)));
+        // A failed condition: deleted meanwhile, nothing to record and no record to resurrect.
+        self.update_if(
+            operation,
+            table,
+            key,
+            &expr,
+            format!("attribute_exists({pk})"),
+            ReturnValue::None,
+        )
+        .await?
+        .ok();
+        Ok(())
     }
 }
 
