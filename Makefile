@@ -42,7 +42,7 @@ fmt: ## format the code
 	cargo fmt --all
 
 bench: emulator ## run every benchmark the README's performance tables quote (TBS hashing, matching, poller throughput, delivery before/after batching, scale: 1,000 entries at the rate limit, cold start, peak RSS)
-	cargo bench -p ctguard
+	cargo bench -p ctguard-core
 	cargo bench -p ctguard-tests --bench poller
 	cargo build --release --locked -p poller -p api
 	cargo bench -p ctguard-tests --bench scale

@@ -237,7 +237,7 @@ async fn push_one(
     retry_delay: f64,
 ) -> Result<Answer, CliError> {
     let bytes = std::fs::read(file).map_err(|e| CliError::input(file, e.to_string()))?;
-    let certs = ctguard::cert::parse_certificates(&bytes)
+    let certs = ctguard_core::cert::parse_certificates(&bytes)
         .map_err(|e| CliError::input(file, e.to_string()))?;
     let leaf = certs
         .first()
@@ -365,8 +365,9 @@ fn key_source_body(source: &KeySource) -> Result<serde_json::Value, CliError> {
     let mut body = json!({});
     if let Some(path) = &source.csr {
         let bytes = std::fs::read(path).map_err(|e| CliError::input(path, e.to_string()))?;
-        let csr = ctguard::csr::parse(&bytes).map_err(|e| CliError::input(path, e.to_string()))?;
-        body["csr"] = ctguard::csr::to_pem(&csr.der).into();
+        let csr =
+            ctguard_core::csr::parse(&bytes).map_err(|e| CliError::input(path, e.to_string()))?;
+        body["csr"] = ctguard_core::csr::to_pem(&csr.der).into();
     } else if let Some(path) = &source.pem {
         let pem =
             std::fs::read_to_string(path).map_err(|e| CliError::input(path, e.to_string()))?;

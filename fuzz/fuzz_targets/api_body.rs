@@ -1,4 +1,4 @@
 #![no_main]
-//! See `ctguard::fuzzing::api_body` (the stable tests replay the corpora through the same function).
+//! See `ctguard_core::fuzzing::api_body` (the stable tests replay the corpora through the same function).
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ctguard::fuzzing::api_body(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ctguard_core::fuzzing::api_body(data));

@@ -1,4 +1,4 @@
 #![no_main]
-//! See `ctguard::fuzzing::certspotter_page` (the stable tests replay the corpora through the same function).
+//! See `ctguard_core::fuzzing::certspotter_page` (the stable tests replay the corpora through the same function).
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ctguard::fuzzing::certspotter_page(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ctguard_core::fuzzing::certspotter_page(data));

@@ -28,6 +28,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use ctguard::delivery::Skip;
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Channel, DeliveryState, Severity};
@@ -187,10 +188,8 @@ where
     }
 
     async fn regular_sns(&mut self, alerts: &[Alert]) {
-        let todo: Vec<&Alert> = alerts.iter().filter(|a| queued(a, Channel::Sns)).collect();
+        let todo = self.wanted(alerts, Channel::Sns).await;
         let Some(publisher) = &self.poller.publisher else {
-            self.skip_all(&todo, Channel::Sns, "SNS is not configured")
-                .await;
             return;
         };
         let per_request = self.delivery_batch().min(SNS_BATCH_MAX);
@@ -220,22 +219,12 @@ where
     }
 
     async fn regular_email(&mut self, alerts: &[Alert]) {
-        let include_info = self.poller.settings.email_include_info;
-        let todo: Vec<&Alert> = alerts
-            .iter()
-            .filter(|a| queued(a, Channel::Email))
-            .collect();
+        // A pending alert that turned out authorized is queued again by the store; the policy
+        // leaves it out of the email.
+        let todo = self.wanted(alerts, Channel::Email).await;
         let Some(mailer) = &self.poller.mailer else {
-            self.skip_all(&todo, Channel::Email, "email is not configured")
-                .await;
             return;
         };
-        // A pending alert that turned out authorized: the email lists suspicious ones.
-        let (info, todo): (Vec<&Alert>, Vec<&Alert>) = todo
-            .into_iter()
-            .partition(|a| a.severity == Severity::Info && !include_info);
-        self.skip_all(&info, Channel::Email, "info alerts are not emailed")
-            .await;
         if todo.is_empty() || self.out_of_time() || self.resting.contains(&Channel::Email) {
             return;
         }
@@ -381,17 +370,8 @@ where
         entries: &BTreeSet<WatchDomain>,
         alerts: &[Alert],
     ) {
-        let configured = match channel {
-            Channel::Sns => self.poller.publisher.is_some(),
-            Channel::Email => self.poller.mailer.is_some(),
-        };
-        let todo: Vec<&Alert> = alerts.iter().filter(|a| queued(a, channel)).collect();
-        if !configured {
-            self.skip_all(&todo, channel, "channel is not configured")
-                .await;
-            return;
-        }
-        if self.out_of_time() || self.resting.contains(&channel) {
+        let todo = self.wanted(alerts, channel).await;
+        if todo.is_empty() || self.out_of_time() || self.resting.contains(&channel) {
             return;
         }
         let claimed = self.claim_all(&todo, channel).await;
@@ -494,6 +474,24 @@ where
     }
 
     /// Marks `channel` skipped (not sent by design) on these alerts.
+    /// The alerts queued on `channel` that the delivery policy wants sent there; the others
+    /// are recorded as skipped, with the policy's reason.
+    async fn wanted<'b>(&mut self, alerts: &'b [Alert], channel: Channel) -> Vec<&'b Alert> {
+        let policy = self.poller.policy;
+        let mut skipped: HashMap<Skip, Vec<&Alert>> = HashMap::new();
+        let mut todo = Vec::new();
+        for alert in alerts.iter().filter(|a| queued(a, channel)) {
+            match policy.decide(channel, alert.severity, alert.baseline) {
+                Ok(()) => todo.push(alert),
+                Err(skip) => skipped.entry(skip).or_default().push(alert),
+            }
+        }
+        for (skip, alerts) in skipped {
+            self.skip_all(&alerts, channel, skip.reason()).await;
+        }
+        todo
+    }
+
     async fn skip_all(&mut self, alerts: &[&Alert], channel: Channel, reason: &str) {
         if alerts.is_empty() {
             return;

@@ -158,7 +158,7 @@ where
             &rules::expiring_detail(&due.unrenewed, due.not_after, now),
         )];
         let severity = rules::severity(&reasons, false);
-        let (sns, email) = self.new_delivery(true);
+        let (sns, email) = self.policy.initial(severity, false);
         let mut alert = Alert {
             tbs_sha256: id,
             // The inventory record this alert is about (its TBS hash).

@@ -24,11 +24,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ctguard::bounds::{TEXT_MAX_BYTES, bound_alert, clip_text, reduced_alert};
 use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery};
+use ctguard::delivery::DeliveryPolicy;
 use ctguard::domain::WatchDomain;
 use ctguard::matcher::{EntryMatch, WatchIndex};
-use ctguard::model::{
-    Alert, AuthorizedBy, BackfillMode, Delivery, IssuerInfo, Severity, WatchEntry,
-};
+use ctguard::model::{Alert, AuthorizedBy, BackfillMode, IssuerInfo, Severity, WatchEntry};
 use ctguard::store::{CursorUpdate, PollStatus, Store, StoreError};
 use ctguard::watching;
 use futures_util::future::join_all;
@@ -58,6 +57,8 @@ pub struct Poller<S, C, P, M> {
     /// `None`: email is not configured.
     pub(crate) mailer: Option<M>,
     pub(crate) settings: RunSettings,
+    /// Which channels carry which alerts (from the two above and `EMAIL_INCLUDE_INFO`).
+    pub(crate) policy: DeliveryPolicy,
     pub(crate) clock: Clock,
     /// CAA lookups at detection time (`None`: `CAA_RESOLVER=off`).
     pub(crate) caa: Option<CaaResolver>,
@@ -110,12 +111,18 @@ where
         if caa.is_none() {
             warn!("CAA_RESOLVER is off: unauthorized issuances are not checked against CAA");
         }
+        let policy = DeliveryPolicy {
+            sns: publisher.is_some(),
+            email: mailer.is_some(),
+            email_info: settings.email_include_info,
+        };
         Self {
             store,
             source,
             publisher,
             mailer,
             settings,
+            policy,
             clock: Arc::new(Utc::now),
             caa,
         }
@@ -708,20 +715,6 @@ where
         Ok(created)
     }
 
-    pub(crate) fn new_delivery(&self, email_wanted: bool) -> (Delivery, Delivery) {
-        let sns = if self.publisher.is_some() {
-            Delivery::queued()
-        } else {
-            Delivery::skipped()
-        };
-        let email = if self.mailer.is_some() && email_wanted {
-            Delivery::queued()
-        } else {
-            Delivery::skipped()
-        };
-        (sns, email)
-    }
-
     /// When a new alert may be deleted (DynamoDB TTL).
     pub(crate) fn alert_expiry(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.settings
@@ -738,18 +731,7 @@ where
         baseline: bool,
         now: DateTime<Utc>,
     ) -> Alert {
-        let sns = if self.publisher.is_some() {
-            Delivery::queued()
-        } else {
-            Delivery::skipped()
-        };
-        let email_wanted =
-            baseline || verdict.severity != Severity::Info || self.settings.email_include_info;
-        let email = if self.mailer.is_some() && email_wanted {
-            Delivery::queued()
-        } else {
-            Delivery::skipped()
-        };
+        let (sns, email) = self.policy.initial(verdict.severity, baseline);
         let issuer = issuance.issuer.clone().unwrap_or_default();
         Alert {
             tbs_sha256: issuance.tbs_sha256,

@@ -1,11 +1,11 @@
 //! Watch-list matching throughput (names/s) and index build time, on a 10,000-entry list.
 //!
-//! `cargo bench -p ctguard --bench matcher`
+//! `cargo bench -p ctguard-core --bench matcher`
 
 use std::sync::LazyLock;
 
-use ctguard::domain::WatchDomain;
-use ctguard::matcher::WatchIndex;
+use ctguard_core::domain::WatchDomain;
+use ctguard_core::matcher::WatchIndex;
 use divan::Bencher;
 use divan::counter::ItemsCount;
 

@@ -1,12 +1,12 @@
 //! TBS hash throughput next to plain SHA-256 of the same certificate bytes, so the cost of the
 //! DER walk and re-encoding shows as the gap between the two lines of each group.
 //!
-//! `cargo bench -p ctguard --bench cert`
+//! `cargo bench -p ctguard-core --bench cert`
 
 use std::sync::LazyLock;
 
-use ctguard::cert::{self, CertIdentity};
-use ctguard::hash::Sha256Hash;
+use ctguard_core::cert::{self, CertIdentity};
+use ctguard_core::hash::Sha256Hash;
 use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
 
@@ -18,7 +18,7 @@ fn main() {
 static CASE_A: LazyLock<Vec<u8>> = LazyLock::new(|| {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/data/ct-vectors/certspotter_authorize_sslmate_com_final.pem"
+        "/../../tests/data/ct-vectors/certspotter_authorize_sslmate_com_final.pem"
     );
     let pem = std::fs::read(path).expect("CT vector case A");
     x509_parser::pem::Pem::iter_from_buffer(&pem)

@@ -388,7 +388,7 @@ mod tests {
     /// The certificates of `tests/data/weak-keys` (see its README for how they were made).
     fn data(name: &str) -> Vec<u8> {
         let path = format!(
-            "{}/../tests/data/weak-keys/{name}",
+            "{}/../../tests/data/weak-keys/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
