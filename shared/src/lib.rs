@@ -8,8 +8,8 @@
 //!   configuration, logs).
 
 pub use ctguard_core::{
-    api_input, bounds, caa, cert, csr, delivery, der, domain, fuzzing, hash, keys, matcher, model,
-    rules, scope, watching,
+    api_input, bounds, caa, cert, classify, csr, delivery, der, domain, fuzzing, hash, keys,
+    matcher, model, rules, scope, watching,
 };
 
 pub mod certspotter;

@@ -8,6 +8,7 @@
 #[path = "../tests/api_support/mod.rs"]
 mod api_support;
 
+use ctguard_core::fixtures::stored_alert;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use api_support::event::Req;
 use api_support::*;
 use chrono::Utc;
 use ctguard::hash::Sha256Hash;
-use ctguard::model::{Alert, Delivery, IssuerInfo, Severity};
+use ctguard::model::{Alert, Delivery, Severity};
 use ctguard::store::AlertStore;
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::{LeafSpec, TestCa};
@@ -40,39 +41,21 @@ fn report(label: &str, mut samples: Vec<Duration>) {
 
 fn alert(i: usize) -> Alert {
     let now = Utc::now();
+    let severity = if i.is_multiple_of(3) {
+        Severity::Suspicious
+    } else {
+        Severity::Info
+    };
     Alert {
-        tbs_sha256: Sha256Hash::digest(format!("latency-{i}").as_bytes()),
-        issuance_id: format!("{i}"),
-        cert_sha256: Sha256Hash::digest(format!("c{i}").as_bytes()),
-        pubkey_sha256: Sha256Hash::digest(format!("k{i}").as_bytes()),
-        dns_names: vec![format!("h{i}.example.org")],
-        matched: vec![],
-        names_total: None,
-        names_truncated: false,
-        matched_names_total: None,
-        matched_truncated: false,
-        reduced: None,
-        issuer: IssuerInfo::default(),
         not_before: now,
         not_after: now + chrono::Duration::days(90),
-        revoked: false,
-        problem_reporting: None,
-        severity: if i.is_multiple_of(3) {
-            Severity::Suspicious
-        } else {
-            Severity::Info
-        },
-        reasons: vec![],
-        authorized_by: None,
-        caa: None,
-        first_seen_at: now - chrono::Duration::seconds(i as i64),
         classified_at: now,
-        grace_until: None,
-        baseline: false,
         sns: Delivery::skipped(),
-        email: Delivery::skipped(),
-        ack: None,
-        expires_at: None,
+        ..stored_alert(
+            &format!("latency-{i}"),
+            severity,
+            now - chrono::Duration::seconds(i as i64),
+        )
     }
 }
 

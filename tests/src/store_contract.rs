@@ -2,6 +2,7 @@
 //! every implementation: the DynamoDB store on the emulator (`tests/store_dynamo.rs`) and the
 //! in-memory store. Each function takes a fresh, empty store.
 
+use ctguard_core::fixtures::stored_alert;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -81,11 +82,7 @@ pub fn key(tag: &str, added_at: DateTime<Utc>) -> AuthorizedKey {
 pub fn alert(tag: &str, severity: Severity, domains: &[&str], seen: DateTime<Utc>) -> Alert {
     let names: Vec<String> = domains.iter().map(|d| format!("www.{d}")).collect();
     Alert {
-        tbs_sha256: hash(&format!("alert-{tag}")),
-        issuance_id: format!("issuance-{tag}"),
-        cert_sha256: hash(&format!("alert-cert-{tag}")),
-        pubkey_sha256: hash(&format!("alert-spki-{tag}")),
-        dns_names: names.clone(),
+        dns_names: names,
         matched: domains
             .iter()
             .map(|d| EntryMatch {
@@ -93,11 +90,6 @@ pub fn alert(tag: &str, severity: Severity, domains: &[&str], seen: DateTime<Utc
                 names: vec![format!("www.{d}")],
             })
             .collect(),
-        names_total: None,
-        names_truncated: false,
-        matched_names_total: None,
-        matched_truncated: false,
-        reduced: None,
         issuer: IssuerInfo {
             friendly_name: Some("Test CA".to_owned()),
             name: Some("C=US, O=Test, CN=Test CA".to_owned()),
@@ -105,21 +97,10 @@ pub fn alert(tag: &str, severity: Severity, domains: &[&str], seen: DateTime<Utc
             caa_domains: vec!["test-ca.example".to_owned()],
         },
         not_before: seen - Duration::hours(1),
-        not_after: seen + Duration::days(90),
-        revoked: false,
-        problem_reporting: None,
-        severity,
-        reasons: vec![],
-        authorized_by: None,
-        caa: None,
-        first_seen_at: seen,
-        classified_at: seen,
         grace_until: (severity == Severity::Pending).then(|| seen + Duration::hours(1)),
-        baseline: false,
-        sns: Delivery::queued(),
         email: Delivery::queued(),
-        ack: None,
         expires_at: Some(seen + Duration::days(365)),
+        ..stored_alert(&format!("alert-{tag}"), severity, seen)
     }
 }
 

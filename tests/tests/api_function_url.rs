@@ -3,6 +3,7 @@
 
 mod api_support;
 
+use ctguard_core::fixtures::stored_alert;
 use std::sync::Arc;
 
 use api::App;
@@ -10,7 +11,7 @@ use api_support::event::{Req, Resp, send};
 use api_support::*;
 use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
-use ctguard::model::{Alert, Delivery, IssuerInfo, Severity};
+use ctguard::model::{Alert, Severity};
 use ctguard::store::dynamo::DynamoStore;
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
@@ -24,34 +25,9 @@ fn app_on(store: DynamoStore) -> App<DynamoStore> {
 fn alert(seed: &str, severity: Severity) -> Alert {
     let now = Utc::now();
     Alert {
-        tbs_sha256: Sha256Hash::digest(format!("tbs-{seed}").as_bytes()),
-        issuance_id: format!("issuance-{seed}"),
-        cert_sha256: Sha256Hash::digest(format!("cert-{seed}").as_bytes()),
-        pubkey_sha256: Sha256Hash::digest(format!("key-{seed}").as_bytes()),
-        dns_names: vec![format!("{seed}.example.org")],
-        matched: vec![],
-        names_total: None,
-        names_truncated: false,
-        matched_names_total: None,
-        matched_truncated: false,
-        reduced: None,
-        issuer: IssuerInfo::default(),
         not_before: now,
         not_after: now + Duration::days(90),
-        revoked: false,
-        problem_reporting: None,
-        severity,
-        reasons: vec![],
-        authorized_by: None,
-        caa: None,
-        first_seen_at: now - Duration::minutes(5),
-        classified_at: now - Duration::minutes(5),
-        grace_until: None,
-        baseline: false,
-        sns: Delivery::queued(),
-        email: Delivery::skipped(),
-        ack: None,
-        expires_at: None,
+        ..stored_alert(seed, severity, now - Duration::minutes(5))
     }
 }
 

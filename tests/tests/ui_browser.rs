@@ -7,16 +7,15 @@
 
 mod api_support;
 
+use ctguard_core::fixtures::stored_alert;
 use std::path::PathBuf;
 
 use api_support::*;
 use chrono::{DateTime, Duration, Utc};
 use ctguard::domain::WatchDomain;
-use ctguard::hash::Sha256Hash;
 use ctguard::matcher::EntryMatch;
 use ctguard::model::{
-    Alert, AuthorizedBy, BackfillMode, Delivery, IssuerInfo, Reason, ReasonCode, Severity,
-    WatchEntry,
+    Alert, AuthorizedBy, BackfillMode, IssuerInfo, Reason, ReasonCode, Severity, WatchEntry,
 };
 use ctguard::store::{AlertStore, WatchStore};
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
@@ -39,21 +38,15 @@ fn alert(
     names: &[&str],
     issuer: &str,
 ) -> Alert {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     Alert {
-        tbs_sha256: Sha256Hash::digest(format!("ui-tbs-{seed}").as_bytes()),
-        issuance_id: format!("ui-issuance-{seed}"),
-        cert_sha256: Sha256Hash::digest(format!("ui-cert-{seed}").as_bytes()),
-        pubkey_sha256: Sha256Hash::digest(format!("ui-key-{seed}").as_bytes()),
-        dns_names: names.iter().map(|n| n.to_string()).collect(),
         matched: vec![EntryMatch {
             entry: domain(entry),
-            names: names.iter().map(|n| n.to_string()).collect(),
+            names: names.clone(),
         }],
         names_total: Some(names.len() as u32),
-        names_truncated: false,
         matched_names_total: Some(names.len() as u32),
-        matched_truncated: false,
-        reduced: None,
+        dns_names: names,
         issuer: IssuerInfo {
             friendly_name: Some(issuer.to_owned()),
             name: Some(format!("C=US, O={issuer}")),
@@ -61,10 +54,6 @@ fn alert(
             caa_domains: vec![],
         },
         not_before: first_seen_at - Duration::minutes(10),
-        not_after: first_seen_at + Duration::days(90),
-        revoked: false,
-        problem_reporting: None,
-        severity,
         reasons: if severity == Severity::Info {
             vec![]
         } else {
@@ -74,15 +63,8 @@ fn alert(
             )]
         },
         authorized_by: (severity == Severity::Info).then_some(AuthorizedBy::TbsSha256),
-        caa: None,
-        first_seen_at,
-        classified_at: first_seen_at,
         grace_until: (severity == Severity::Pending).then(|| first_seen_at + Duration::minutes(30)),
-        baseline: false,
-        sns: Delivery::queued(),
-        email: Delivery::skipped(),
-        ack: None,
-        expires_at: None,
+        ..stored_alert(&format!("ui-{seed}"), severity, first_seen_at)
     }
 }
 

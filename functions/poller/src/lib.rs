@@ -1,10 +1,11 @@
 //! The ctguard poller: an EventBridge-scheduled Lambda that polls Cert Spotter for each watched
 //! domain, classifies new issuances against the inventory, stores alerts in DynamoDB and
-//! delivers them through SNS and SES v2.
+//! delivers them through SNS and SES v2. The rules it applies (classification, the delivery
+//! policy, matching) are pure and live in the core crate (`ctguard_core`, re-exported by
+//! `ctguard`); this crate is the run around them.
 //!
 //! One concern per module:
 //! - [`config`]: configuration from the environment, read once.
-//! - [`classify`]: the severity rules (pure).
 //! - [`caa`]: CAA lookups at detection time (resolver, per-run bounds and cache); the RFC 8659
 //!   evaluation itself is pure, in `ctguard::caa`.
 //! - [`source`]: where issuances come from (the Cert Spotter client, or a fake in tests).
@@ -23,7 +24,6 @@
 
 pub mod app;
 pub mod caa;
-pub mod classify;
 pub mod config;
 mod deliver;
 pub mod expiry;

@@ -24,6 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ctguard::bounds::{TEXT_MAX_BYTES, bound_alert, clip_text, reduced_alert};
 use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery};
+use ctguard::classify::{Classification, Recheck, classify_with_caa, recheck};
 use ctguard::delivery::DeliveryPolicy;
 use ctguard::domain::WatchDomain;
 use ctguard::matcher::{EntryMatch, WatchIndex};
@@ -35,7 +36,6 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::caa::{CaaResolver, CaaRun};
-use crate::classify::{Recheck, classify_with_caa, recheck};
 use crate::config::RunSettings;
 use crate::fresh::FreshAlerts;
 use crate::notify::{Mailer, Publisher};
@@ -727,7 +727,7 @@ where
         &self,
         issuance: &Issuance,
         matched: Vec<EntryMatch>,
-        verdict: crate::classify::Classification,
+        verdict: Classification,
         baseline: bool,
         now: DateTime<Utc>,
     ) -> Alert {

@@ -8,10 +8,9 @@ use chrono::{DateTime, Utc};
 use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery, RateLimiter};
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
-use ctguard::matcher::EntryMatch;
 use ctguard::model::{
-    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Delivery, Deployed,
-    InventoryCert, IssuerInfo, Reason, Severity, WatchEntry,
+    Acknowledgement, Alert, AuthorizedBy, AuthorizedKey, Channel, Deployed, InventoryCert, Reason,
+    Severity, WatchEntry,
 };
 use ctguard::store::memory::MemoryStore;
 use ctguard::store::{
@@ -23,102 +22,7 @@ use tokio::time::Instant;
 use crate::notify::{Email, Mailer, NotifyError, Publisher, SnsMessage};
 use crate::source::{IssuancePager, IssuanceSource};
 
-pub fn t0() -> DateTime<Utc> {
-    "2025-06-01T12:00:00Z".parse().unwrap()
-}
-
-pub fn hash(label: &str, n: u64) -> Sha256Hash {
-    Sha256Hash::digest(format!("{label}{n}").as_bytes())
-}
-
-/// Issuance number `n`: id `n`, hashes derived from `n`, valid 90 days.
-pub fn issuance(n: u64, names: &[&str]) -> Issuance {
-    serde_json::from_value(serde_json::json!({
-        "id": n.to_string(),
-        "tbs_sha256": hash("tbs", n),
-        "cert_sha256": hash("cert", n),
-        "pubkey_sha256": hash("key", n),
-        "dns_names": names,
-        "not_before": "2025-05-01T00:00:00Z",
-        "not_after": "2025-07-30T00:00:00Z",
-        "issuer": {"friendly_name": "Test CA", "name": "C=US, O=Test, CN=Test CA"},
-        "revoked": false,
-        "problem_reporting": "abuse@ca.example",
-    }))
-    .expect("valid issuance")
-}
-
-pub fn domain(s: &str) -> WatchDomain {
-    WatchDomain::parse(s).expect("valid domain")
-}
-
-pub fn entry_match(entry: &str, names: &[&str]) -> EntryMatch {
-    EntryMatch {
-        entry: domain(entry),
-        names: names.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-pub fn alert(n: u64, severity: Severity, names: &[&str]) -> Alert {
-    let i = issuance(n, names);
-    Alert {
-        tbs_sha256: i.tbs_sha256,
-        issuance_id: i.id,
-        cert_sha256: i.cert_sha256,
-        pubkey_sha256: i.pubkey_sha256,
-        dns_names: i.dns_names,
-        matched: vec![entry_match("example.com", names)],
-        names_total: None,
-        names_truncated: false,
-        matched_names_total: None,
-        matched_truncated: false,
-        reduced: None,
-        issuer: IssuerInfo {
-            friendly_name: Some("Test CA".into()),
-            name: Some("CN=Test CA".into()),
-            pubkey_sha256: None,
-            caa_domains: vec![],
-        },
-        not_before: i.not_before,
-        not_after: i.not_after,
-        revoked: false,
-        problem_reporting: None,
-        severity,
-        reasons: match severity {
-            Severity::Info => vec![],
-            _ => ctguard::rules::reasons(false, &ctguard::rules::Findings::default()),
-        },
-        authorized_by: (severity == Severity::Info).then_some(AuthorizedBy::TbsSha256),
-        caa: None,
-        first_seen_at: t0(),
-        classified_at: t0(),
-        grace_until: None,
-        baseline: false,
-        sns: Delivery::queued(),
-        email: Delivery::queued(),
-        ack: None,
-        expires_at: None,
-    }
-}
-
-/// The alert the poller stores for `issuance` classified as `verdict`.
-pub fn alert_for(issuance: &Issuance, verdict: &crate::classify::Classification) -> Alert {
-    let mut a = alert(1, verdict.severity, &["www.example.com"]);
-    a.tbs_sha256 = issuance.tbs_sha256;
-    a.pubkey_sha256 = issuance.pubkey_sha256;
-    a.dns_names = issuance.dns_names.clone();
-    a.reasons = verdict.reasons.clone();
-    a.authorized_by = verdict.authorized_by;
-    a.grace_until = verdict.grace_until;
-    a
-}
-
-pub fn pending_alert(n: u64, grace_until: DateTime<Utc>) -> Alert {
-    let mut a = alert(n, Severity::Pending, &["www.example.com"]);
-    a.authorized_by = None;
-    a.grace_until = Some(grace_until);
-    a
-}
+pub use ctguard_core::fixtures::{alert, domain, entry_match, hash, issuance, pending_alert, t0};
 
 // ---------------------------------------------------------------------------------------------
 // Issuance source

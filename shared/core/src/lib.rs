@@ -15,6 +15,9 @@
 //! - [`api_input`]: the API's request decoding (query strings, JSON bodies, times, signed
 //!   cursors).
 //! - [`bounds`]: size bounds on every stored record that grows with Cert Spotter input.
+//! - [`classify`]: the verdict on one issuance (and the grace re-check of a pending alert),
+//!   from the inventory's answer and the findings; [`fixtures`] (feature `fixtures`): record
+//!   builders for tests.
 //! - [`rules`]: the detection rules (an alert's reasons and the severity they lead to);
 //!   [`keys`]: public-key checks (weak keys); [`caa`]: CAA evaluation (RFC 8659).
 //! - [`delivery`]: the delivery policy (which channels carry an alert).
@@ -28,10 +31,13 @@ pub mod bounds;
 pub mod caa;
 pub mod cert;
 pub mod certspotter;
+pub mod classify;
 pub mod csr;
 pub mod delivery;
 pub mod der;
 pub mod domain;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod fuzzing;
 pub mod hash;
 pub mod keys;

@@ -105,43 +105,8 @@ pub fn independent_spki_sha256(der: &[u8]) -> String {
 }
 
 /// An alert as the poller would store it (no watch-entry matches, so no domain parsing).
-pub fn alert(
-    seed: &str,
-    severity: ctguard::model::Severity,
-    first_seen_at: chrono::DateTime<chrono::Utc>,
-) -> ctguard::model::Alert {
-    use ctguard::model::{Alert, Delivery, IssuerInfo};
-    Alert {
-        tbs_sha256: Sha256Hash::digest(format!("tbs-{seed}").as_bytes()),
-        issuance_id: format!("issuance-{seed}"),
-        cert_sha256: Sha256Hash::digest(format!("cert-{seed}").as_bytes()),
-        pubkey_sha256: Sha256Hash::digest(format!("key-{seed}").as_bytes()),
-        dns_names: vec![format!("{seed}.example.org")],
-        matched: vec![],
-        names_total: None,
-        names_truncated: false,
-        matched_names_total: None,
-        matched_truncated: false,
-        reduced: None,
-        issuer: IssuerInfo::default(),
-        not_before: first_seen_at,
-        not_after: first_seen_at + chrono::Duration::days(90),
-        revoked: false,
-        problem_reporting: None,
-        severity,
-        reasons: vec![],
-        authorized_by: None,
-        caa: None,
-        first_seen_at,
-        classified_at: first_seen_at,
-        grace_until: None,
-        baseline: false,
-        sns: Delivery::queued(),
-        email: Delivery::skipped(),
-        ack: None,
-        expires_at: None,
-    }
-}
+#[allow(unused_imports)] // like the functions here, not every test binary uses it
+pub use ctguard_core::fixtures::stored_alert as alert;
 
 /// Credentials of the two test callers.
 pub trait Callers: Sized {

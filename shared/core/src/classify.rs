@@ -1,6 +1,6 @@
 //! Classification of one issuance, pure: no I/O, no clock (the caller passes `now`). The
 //! facts come from here (inventory, key and issuer checks); what they mean (reasons and
-//! severity) is decided by [`ctguard::rules`], the one place the rules live.
+//! severity) is decided by [`crate::rules`], the one place the rules live.
 //!
 //! - Authorized when the inventory authorizes the issuance, by TBS hash (this exact
 //!   certificate or its precertificate) or by public-key hash (any certificate for a deployed
@@ -15,12 +15,12 @@
 
 use std::time::Duration;
 
+use crate::caa::CaaEvidence;
+use crate::certspotter::Issuance;
+use crate::model::{Alert, AuthorizedBy, Reason, Severity};
+use crate::rules::{self, Findings};
+use crate::store::Authorized;
 use chrono::{DateTime, Utc};
-use ctguard::caa::CaaEvidence;
-use ctguard::certspotter::Issuance;
-use ctguard::model::{Alert, AuthorizedBy, Reason, Severity};
-use ctguard::rules::{self, Findings};
-use ctguard::store::Authorized;
 
 /// The verdict on one issuance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub fn findings(issuance: &Issuance, authorized: &Authorized, policies: &Policie
 /// that do not cover every one of the certificate's names.
 fn key_scope_finding(
     authorized: &Authorized,
-    key: &ctguard::hash::Sha256Hash,
+    key: &crate::hash::Sha256Hash,
     dns_names: &[String],
 ) -> Option<String> {
     if !authorized.pubkeys.contains(key) || authorized.compromised.contains_key(key) {
@@ -68,16 +68,16 @@ fn key_scope_finding(
     rules::key_out_of_scope(authorized.bound_keys.get(key)?, dns_names)
 }
 
-/// The `weak_key` detail when the certificate's key is weak ([`ctguard::keys`]). Judged from
+/// The `weak_key` detail when the certificate's key is weak ([`crate::keys`]). Judged from
 /// `cert_der` only when its key is the issuance's (`pubkey_sha256`); no certificate, or one
 /// that cannot be read, is no finding (the alert is still raised on its other reasons).
 pub fn weak_key(issuance: &Issuance) -> Option<String> {
     let der = issuance.cert_der.as_deref()?;
-    let spki = ctguard::cert::spki_der(der).ok()?;
-    if ctguard::hash::Sha256Hash::digest(spki) != issuance.pubkey_sha256 {
+    let spki = crate::cert::spki_der(der).ok()?;
+    if crate::hash::Sha256Hash::digest(spki) != issuance.pubkey_sha256 {
         return None;
     }
-    let found = ctguard::keys::spki_weaknesses(spki);
+    let found = crate::keys::spki_weaknesses(spki);
     (!found.is_empty()).then(|| {
         found
             .iter()
@@ -115,7 +115,7 @@ pub fn classify_with_caa(
         &issuance.dns_names,
     );
     let mut findings = findings(issuance, authorized, policies);
-    findings.caa_violation = caa.and_then(ctguard::caa::violation_detail);
+    findings.caa_violation = caa.and_then(crate::caa::violation_detail);
     let reasons = rules::reasons(authorized_by.is_some(), &findings);
     let grace_until = chrono::Duration::from_std(grace)
         .ok()
@@ -157,7 +157,7 @@ pub fn recheck(alert: &Alert, authorized: &Authorized, now: DateTime<Utc>) -> Re
     // Marked compromised while the alert was pending: critical now, grace or not.
     if let Some(mark) = compromised {
         reasons.push(Reason::new(
-            ctguard::model::ReasonCode::CompromisedKey,
+            crate::model::ReasonCode::CompromisedKey,
             &rules::compromised_key(mark),
         ));
         reasons = rules::normalize(reasons);
@@ -171,11 +171,11 @@ pub fn recheck(alert: &Alert, authorized: &Authorized, now: DateTime<Utc>) -> Re
 
 #[cfg(test)]
 mod tests {
-    use ctguard::hash::Sha256Hash;
-    use ctguard::model::ReasonCode;
+    use crate::hash::Sha256Hash;
+    use crate::model::ReasonCode;
 
     use super::*;
-    use crate::testutil::{issuance, pending_alert};
+    use crate::fixtures::{alert_for, issuance, pending_alert};
 
     fn now() -> DateTime<Utc> {
         "2025-06-01T12:00:00Z".parse().unwrap()
@@ -258,7 +258,7 @@ mod tests {
         );
         let der = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let mut i = issuance(1, &["www.example.com"]);
-        i.pubkey_sha256 = Sha256Hash::digest(ctguard::cert::spki_der(&der).unwrap());
+        i.pubkey_sha256 = Sha256Hash::digest(crate::cert::spki_der(&der).unwrap());
         i.cert_der = Some(der);
         i
     }
@@ -301,7 +301,7 @@ mod tests {
         let Recheck::Resolved {
             severity, reasons, ..
         } = recheck(
-            &crate::testutil::alert_for(&roca, &c),
+            &alert_for(&roca, &c),
             &authorizing(&[roca.tbs_sha256], &[]),
             now(),
         )
@@ -369,8 +369,8 @@ mod tests {
         assert_eq!(codes(&c), [ReasonCode::NotInInventory]);
     }
 
-    fn marked(by: &str) -> ctguard::model::Compromise {
-        ctguard::model::Compromise {
+    fn marked(by: &str) -> crate::model::Compromise {
+        crate::model::Compromise {
             at: now(),
             by: by.to_owned(),
             note: Some("key leaked".to_owned()),
