@@ -13,6 +13,7 @@ use ctguard::store::AlertStore;
 use ctguard_tests::certs::LeafSpec;
 use ctguard_tests::fake_certspotter::{Fault, RetryAfter};
 use poller::message::{ALERT_SCHEMA, BASELINE_SCHEMA};
+use poller::report::StopReason;
 use poller_support::*;
 
 #[tokio::test]
@@ -184,7 +185,7 @@ async fn pages_across_pages_and_runs_within_the_query_budget() {
         .collect();
 
     let report = invoke(&env.poller()).await;
-    assert!(report.stopped_by_budget);
+    assert!(report.stopped(StopReason::BudgetExhausted));
     assert_eq!(report.queries_used, 2);
     assert_eq!(report.alerts_created.suspicious, 4);
     let fourth = env.alert(&certs[3].tbs_sha256).await;
@@ -236,7 +237,7 @@ async fn rate_limit_mid_run_keeps_progress_and_pauses_polling() {
 
     let before = chrono::Utc::now();
     let report = invoke(&env.poller()).await;
-    assert!(report.rate_limited);
+    assert!(report.stopped(StopReason::RateLimited));
     assert_eq!(report.alerts_created.suspicious, 1);
     assert_eq!(report.entries_skipped, 1, "example.org not reached");
     let entry = env.entry("example.com").await;
@@ -252,7 +253,7 @@ async fn rate_limit_mid_run_keeps_progress_and_pauses_polling() {
     // The next scheduled run respects Retry-After: no query at all.
     let queries = env.fake.queries().len();
     let report = invoke(&env.poller()).await;
-    assert!(report.rate_limited);
+    assert!(report.stopped(StopReason::RateLimited));
     assert_eq!(report.queries_used, 0);
     assert_eq!(env.fake.queries().len(), queries);
 }
@@ -273,7 +274,7 @@ async fn deadline_stops_polling_cleanly() {
     let report = invoke_with(&env.poller(), Duration::from_secs(8))
         .await
         .expect("run succeeds");
-    assert!(report.stopped_by_deadline);
+    assert!(report.stopped(StopReason::Deadline));
     assert_eq!(report.alerts_created.suspicious, 1);
     let first_alert = env.alert(&first.tbs_sha256).await;
     assert_eq!(
@@ -287,7 +288,7 @@ async fn deadline_stops_polling_cleanly() {
     let report = invoke_with(&env.poller(), Duration::from_secs(1))
         .await
         .expect("run succeeds");
-    assert!(report.stopped_by_deadline);
+    assert!(report.stopped(StopReason::Deadline));
     assert_eq!(report.entries_skipped, 1);
     assert_eq!(env.fake.queries().len(), 1);
     assert_eq!(env.entry("example.com").await.last_polled_at, polled_at);

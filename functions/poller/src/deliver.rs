@@ -39,7 +39,7 @@ use tracing::{error, info, warn};
 use crate::fresh::FreshAlerts;
 use crate::message::{BaselineSummary, alert_sns, baseline_email, baseline_sns, run_email};
 use crate::notify::{Mailer, NotifyError, Publisher, SNS_BATCH_BYTES, SNS_BATCH_MAX, SnsMessage};
-use crate::report::RunReport;
+use crate::report::{RunReport, StopReason};
 use crate::run::Poller;
 use crate::source::IssuanceSource;
 
@@ -75,11 +75,7 @@ where
             let (queued, listed) = match self.store.list_undelivered(batch).await {
                 Ok(queued) => (queued, true),
                 Err(e) => {
-                    error!(error = %e, "cannot list undelivered alerts");
-                    outbox
-                        .report
-                        .errors
-                        .push(format!("listing undelivered alerts: {e}"));
+                    outbox.report.error("cannot list undelivered alerts", &e);
                     // What this run holds is still delivered.
                     (Vec::new(), false)
                 }
@@ -164,10 +160,10 @@ where
         match self.poller.store.get_alerts(tbs).await {
             Ok(alerts) => Some(alerts),
             Err(e) => {
-                error!(error = %e, "cannot read this run's alerts: the outbox delivers them later");
-                self.report
-                    .errors
-                    .push(format!("reading this run's alerts: {e}"));
+                self.report.error(
+                    "cannot read this run's alerts (the outbox delivers them later)",
+                    &e,
+                );
                 None
             }
         }
@@ -175,9 +171,10 @@ where
 
     fn out_of_time(&mut self) -> bool {
         let late = Instant::now() >= self.deadline;
-        if late && !self.report.stopped_by_deadline {
+        if late && !self.report.stopped(StopReason::Deadline) {
             warn!("deadline reached: remaining deliveries stay queued for the next run");
-            self.report.stopped_by_deadline = true;
+            // Delivery's own stop: polling's `stop_reason` stays as it was.
+            self.report.stopped_by.insert(StopReason::Deadline);
         }
         late
     }
@@ -302,10 +299,8 @@ where
                     .collect(),
             }),
             Err(e) => {
-                error!(error = %e, "cannot list watch entries: baseline summaries wait");
                 self.report
-                    .errors
-                    .push(format!("listing watch entries for summaries: {e}"));
+                    .error("cannot list watch entries (baseline summaries wait)", &e);
                 None
             }
         }
@@ -333,10 +328,10 @@ where
                     }
                 }
                 Err(e) => {
-                    error!(%domain, error = %e, "cannot list the baseline's alerts");
-                    self.report
-                        .errors
-                        .push(format!("{domain}: listing baseline alerts: {e}"));
+                    self.report.error(
+                        format_args!("{domain}: cannot list the baseline's alerts"),
+                        &e,
+                    );
                     return None;
                 }
             }
@@ -461,11 +456,10 @@ where
                     }
                 }
                 Err(e) => {
-                    error!(?channel, alerts = chunk.len(), error = %e, "cannot claim deliveries");
-                    self.report.errors.push(format!(
-                        "claiming {channel:?} of {} alerts: {e}",
-                        chunk.len()
-                    ));
+                    self.report.error(
+                        format_args!("cannot claim {channel:?} of {} alerts", chunk.len()),
+                        &e,
+                    );
                 }
             }
         }
@@ -602,11 +596,10 @@ where
                 Err(e) => {
                     // The leases expire and a later run retries: possibly a duplicate, never
                     // a loss.
-                    error!(?channel, alerts = chunk.len(), error = %e, "cannot record deliveries");
-                    self.report.errors.push(format!(
-                        "recording {channel:?} of {} alerts: {e}",
-                        chunk.len()
-                    ));
+                    self.report.error(
+                        format_args!("cannot record {channel:?} of {} alerts", chunk.len()),
+                        &e,
+                    );
                 }
             }
         }

@@ -19,7 +19,7 @@ use ctguard::model::{
 };
 use ctguard::rules::{self, ExpiryDue};
 use ctguard::store::Store;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::fresh::FreshAlerts;
 use crate::notify::{Mailer, Publisher};
@@ -54,8 +54,7 @@ where
             return;
         }
         if let Err(e) = self.try_check_expiry(entries, report, fresh).await {
-            error!(error = %e, "expiry check failed: retried next run");
-            report.errors.push(format!("expiry check: {e}"));
+            report.error("expiry check failed (retried next run)", &e);
         }
     }
 

@@ -1,12 +1,14 @@
 //! The run report (returned by the handler, printed by `--once`, logged) and its CloudWatch
 //! Embedded Metric Format line.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 /// Why polling stopped before every entry was caught up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     RateLimited,
@@ -56,10 +58,11 @@ pub struct RunReport {
     /// Deliveries the service throttled: released, still queued, no attempt spent.
     pub deliveries_throttled: u32,
     pub baselines_completed: u32,
-    pub rate_limited: bool,
-    pub stopped_by_deadline: bool,
-    pub stopped_by_budget: bool,
+    /// Why polling stopped before every entry was caught up (the first reason).
     pub stop_reason: Option<StopReason>,
+    /// Everything that stopped work early this run, polling or delivery (the delivery step
+    /// stops at the deadline too): the `RateLimited` / `StoppedBy*` metrics.
+    pub stopped_by: BTreeSet<StopReason>,
     /// Seconds since the entry that caught up longest ago last caught up (canaries excluded).
     pub max_entry_lag_seconds: u64,
     /// That entry.
@@ -105,10 +108,8 @@ impl RunReport {
             deliveries_gave_up: 0,
             deliveries_throttled: 0,
             baselines_completed: 0,
-            rate_limited: false,
-            stopped_by_deadline: false,
-            stopped_by_budget: false,
             stop_reason: None,
+            stopped_by: BTreeSet::new(),
             max_entry_lag_seconds: 0,
             oldest_entry: None,
             canary_blind: 0,
@@ -147,14 +148,31 @@ impl RunReport {
         self.errors.extend(part.errors);
     }
 
+    /// A failure the run handles and carries on from: logged here, once (at error), and
+    /// listed in the report's `errors` in the same words.
+    pub(crate) fn error(&mut self, what: impl std::fmt::Display, error: &dyn std::fmt::Display) {
+        tracing::error!(error = %error, "{what}");
+        self.errors.push(format!("{what}: {error}"));
+    }
+
+    /// [`RunReport::error`] at warn level: a failure that costs nothing but a retry.
+    pub(crate) fn warning(&mut self, what: impl std::fmt::Display, error: &dyn std::fmt::Display) {
+        tracing::warn!(error = %error, "{what}");
+        self.errors.push(format!("{what}: {error}"));
+    }
+
+    /// Polling stopped for `reason` (the first reason stays `stop_reason`).
     pub fn stop(&mut self, reason: StopReason) {
         self.stop_reason.get_or_insert(reason);
-        match reason {
-            StopReason::RateLimited => self.rate_limited = true,
-            StopReason::BudgetExhausted => self.stopped_by_budget = true,
-            StopReason::Deadline => self.stopped_by_deadline = true,
-            StopReason::StoreUnavailable => self.failed = true,
+        self.stopped_by.insert(reason);
+        if reason == StopReason::StoreUnavailable {
+            self.failed = true;
         }
+    }
+
+    /// Whether anything in this run stopped early for `reason`.
+    pub fn stopped(&self, reason: StopReason) -> bool {
+        self.stopped_by.contains(&reason)
     }
 
     /// One CloudWatch Embedded Metric Format record (namespace `ctguard`, dimension
@@ -201,9 +219,18 @@ impl RunReport {
             ("DeliveriesFailed", self.deliveries_failed),
             ("DeliveriesGaveUp", self.deliveries_gave_up),
             ("DeliveriesThrottled", self.deliveries_throttled),
-            ("RateLimited", u32::from(self.rate_limited)),
-            ("StoppedByDeadline", u32::from(self.stopped_by_deadline)),
-            ("StoppedByBudget", u32::from(self.stopped_by_budget)),
+            (
+                "RateLimited",
+                u32::from(self.stopped(StopReason::RateLimited)),
+            ),
+            (
+                "StoppedByDeadline",
+                u32::from(self.stopped(StopReason::Deadline)),
+            ),
+            (
+                "StoppedByBudget",
+                u32::from(self.stopped(StopReason::BudgetExhausted)),
+            ),
             ("RunFailed", u32::from(self.failed)),
             ("ExpiringAlerts", self.expiring_alerts),
         ];
@@ -289,6 +316,6 @@ mod tests {
         report.stop(StopReason::RateLimited);
         report.stop(StopReason::Deadline);
         assert_eq!(report.stop_reason, Some(StopReason::RateLimited));
-        assert!(report.rate_limited && report.stopped_by_deadline);
+        assert!(report.stopped(StopReason::RateLimited) && report.stopped(StopReason::Deadline));
     }
 }

@@ -191,8 +191,7 @@ where
             Ok(pending) if pending.is_empty() => return,
             Ok(pending) => pending,
             Err(e) => {
-                report.errors.push(format!("listing pending alerts: {e}"));
-                error!(error = %e, "cannot list pending alerts");
+                report.error("cannot list pending alerts", &e);
                 return;
             }
         };
@@ -254,8 +253,7 @@ where
         let mut entries = match self.store.list_watches().await {
             Ok(entries) => entries,
             Err(e) => {
-                error!(error = %e, "cannot list watch entries");
-                report.errors.push(format!("listing watch entries: {e}"));
+                report.error("cannot list watch entries", &e);
                 report.stop(StopReason::StoreUnavailable);
                 return;
             }
@@ -513,15 +511,19 @@ where
                 info!(%domain, "the run's polling stopped: this entry continues next run");
             }
             EntryOutcome::FetchFailed(message) => {
-                warn!(%domain, error = %message, "Cert Spotter query failed");
                 report.entries_failed += 1;
-                report.errors.push(format!("{domain}: {message}"));
+                report.warning(
+                    format_args!("{domain}: Cert Spotter query failed"),
+                    &message,
+                );
                 status.error = Some(message);
             }
             EntryOutcome::StoreFailed(e) => {
-                error!(%domain, error = %e, "store failed mid-page: cursor left where it was");
                 report.entries_failed += 1;
-                report.errors.push(format!("{domain}: {e}"));
+                report.error(
+                    format_args!("{domain}: store failed mid-page (cursor left where it was)"),
+                    &e,
+                );
                 status.error = Some(e.to_string());
             }
         }
@@ -529,10 +531,10 @@ where
         status.error = status.error.map(|e| clip_text(&e, TEXT_MAX_BYTES));
         self.track_progress(entry, status.success || advanced, &mut status);
         if let Err(e) = self.store.record_poll(domain, &status).await {
-            error!(%domain, error = %e, "cannot record poll status: store unavailable, stopping");
-            report
-                .errors
-                .push(format!("{domain}: recording poll status: {e}"));
+            report.error(
+                format_args!("{domain}: cannot record poll status (store unavailable, stopping)"),
+                &e,
+            );
             report.stop(StopReason::StoreUnavailable);
             shared.stop(StopReason::StoreUnavailable);
         }

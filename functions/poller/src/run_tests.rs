@@ -342,7 +342,7 @@ async fn pages_across_runs_within_the_query_budget() {
     }
 
     let report = h.run().await;
-    assert!(report.stopped_by_budget);
+    assert!(report.stopped(StopReason::BudgetExhausted));
     assert_eq!(report.stop_reason, Some(StopReason::BudgetExhausted));
     assert_eq!(report.queries_used, 2);
     assert_eq!(report.alerts_created.suspicious, 4);
@@ -391,7 +391,7 @@ async fn rate_limit_mid_run_keeps_stored_progress_and_pauses_polling() {
     h.source.rate_limit_after(1);
 
     let report = h.run().await;
-    assert!(report.rate_limited);
+    assert!(report.stopped(StopReason::RateLimited));
     assert_eq!(report.alerts_created.suspicious, 1);
     assert_eq!(report.entries_skipped, 1);
     let entry = h.entry("example.com").await;
@@ -410,12 +410,12 @@ async fn rate_limit_mid_run_keeps_stored_progress_and_pauses_polling() {
     let queries = h.source.queries();
     h.source.state.lock().unwrap().rate_limit_after = None;
     let report = h.run().await;
-    assert!(report.rate_limited);
+    assert!(report.stopped(StopReason::RateLimited));
     assert_eq!(h.source.queries(), queries);
 
     h.clock.advance(chrono::Duration::seconds(121));
     let report = h.run().await;
-    assert!(!report.rate_limited);
+    assert!(!report.stopped(StopReason::RateLimited));
     assert_eq!(h.alert_count().await, 3);
     assert_eq!(h.entry("example.com").await.rate_limited_until, None);
 }
@@ -430,7 +430,7 @@ async fn deadline_stops_before_any_query() {
         .poller()
         .run("r".into(), Instant::now() + Duration::from_millis(500))
         .await;
-    assert!(report.stopped_by_deadline);
+    assert!(report.stopped(StopReason::Deadline));
     assert_eq!(report.queries_used, 0);
     assert_eq!(report.entries_skipped, 1);
     assert_eq!(h.entry("example.com").await.cursor, None);
@@ -484,6 +484,42 @@ async fn store_failure_on_one_entry_leaves_its_cursor_and_the_run_goes_on() {
     assert_eq!(h.entry("example.com").await.cursor, None);
     assert_eq!(h.entry("example.org").await.cursor, None);
     assert!(h.entry("example.org").await.last_error.is_some());
+}
+
+/// A failure the run carries on from is logged once, where it is handled, in the words the
+/// report lists it; nothing is logged at warn or error that the report does not list.
+#[tokio::test]
+async fn each_handled_error_is_logged_once_in_the_reports_words() {
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+    let h = Harness::new();
+    h.watch("example.com").await;
+    h.watch("example.org").await;
+    h.source.push(issuance(1, &["a.example.com"]));
+    h.source.push(issuance(2, &["a.example.org"]));
+    h.store.faults.lock().unwrap().create_alerts = true;
+
+    let report = h.run().await;
+    assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
+    let problems: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .filter(|l| !l.contains("is not set") && !l.contains("CAA_RESOLVER is off"))
+        .collect();
+    assert_eq!(problems.len(), report.errors.len(), "{problems:#?}");
+    for error in &report.errors {
+        // A log line reads "<time> <LEVEL> <target>: <what> error=<cause>" (no other field);
+        // the report's, "<what>: <cause>".
+        let logged: Vec<&String> = problems
+            .iter()
+            .filter(|l| {
+                l.split_once(": ")
+                    .is_some_and(|(_, event)| event.replace(" error=", ": ") == *error)
+            })
+            .collect();
+        assert_eq!(logged.len(), 1, "{error:?} logged as {logged:#?}");
+    }
 }
 
 #[tokio::test]
@@ -1219,7 +1255,7 @@ async fn a_429_stops_every_worker_and_keeps_each_entrys_stored_progress() {
 
     let report = h.run().await;
 
-    assert!(report.rate_limited);
+    assert!(report.stopped(StopReason::RateLimited));
     assert_eq!(report.stop_reason, Some(StopReason::RateLimited));
     assert_eq!(h.source.max_in_flight(), 3);
     let log = h.source.query_log();
@@ -1307,7 +1343,7 @@ async fn concurrent_workers_stop_cleanly_at_the_deadline() {
         .run("r".into(), Instant::now() + Duration::from_secs(5))
         .await;
 
-    assert!(report.stopped_by_deadline);
+    assert!(report.stopped(StopReason::Deadline));
     assert_eq!(report.stop_reason, Some(StopReason::Deadline));
     let log = h.source.query_log();
     let polling_deadline = log[0].started + Duration::from_millis(4_500);

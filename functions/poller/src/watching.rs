@@ -65,8 +65,7 @@ where
                 entries.push(entry);
             }
             Err(e) => {
-                error!(%domain, error = %e, "cannot add the canary entry");
-                report.errors.push(format!("adding canary {domain}: {e}"));
+                report.error(format_args!("cannot add the canary entry {domain}"), &e);
             }
         }
     }
@@ -80,8 +79,10 @@ where
         report: &mut RunReport,
     ) {
         if let Err(e) = self.store.mark_ct_seen(tbs, at).await {
-            warn!(%tbs, error = %e, "cannot record when the pushed certificate was seen in CT");
-            report.errors.push(format!("marking {tbs} seen in CT: {e}"));
+            report.warning(
+                format_args!("cannot record when the pushed certificate {tbs} was seen in CT"),
+                &e,
+            );
         }
     }
 
@@ -91,10 +92,7 @@ where
         let entries = match self.store.list_watches().await {
             Ok(entries) => entries,
             Err(e) => {
-                error!(error = %e, "cannot list watch entries for the health checks");
-                report
-                    .errors
-                    .push(format!("listing watch entries for health checks: {e}"));
+                report.error("cannot list watch entries for the health checks", &e);
                 return None;
             }
         };
@@ -175,10 +173,7 @@ where
             Ok(candidates) if candidates.is_empty() => return,
             Ok(candidates) => candidates,
             Err(e) => {
-                error!(error = %e, "cannot list pushed certificates not seen in CT");
-                report
-                    .errors
-                    .push(format!("listing pushed certificates not seen in CT: {e}"));
+                report.error("cannot list pushed certificates not seen in CT", &e);
                 return;
             }
         };
@@ -203,9 +198,10 @@ where
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    report
-                        .errors
-                        .push(format!("reading the alert of {}: {e}", cert.tbs_sha256));
+                    report.error(
+                        format_args!("cannot read the alert of {}", cert.tbs_sha256),
+                        &e,
+                    );
                     continue;
                 }
             }
@@ -218,10 +214,10 @@ where
                     .mark_not_logged_alerted(&cert.tbs_sha256, now)
                     .await
             {
-                report.errors.push(format!(
-                    "{}: recording the not-logged alert: {e}",
-                    cert.tbs_sha256
-                ));
+                report.error(
+                    format_args!("{}: cannot record the not-logged alert", cert.tbs_sha256),
+                    &e,
+                );
             }
         }
     }
