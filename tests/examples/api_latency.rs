@@ -8,7 +8,6 @@
 #[path = "../tests/api_support/mod.rs"]
 mod api_support;
 
-use ctguard_core::fixtures::stored_alert;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use chrono::Utc;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Delivery, Severity};
 use ctguard::store::AlertStore;
+use ctguard_core::fixtures::stored_alert;
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::{LeafSpec, TestCa};
 

@@ -2,7 +2,6 @@
 //! every implementation: the DynamoDB store on the emulator (`tests/store_dynamo.rs`) and the
 //! in-memory store. Each function takes a fresh, empty store.
 
-use ctguard_core::fixtures::stored_alert;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -18,6 +17,7 @@ use ctguard::store::{
     AlertFilter, AlertStore, CursorUpdate, DeliveryRecord, DeliveryResult, InventoryStore, Page,
     PageRequest, PollStatus, PutOutcome, StoreError, WatchStore,
 };
+use ctguard_core::fixtures::stored_alert;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

@@ -3,7 +3,6 @@
 
 mod api_support;
 
-use ctguard_core::fixtures::stored_alert;
 use std::sync::Arc;
 
 use api::App;
@@ -14,6 +13,7 @@ use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Severity};
 use ctguard::store::dynamo::DynamoStore;
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
+use ctguard_core::fixtures::stored_alert;
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::certs::TestCa;
 use serde_json::json;

@@ -147,25 +147,12 @@ fn aws_actions_called(dir: &Path) -> BTreeSet<&'static str> {
         ("ConditionCheck::builder()", "dynamodb:ConditionCheckItem"),
         (".transact_get_items()", "dynamodb:GetItem"),
     ];
-    let mut found = BTreeSet::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .expect("read dir")
-                    .map(|e| e.expect("entry").path()),
-            );
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            let source = std::fs::read_to_string(&path).expect("read source");
-            for (call, action) in CALLS {
-                if source.contains(call) {
-                    found.insert(*action);
-                }
-            }
-        }
-    }
-    found
+    let sources = rust_sources(dir);
+    CALLS
+        .iter()
+        .filter(|(call, _)| sources.contains(call))
+        .map(|(_, action)| *action)
+        .collect()
 }
 
 fn granted_actions(function: &Value) -> BTreeSet<String> {

@@ -7,7 +7,6 @@
 
 mod api_support;
 
-use ctguard_core::fixtures::stored_alert;
 use std::path::PathBuf;
 
 use api_support::*;
@@ -18,6 +17,7 @@ use ctguard::model::{
     Alert, AuthorizedBy, BackfillMode, IssuerInfo, Reason, ReasonCode, Severity, WatchEntry,
 };
 use ctguard::store::{AlertStore, WatchStore};
+use ctguard_core::fixtures::stored_alert;
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::webdriver::{Driver, Session};
 use serde_json::{Value, json};

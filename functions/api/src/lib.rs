@@ -13,6 +13,7 @@
 //!   [`cli`], [`runtime`]: what `main` runs (SDK limits and logs: `ctguard::runtime`).
 //! - [`notify`]: the alert channels, for `POST /alerts/test`.
 //! - [`time`]: bounds and checked arithmetic for times taken from requests.
+//! - `testing` (feature `testing`): test support shared with the workspace's integration tests.
 
 pub mod app;
 pub mod auth;
@@ -31,6 +32,8 @@ pub mod query;
 pub mod response;
 pub mod router;
 pub mod runtime;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 
 pub use app::{App, Store};

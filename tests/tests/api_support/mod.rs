@@ -2,39 +2,18 @@
 //! URL events as AWS sends them, temporary directories and `openssl`-made certificates.
 #![allow(dead_code)]
 
-#[path = "../../../functions/api/tests/support/event.rs"]
-pub mod event;
+#[allow(unused_imports)] // not every test binary including this module uses each
+pub use api::testing::{
+    ADMIN_LABEL, ADMIN_TOKEN, Callers, PUSH_LABEL, PUSH_TOKEN, event, settings,
+};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use api::auth::{AuthMode, Role, TokenEntry};
-use api::{ApiSettings, App, Store};
+use api::{App, Store};
 use ctguard::hash::Sha256Hash;
-
-pub const PUSH_TOKEN: &str = "push-token-host-1-c0ffee";
-pub const ADMIN_TOKEN: &str = "admin-token-ops-f00d";
-pub const PUSH_LABEL: &str = "lb:host-1";
-pub const ADMIN_LABEL: &str = "ops";
-
-pub fn settings() -> ApiSettings {
-    ApiSettings::new(AuthMode::Bearer(vec![
-        TokenEntry {
-            sha256: Sha256Hash::digest(PUSH_TOKEN.as_bytes()),
-            role: Role::Push,
-            label: PUSH_LABEL.into(),
-            names: None,
-        },
-        TokenEntry {
-            sha256: Sha256Hash::digest(ADMIN_TOKEN.as_bytes()),
-            role: Role::Admin,
-            label: ADMIN_LABEL.into(),
-            names: None,
-        },
-    ]))
-}
 
 /// The API's local listener (the code `api --listen` runs) on 127.0.0.1 and a free port.
 pub async fn start_listener<S: Store>(store: S) -> (String, Arc<App<S>>) {
@@ -120,21 +99,6 @@ pub fn independent_tbs_sha256(der: &[u8]) -> Sha256Hash {
 /// The hook script in the repository.
 pub fn hook_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/certbot/ctguard-deploy-hook")
-}
-
-/// Adds the test callers' credentials to an event request.
-pub trait Callers: Sized {
-    fn admin(self) -> Self;
-    fn push(self) -> Self;
-}
-
-impl Callers for event::Req {
-    fn admin(self) -> Self {
-        self.token(ADMIN_TOKEN)
-    }
-    fn push(self) -> Self {
-        self.token(PUSH_TOKEN)
-    }
 }
 
 /// A leaf from the certificate factory together with the RFC 6962 TBS hash computed

@@ -1,43 +1,18 @@
-//! Test support: an app over the in-memory store, Function URL events built as AWS sends them,
-//! and certificates made with rcgen.
+//! Test support: an app over the in-memory store, the test callers and Function URL events
+//! (`api::testing`, shared with the workspace's integration tests), certificates made with rcgen.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
-#[path = "event.rs"]
-mod event;
-pub use event::*;
+pub use api::testing::event::*;
+#[allow(unused_imports)] // not every test binary including this module uses each
+pub use api::testing::{
+    ADMIN_LABEL, ADMIN_TOKEN, Callers, PUSH_LABEL, PUSH_TOKEN, settings, tokens,
+};
 
-use api::auth::{AuthMode, Role, TokenEntry};
-use api::{ApiSettings, App};
+use api::App;
 use ctguard::hash::Sha256Hash;
 use ctguard::store::memory::MemoryStore;
-
-pub const PUSH_TOKEN: &str = "push-token-for-host-1";
-pub const ADMIN_TOKEN: &str = "admin-token-for-ops";
-pub const PUSH_LABEL: &str = "lb:host-1";
-pub const ADMIN_LABEL: &str = "ops";
-
-pub fn tokens() -> Vec<TokenEntry> {
-    vec![
-        TokenEntry {
-            sha256: Sha256Hash::digest(PUSH_TOKEN.as_bytes()),
-            role: Role::Push,
-            label: PUSH_LABEL.into(),
-            names: None,
-        },
-        TokenEntry {
-            sha256: Sha256Hash::digest(ADMIN_TOKEN.as_bytes()),
-            role: Role::Admin,
-            label: ADMIN_LABEL.into(),
-            names: None,
-        },
-    ]
-}
-
-pub fn settings() -> ApiSettings {
-    ApiSettings::new(AuthMode::Bearer(tokens()))
-}
 
 pub fn app() -> Arc<App<MemoryStore>> {
     Arc::new(App::new(MemoryStore::new(), settings()))
@@ -107,18 +82,3 @@ pub fn independent_spki_sha256(der: &[u8]) -> String {
 /// An alert as the poller would store it (no watch-entry matches, so no domain parsing).
 #[allow(unused_imports)] // like the functions here, not every test binary uses it
 pub use ctguard_core::fixtures::stored_alert as alert;
-
-/// Credentials of the two test callers.
-pub trait Callers: Sized {
-    fn admin(self) -> Self;
-    fn push(self) -> Self;
-}
-
-impl Callers for Req {
-    fn admin(self) -> Self {
-        self.token(ADMIN_TOKEN)
-    }
-    fn push(self) -> Self {
-        self.token(PUSH_TOKEN)
-    }
-}

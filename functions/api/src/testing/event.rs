@@ -1,9 +1,7 @@
 //! Requests as Lambda Function URL events (payload format 2.0, as AWS sends them), turned into
 //! `lambda_http::Request`s by lambda_http's own deserializer, and responses read back.
-//! Shared by the api crate's tests and the workspace integration tests (`tests/tests/api_*`).
-#![allow(dead_code)]
 
-use api::App;
+use crate::App;
 use base64::Engine;
 use http::HeaderMap;
 use serde_json::{Value, json};
@@ -148,7 +146,7 @@ impl Resp {
     }
 }
 
-pub async fn send<S: api::Store>(app: &App<S>, req: Req) -> Resp {
+pub async fn send<S: crate::Store>(app: &App<S>, req: Req) -> Resp {
     let response = app.handle(req.lambda_request()).await;
     let (parts, body) = response.into_parts();
     Resp {
