@@ -9,9 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use api::auth::{AuthMode, Role, TokenEntry};
+use api::App;
 use api::notify::{Notifier, NotifySettings};
-use api::{ApiSettings, App};
 use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::model::Severity;
@@ -23,27 +22,8 @@ use ctguard_tests::store_contract::alert;
 use rcgen::PublicKeyData;
 use serde_json::Value;
 
-const PUSH_TOKEN: &str = "push-token-cli-e2e-c0ffee";
-const ADMIN_TOKEN: &str = "admin-token-cli-e2e-f00d";
-const PUSH_LABEL: &str = "lb:cli-host";
-const ADMIN_LABEL: &str = "ops-cli";
-
-fn settings() -> ApiSettings {
-    ApiSettings::new(AuthMode::Bearer(vec![
-        TokenEntry {
-            sha256: Sha256Hash::digest(PUSH_TOKEN.as_bytes()),
-            role: Role::Push,
-            label: PUSH_LABEL.into(),
-            names: None,
-        },
-        TokenEntry {
-            sha256: Sha256Hash::digest(ADMIN_TOKEN.as_bytes()),
-            role: Role::Admin,
-            label: ADMIN_LABEL.into(),
-            names: None,
-        },
-    ]))
-}
+// The test callers every API test uses (`api::testing`).
+use api::testing::{ADMIN_LABEL, ADMIN_TOKEN, PUSH_LABEL, PUSH_TOKEN, settings};
 
 /// `api --listen` on 127.0.0.1 and a free port, serving `app`.
 async fn listen<S: api::Store>(app: App<S>) -> String {
