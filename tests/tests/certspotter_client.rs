@@ -77,8 +77,9 @@ async fn drain(pager: &mut Pager, budget: &mut Budget) -> (Vec<Issuance>, Option
     loop {
         match pager.next_page(budget).await {
             Ok(Some(page)) => {
-                assert!(!page.is_empty(), "a page returned is never empty");
-                all.extend(page);
+                assert!(!page.issuances.is_empty(), "a page returned is never empty");
+                assert_eq!(page.issuances.last().map(|i| &i.id), Some(&page.cursor));
+                all.extend(page.issuances);
             }
             Ok(None) => return (all, None),
             Err(e) => return (all, Some(e)),
@@ -110,16 +111,27 @@ async fn pages_across_variable_page_sizes_until_an_empty_page() {
 
     let mut pages = Vec::new();
     while let Some(page) = pager.next_page(&mut budget).await.expect("page") {
-        assert_eq!(pager.resume_cursor(), page.last().map(|i| i.id.as_str()));
+        assert_eq!(
+            pager.resume_cursor(),
+            page.issuances.last().map(|i| i.id.as_str())
+        );
+        assert_eq!(pager.resume_cursor(), Some(page.cursor.as_str()));
+        // Each page starts where the one before ended.
+        assert_eq!(
+            page.after.as_deref(),
+            pages
+                .last()
+                .map(|p: &ctguard::certspotter::IssuancePage| p.cursor.as_str())
+        );
         pages.push(page);
     }
-    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    let sizes: Vec<usize> = pages.iter().map(|p| p.issuances.len()).collect();
     assert_eq!(
         sizes,
         [3, 1, 2, 1],
         "page sizes are whatever the server sends"
     );
-    let got: Vec<Issuance> = pages.into_iter().flatten().collect();
+    let got: Vec<Issuance> = pages.into_iter().flat_map(|p| p.issuances).collect();
     assert_eq!(ids(&got), ids_of(&added), "every issuance, in order, once");
     assert_eq!(
         pager.resume_cursor(),
@@ -289,7 +301,7 @@ async fn waits_out_a_429_whose_retry_after_fits_the_deadline() {
         .next_page(&mut budget)
         .await
         .expect("retried after the wait");
-    assert_eq!(ids(&page.expect("a page")), ids_of(&added));
+    assert_eq!(ids(&page.expect("a page").issuances), ids_of(&added));
     assert!(started.elapsed() >= Duration::from_secs(1));
 
     let queries = fake.queries();
@@ -312,7 +324,7 @@ async fn a_429_beyond_the_deadline_stops_with_the_cursor_at_the_last_full_page()
         .await
         .expect("page")
         .expect("some");
-    assert_eq!(ids(&first), ids_of(&added[..2]));
+    assert_eq!(ids(&first.issuances), ids_of(&added[..2]));
     fake.push_fault(Fault::RateLimited {
         retry_after: Some(RetryAfter::Seconds(60)),
     });
@@ -388,7 +400,7 @@ async fn a_500_is_retried_then_succeeds() {
     let client = client(config(&fake));
     let mut pager = client.pages(query("example.com"), None);
     let page = pager.next_page(&mut budget(10)).await.expect("retried");
-    assert_eq!(ids(&page.expect("a page")), ids_of(&added));
+    assert_eq!(ids(&page.expect("a page").issuances), ids_of(&added));
     let queries = fake.queries();
     assert_eq!(queries.len(), 3);
     assert!(queries.iter().all(|q| q.param("after").is_none()));
@@ -443,7 +455,7 @@ async fn a_response_slower_than_the_request_timeout_is_retried() {
         .next_page(&mut budget(10))
         .await
         .expect("second attempt answers");
-    assert_eq!(ids(&page.expect("a page")), ids_of(&added));
+    assert_eq!(ids(&page.expect("a page").issuances), ids_of(&added));
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "the slow attempt was abandoned"
@@ -494,7 +506,7 @@ async fn truncated_json_is_an_error_never_a_partial_page() {
         .await
         .expect("page")
         .expect("some");
-    assert_eq!(ids(&page), ids_of(&added[2..4]));
+    assert_eq!(ids(&page.issuances), ids_of(&added[2..4]));
 }
 
 #[tokio::test]
@@ -520,7 +532,7 @@ async fn a_connection_cut_mid_body_is_retried() {
         .next_page(&mut budget(10))
         .await
         .expect("retried");
-    assert_eq!(ids(&page.expect("a page")), ids_of(&added));
+    assert_eq!(ids(&page.expect("a page").issuances), ids_of(&added));
     assert_eq!(fake.queries().len(), 2);
 }
 
@@ -780,7 +792,7 @@ async fn a_429_pauses_every_pager_sharing_the_limiter() {
             pager
                 .next_page(&mut budget)
                 .await
-                .map(|p| p.map(|p| p.len()))
+                .map(|p| p.map(|p| p.issuances.len()))
         })
     };
     // Once the 429 is seen the limiter is paused (the first pager waits it out itself)…
@@ -798,7 +810,7 @@ async fn a_429_pauses_every_pager_sharing_the_limiter() {
     // …and another pager's request waits for the pause too, though it never saw a 429.
     let mut other = client.pages(query("b.example"), None);
     let page = other.next_page(&mut budget(10)).await.expect("page");
-    assert_eq!(page.map(|p| p.len()), Some(1));
+    assert_eq!(page.map(|p| p.issuances.len()), Some(1));
     assert_eq!(first.await.expect("join").expect("first page"), Some(1));
 
     let queries = fake.queries();

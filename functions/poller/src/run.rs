@@ -385,14 +385,15 @@ where
     ) -> Option<bool> {
         let domain = &entry.domain;
         let in_baseline = entry.baseline_completed_at.is_none();
-        let mut cursor = entry.cursor.clone();
+        // The pager is the one holder of the cursor: each page says where it started (the
+        // value to compare-and-set from) and where the next one starts.
         let mut pager = self.source.pages(
             IssuanceQuery {
                 domain: domain.as_str().to_owned(),
                 include_subdomains: true,
                 match_wildcards: true,
             },
-            cursor.clone(),
+            entry.cursor.clone(),
         );
         let mut pages = 0u32;
         let mut advanced = false;
@@ -425,38 +426,30 @@ where
                 },
             };
             pages += 1;
-            report.issuances_seen += page.len() as u32;
+            report.issuances_seen += page.issuances.len() as u32;
             let stored = if entry.canary {
                 // Expected issuances: recorded as proof of life, never alerted.
                 self.store.record_canary_issuance(domain, self.now()).await
             } else {
-                self.store_page(entry, &page, index, facts, report, fresh)
+                self.store_page(entry, &page.issuances, index, facts, report, fresh)
                     .await
             };
             if let Err(e) = stored {
                 break EntryOutcome::StoreFailed(e);
             }
-            let Some(next) = pager.resume_cursor().map(str::to_owned) else {
-                // A non-empty page always sets the resume cursor; treat the impossible as an
-                // API error rather than guessing.
-                break EntryOutcome::FetchFailed("page without a resume cursor".to_owned());
-            };
-            if next.len() > TEXT_MAX_BYTES {
+            if page.cursor.len() > TEXT_MAX_BYTES {
                 // It could not be stored as the cursor; the entry shows stuck.
                 break EntryOutcome::FetchFailed(format!(
                     "issuance id of {} bytes is too long to store as a cursor",
-                    next.len()
+                    page.cursor.len()
                 ));
             }
             match self
                 .store
-                .advance_cursor(domain, cursor.as_deref(), &next, self.now())
+                .advance_cursor(domain, page.after.as_deref(), &page.cursor, self.now())
                 .await
             {
-                Ok(CursorUpdate::Advanced) => {
-                    cursor = Some(next);
-                    advanced = true;
-                }
+                Ok(CursorUpdate::Advanced) => advanced = true,
                 Ok(CursorUpdate::Conflict) => break EntryOutcome::Conflict,
                 Err(e) => break EntryOutcome::StoreFailed(e),
             }

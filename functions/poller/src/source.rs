@@ -3,7 +3,9 @@
 
 use std::future::Future;
 
-use ctguard::certspotter::{Budget, CertSpotterClient, FetchError, Issuance, IssuanceQuery, Pager};
+use ctguard::certspotter::{
+    Budget, CertSpotterClient, FetchError, IssuancePage, IssuanceQuery, Pager,
+};
 
 pub trait IssuanceSource: Send + Sync {
     type Pager: IssuancePager + Send;
@@ -12,15 +14,15 @@ pub trait IssuanceSource: Send + Sync {
     fn pages(&self, query: IssuanceQuery, after: Option<String>) -> Self::Pager;
 }
 
+/// The pager holds the cursor; each page says where it started and where the next one starts
+/// (`IssuancePage::after`, `IssuancePage::cursor`), so the run keeps no copy of its own.
 pub trait IssuancePager {
-    /// `Ok(Some(page))`: a non-empty page; `Ok(None)`: caught up; `Err`: stopped.
+    /// `Ok(Some(page))`: a non-empty page; `Ok(None)`: caught up; `Err`: stopped (the cursor
+    /// stays where it was).
     fn next_page(
         &mut self,
         budget: &mut Budget,
-    ) -> impl Future<Output = Result<Option<Vec<Issuance>>, FetchError>> + Send;
-
-    /// Id of the last issuance of the last page returned.
-    fn resume_cursor(&self) -> Option<&str>;
+    ) -> impl Future<Output = Result<Option<IssuancePage>, FetchError>> + Send;
 }
 
 impl IssuanceSource for CertSpotterClient {
@@ -35,11 +37,7 @@ impl IssuancePager for Pager {
     fn next_page(
         &mut self,
         budget: &mut Budget,
-    ) -> impl Future<Output = Result<Option<Vec<Issuance>>, FetchError>> + Send {
+    ) -> impl Future<Output = Result<Option<IssuancePage>, FetchError>> + Send {
         Pager::next_page(self, budget)
-    }
-
-    fn resume_cursor(&self) -> Option<&str> {
-        Pager::resume_cursor(self)
     }
 }

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use ctguard::certspotter::{Budget, FetchError, Issuance, IssuanceQuery, RateLimiter};
+use ctguard::certspotter::{
+    Budget, FetchError, Issuance, IssuancePage, IssuanceQuery, RateLimiter,
+};
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{
@@ -105,7 +107,7 @@ fn covers(domain: &str, name: &str) -> bool {
 pub struct FakePager {
     state: Arc<Mutex<SourceState>>,
     domain: String,
-    after: Option<u64>,
+    /// The cursor: the id of the last issuance returned.
     cursor: Option<String>,
 }
 
@@ -116,17 +118,13 @@ impl IssuanceSource for FakeSource {
         FakePager {
             state: self.state.clone(),
             domain: query.domain,
-            after: after.as_deref().map(|a| a.parse().expect("numeric cursor")),
             cursor: after,
         }
     }
 }
 
 impl IssuancePager for FakePager {
-    async fn next_page(
-        &mut self,
-        budget: &mut Budget,
-    ) -> Result<Option<Vec<Issuance>>, FetchError> {
+    async fn next_page(&mut self, budget: &mut Budget) -> Result<Option<IssuancePage>, FetchError> {
         // Give concurrent runs in a test a chance to interleave, as network I/O would.
         tokio::task::yield_now().await;
         if Instant::now() >= budget.deadline {
@@ -176,26 +174,23 @@ impl IssuancePager for FakePager {
                 message: "scripted failure".into(),
             });
         }
-        let page: Vec<Issuance> = state
+        let after: Option<u64> = self
+            .cursor
+            .as_deref()
+            .map(|a| a.parse().expect("numeric cursor"));
+        let issuances: Vec<Issuance> = state
             .log
             .iter()
-            .filter(|i| self.after.is_none_or(|a| i.id.parse::<u64>().unwrap() > a))
+            .filter(|i| after.is_none_or(|a| i.id.parse::<u64>().unwrap() > a))
             .filter(|i| i.dns_names.iter().any(|n| covers(&self.domain, n)))
             .take(state.page_size)
             .cloned()
             .collect();
-        match page.last() {
-            None => Ok(None),
-            Some(last) => {
-                self.after = Some(last.id.parse().unwrap());
-                self.cursor = Some(last.id.clone());
-                Ok(Some(page))
-            }
+        let page = IssuancePage::new(self.cursor.clone(), issuances);
+        if let Some(page) = &page {
+            self.cursor = Some(page.cursor.clone());
         }
-    }
-
-    fn resume_cursor(&self) -> Option<&str> {
-        self.cursor.as_deref()
+        Ok(page)
     }
 }
 

@@ -500,8 +500,34 @@ impl fmt::Display for Failure {
     }
 }
 
+/// One page of issuances, never empty: what [`Pager::next_page`] returns. It says where it
+/// starts and ends, so a caller storing the cursor by compare-and-set needs no copy of its own:
+/// the pager is the one holder of the cursor, and a page cannot be without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuancePage {
+    /// The cursor this page was fetched after (`None`: from the beginning).
+    pub after: Option<String>,
+    /// The issuances, in Cert Spotter order; at least one.
+    pub issuances: Vec<Issuance>,
+    /// The id of the last issuance: where the next page starts (what to store).
+    pub cursor: String,
+}
+
+impl IssuancePage {
+    /// A page from what the API returned after `after`; `None` for an empty one.
+    pub fn new(after: Option<String>, issuances: Vec<Issuance>) -> Option<Self> {
+        let cursor = issuances.last()?.id.clone();
+        Some(Self {
+            after,
+            issuances,
+            cursor,
+        })
+    }
+}
+
 /// Pages through issuances. The caller processes each page, then calls `next_page` again;
-/// `resume_cursor()` is the id of the last issuance of the last page returned (what to store).
+/// each page carries its own resume cursor ([`IssuancePage::cursor`]: the id of its last
+/// issuance, what to store), and `resume_cursor()` is the last one returned.
 pub struct Pager {
     client: CertSpotterClient,
     query: IssuanceQuery,
@@ -517,7 +543,7 @@ impl Pager {
     pub async fn next_page(
         &mut self,
         budget: &mut Budget,
-    ) -> Result<Option<Vec<Issuance>>, FetchError> {
+    ) -> Result<Option<IssuancePage>, FetchError> {
         if self.caught_up {
             return Ok(None);
         }
@@ -525,18 +551,18 @@ impl Pager {
             .client
             .fetch_page(&self.query, self.cursor.as_deref(), budget)
             .await?;
-        let page = parse_page(&body).map_err(|source| FetchError::MalformedBody { source })?;
-        let Some(last) = page.last() else {
+        let issuances = parse_page(&body).map_err(|source| FetchError::MalformedBody { source })?;
+        let Some(page) = IssuancePage::new(self.cursor.clone(), issuances) else {
             self.caught_up = true;
             return Ok(None);
         };
-        if self.cursor.as_deref() == Some(last.id.as_str()) {
+        if self.cursor.as_deref() == Some(page.cursor.as_str()) {
             return Err(FetchError::CursorDidNotAdvance {
-                cursor: last.id.clone(),
+                cursor: page.cursor,
             });
         }
-        tracing::debug!(domain = %self.query.domain, issuances = page.len(), last = %last.id, "page received");
-        self.cursor = Some(last.id.clone());
+        tracing::debug!(domain = %self.query.domain, issuances = page.issuances.len(), last = %page.cursor, "page received");
+        self.cursor = Some(page.cursor.clone());
         Ok(Some(page))
     }
 

@@ -9,6 +9,6 @@ pub mod limiter;
 
 pub use client::{
     Budget, CertSpotterClient, ClientConfig, DEFAULT_BASE_URL, EXPANSIONS, FetchError,
-    IssuanceQuery, Pager,
+    IssuancePage, IssuanceQuery, Pager,
 };
 pub use limiter::RateLimiter;
