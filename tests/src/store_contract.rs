@@ -1242,6 +1242,89 @@ pub async fn pending_listing_and_resolve<S: AlertStore + 'static>(store: Arc<S>)
 }
 
 /// Oldest first by first-seen time, then by hash.
+/// The baseline alerts still in the outbox, per entry: baseline set, some channel queued, the
+/// entry among those matched; newest first. Not listed: other entries' alerts, alerts that are
+/// not baseline, and alerts whose channels are all done (recorded by the lease holder, or
+/// stored done), whatever their age.
+pub async fn outbox_baseline_lists_an_entrys_queued_baseline_alerts<S: AlertStore>(store: &S) {
+    let at = |minutes: i64| t0() + Duration::minutes(minutes);
+    let baseline = |tag: &str, domains: &[&str], seen| {
+        let mut a = alert(tag, Severity::Suspicious, domains, seen);
+        a.baseline = true;
+        a
+    };
+    let older = baseline("ob-older", &["a.example"], at(0));
+    let shared = baseline("ob-shared", &["a.example", "b.example"], at(1));
+    let email_left = {
+        let mut a = baseline("ob-email-left", &["a.example"], at(2));
+        a.sns = Delivery {
+            state: DeliveryState::Sent,
+            attempts: 1,
+            ..Delivery::queued()
+        };
+        a
+    };
+    let b_only = baseline("ob-b-only", &["b.example"], at(3));
+    let stored_done = {
+        let mut a = baseline("ob-stored-done", &["a.example"], at(4));
+        a.sns = Delivery::skipped();
+        a.email = Delivery::skipped();
+        a
+    };
+    let delivered = baseline("ob-delivered", &["a.example"], at(5));
+    let not_baseline = alert("ob-regular", Severity::Suspicious, &["a.example"], at(6));
+    for a in [
+        &older,
+        &shared,
+        &email_left,
+        &b_only,
+        &stored_done,
+        &delivered,
+        &not_baseline,
+    ] {
+        assert!(store.create_alert(a).await.unwrap());
+    }
+    // `delivered` leaves the outbox the way a run takes it out: both channels recorded sent.
+    let now = at(10);
+    for channel in [Channel::Sns, Channel::Email] {
+        let tbs = &delivered.tbs_sha256;
+        assert!(
+            store
+                .claim_delivery(tbs, channel, "run", now, now + Duration::minutes(5))
+                .await
+                .unwrap()
+        );
+        let sent = DeliveryResult::Sent {
+            message_id: Some("m".to_owned()),
+            at: now,
+        };
+        store
+            .record_delivery(tbs, channel, "run", &sent)
+            .await
+            .unwrap();
+    }
+
+    let listed = |entry: &'static str| async move {
+        tbs_list(&store.list_outbox_baseline(&domain(entry)).await.unwrap())
+    };
+    assert_eq!(
+        listed("a.example").await,
+        tbs_list(&[email_left.clone(), shared.clone(), older.clone()]),
+        "a.example: its queued baseline alerts, newest first"
+    );
+    assert_eq!(
+        listed("b.example").await,
+        tbs_list(&[b_only.clone(), shared.clone()])
+    );
+    assert!(listed("c.example").await.is_empty(), "an entry with none");
+    // Each listed alert comes back whole.
+    let got = store
+        .list_outbox_baseline(&domain("b.example"))
+        .await
+        .unwrap();
+    assert_eq!(got, [b_only, shared]);
+}
+
 fn expect_undelivered(alerts: &[&Alert]) -> Vec<Sha256Hash> {
     let mut v: Vec<&Alert> = alerts.to_vec();
     v.sort_by(|a, b| {

@@ -422,3 +422,71 @@ async fn the_outbox_still_delivers_what_an_earlier_run_left_queued_once_the_inde
         cert.tbs_sha256.to_hex().as_str()
     );
 }
+
+/// A run's DynamoDB requests per action, through the counting proxy, for one baseline: one
+/// entry in its first poll finding three certificates, in a table already holding `history`
+/// delivered alerts (half of them for that entry, half for another domain).
+async fn baseline_run_requests(history: usize) -> (u64, BTreeMap<String, u64>) {
+    use ctguard::model::Delivery;
+    use ctguard::store::AlertStore;
+    use ctguard_tests::fault_proxy::Service;
+    let env = Env::new().await;
+    let seen = chrono::Utc::now() - chrono::Duration::days(30);
+    let old: Vec<_> = (0..history)
+        .map(|n| {
+            let domain = if n % 2 == 0 {
+                "example.com"
+            } else {
+                "other.example"
+            };
+            let mut alert = ctguard_tests::store_contract::alert(
+                &format!("history-{n}"),
+                Severity::Suspicious,
+                &[domain],
+                seen + chrono::Duration::seconds(n as i64),
+            );
+            let sent = Delivery {
+                state: DeliveryState::Sent,
+                attempts: 1,
+                ..Delivery::queued()
+            };
+            alert.sns = sent.clone();
+            alert.email = sent;
+            alert
+        })
+        .collect();
+    for chunk in old.chunks(100) {
+        env.store.create_alerts(chunk).await.expect("history");
+    }
+    env.watch_new("example.com", BackfillMode::Summary).await;
+    for name in ["a", "b", "c"] {
+        env.log_cert(&[&format!("{name}.example.com")]);
+    }
+    let proxy = env.proxy().await;
+    let poller = env.poller_via(&proxy).await;
+    let report = invoke(&poller).await;
+    assert_eq!(report.baselines_completed, 1);
+    assert_eq!(report.errors, Vec::<String>::new());
+    let sns = env.sns(1).await;
+    assert_eq!(sns.len(), 1, "one summary");
+    assert_eq!(summary(&sns[0]).total, 3);
+    let by_action: BTreeMap<String, u64> = proxy
+        .counts()
+        .into_iter()
+        .filter(|((service, _), _)| *service == Service::DynamoDb)
+        .map(|((_, action), n)| (action, n))
+        .collect();
+    (proxy.total(Service::DynamoDb), by_action)
+}
+
+/// Baseline summaries read the sparse outbox index (the alerts still to deliver), not the
+/// whole alert history: a run's DynamoDB requests do not grow with the delivered alerts the
+/// table already holds.
+#[tokio::test]
+async fn baseline_summaries_cost_the_same_whatever_the_alert_history() {
+    let (fresh_total, fresh) = baseline_run_requests(0).await;
+    let (history_total, with_history) = baseline_run_requests(600).await;
+    eprintln!("DynamoDB requests, empty table: {fresh_total} {fresh:?}");
+    eprintln!("DynamoDB requests, 600 delivered alerts: {history_total} {with_history:?}");
+    assert_eq!(fresh, with_history, "requests per action");
+}

@@ -665,3 +665,8 @@ async fn alerts_stored_without_reasons_read_back() {
     assert!(read.reasons.is_empty());
     assert_eq!(read.severity, Severity::Suspicious);
 }
+
+#[tokio::test]
+async fn outbox_baseline_lists_an_entrys_queued_baseline_alerts() {
+    contract::outbox_baseline_lists_an_entrys_queued_baseline_alerts(&store().await).await;
+}

@@ -130,3 +130,8 @@ async fn batched_claims_are_exclusive_under_concurrency() {
 async fn acknowledge_alert() {
     contract::acknowledge_alert(&MemoryStore::new()).await;
 }
+
+#[tokio::test]
+async fn outbox_baseline_lists_an_entrys_queued_baseline_alerts() {
+    contract::outbox_baseline_lists_an_entrys_queued_baseline_alerts(&MemoryStore::new()).await;
+}

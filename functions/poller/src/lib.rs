@@ -10,7 +10,7 @@
 //!   evaluation itself is pure, in `ctguard::caa`.
 //! - [`source`]: where issuances come from (the Cert Spotter client, or a fake in tests).
 //! - [`run`]: one poll run (pending re-check, polling, storing, cursor).
-//! - [`deliver`]: the outbox (claim, send, record; baseline summaries).
+//! - [`outbox`]: the outbox (claim, send, record); [`baseline`]: baseline summaries.
 //! - `fresh`: which alerts a run created or resolved, so that run delivers them.
 //! - [`notify`]: SNS and SES senders behind small traits.
 //! - [`message`]: the SNS JSON schemas, subjects, attributes and the email rendering.
@@ -23,9 +23,9 @@
 //! - [`app`]: wiring of the production poller (DynamoDB, Cert Spotter, SNS, SES).
 
 pub mod app;
+mod baseline;
 pub mod caa;
 pub mod config;
-mod deliver;
 pub mod expiry;
 mod fresh;
 pub mod handler;
@@ -33,6 +33,7 @@ pub mod health;
 pub mod message;
 pub mod message_bounds;
 pub mod notify;
+mod outbox;
 pub mod report;
 pub mod run;
 pub mod source;

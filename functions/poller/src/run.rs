@@ -175,10 +175,14 @@ where
             }
         }
         if report.stop_reason != Some(StopReason::StoreUnavailable) {
-            if let Some(entries) = self.check_watching(&mut report).await {
-                self.check_expiry(&entries, &mut report, &mut fresh).await;
+            // The watch list as polling left it: the health checks, the expiry check and the
+            // baseline summaries (which entries completed their baseline) all read this one.
+            let entries = self.check_watching(&mut report).await;
+            if let Some(entries) = &entries {
+                self.check_expiry(entries, &mut report, &mut fresh).await;
             }
-            self.deliver(&mut report, fresh, delivery_deadline).await;
+            self.deliver(&mut report, fresh, delivery_deadline, entries.as_deref())
+                .await;
         }
         report.finished_at = self.now();
         report

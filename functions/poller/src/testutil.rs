@@ -557,6 +557,10 @@ impl AlertStore for FlakyStore {
         self.ok()?;
         self.inner.list_undelivered(limit).await
     }
+    async fn list_outbox_baseline(&self, entry: &WatchDomain) -> Result<Vec<Alert>, StoreError> {
+        self.ok()?;
+        self.inner.list_outbox_baseline(entry).await
+    }
     async fn resolve_pending(
         &self,
         tbs: &Sha256Hash,

@@ -528,6 +528,23 @@ impl AlertStore for MemoryStore {
         Ok(self.oldest_first(limit, has_queued))
     }
 
+    async fn list_outbox_baseline(&self, entry: &WatchDomain) -> Result<Vec<Alert>, StoreError> {
+        let mut items: Vec<Alert> = self.with(|s| {
+            s.alerts
+                .values()
+                .filter(|a| a.baseline && has_queued(a))
+                .filter(|a| a.matched.iter().any(|m| &m.entry == entry))
+                .cloned()
+                .collect()
+        });
+        items.sort_by(|a, b| {
+            b.first_seen_at
+                .cmp(&a.first_seen_at)
+                .then(b.tbs_sha256.cmp(&a.tbs_sha256))
+        });
+        Ok(items)
+    }
+
     async fn resolve_pending(
         &self,
         tbs: &Sha256Hash,

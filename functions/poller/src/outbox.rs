@@ -16,28 +16,27 @@
 //!   `delivery_batch` = 1 is the unbatched path: one claim, Publish and record per alert.
 //! - SNS: one message per alert. Email: one message per `outbox_batch` claimed alerts, so one
 //!   per run unless a run delivers more.
-//! - Held back, not claimed: `pending` alerts (inside the grace period), and baseline alerts
-//!   until every entry they matched has completed its baseline; then one summary per entry
-//!   (SNS and email) covers all of that entry's baseline alerts. A certificate that matched
-//!   several entries is listed in each of their summaries; its channel counts as sent only
-//!   when every one of them was sent (else all are retried: at least once).
+//! - Held back, not claimed: `pending` alerts (inside the grace period), and baseline alerts,
+//!   which go out in one summary per entry ([`crate::baseline`]).
 //! - Failures by kind ([`NotifyError`]): a throttled channel rests for the rest of the run (what
 //!   it had claimed is released without spending an attempt; nothing more is claimed on it); a
 //!   message the service rejected is marked failed at once; any other failure stays queued,
 //!   and after `max_delivery_attempts` failures the channel is marked failed and logged at error.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use ctguard::delivery::Skip;
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
-use ctguard::model::{Alert, Channel, DeliveryState, Severity};
-use ctguard::store::{AlertFilter, DeliveryRecord, DeliveryResult, PageRequest, Store};
+use ctguard::model::{Alert, Channel, DeliveryState, Severity, WatchEntry};
+use ctguard::store::{DeliveryRecord, DeliveryResult, Store};
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
+use crate::baseline::Baselines;
 use crate::fresh::FreshAlerts;
-use crate::message::{BaselineSummary, alert_sns, baseline_email, baseline_sns, run_email};
+use crate::message::{alert_sns, run_email};
 use crate::notify::{Mailer, NotifyError, Publisher, SNS_BATCH_BYTES, SNS_BATCH_MAX, SnsMessage};
 use crate::report::{RunReport, StopReason};
 use crate::run::Poller;
@@ -50,11 +49,14 @@ where
     P: Publisher,
     M: Mailer,
 {
+    /// `watched`: the watch list as the run read it after polling (`None`: it could not; the
+    /// baseline summaries then list it once themselves).
     pub(crate) async fn deliver(
         &self,
         report: &mut RunReport,
         fresh: FreshAlerts,
         deadline: Instant,
+        watched: Option<&[WatchEntry]>,
     ) {
         let batch = self.settings.outbox_batch;
         let mut outbox = Outbox {
@@ -67,6 +69,7 @@ where
             summarized: HashSet::new(),
             resting: HashSet::new(),
             claims: 0,
+            baselines: watched.map(|entries| Arc::new(Baselines::new(entries))),
         };
         loop {
             if outbox.out_of_time() {
@@ -111,23 +114,25 @@ where
 }
 
 /// The delivery step of one run.
-struct Outbox<'a, S, C, P, M> {
-    poller: &'a Poller<S, C, P, M>,
-    report: &'a mut RunReport,
+pub(crate) struct Outbox<'a, S, C, P, M> {
+    pub(crate) poller: &'a Poller<S, C, P, M>,
+    pub(crate) report: &'a mut RunReport,
     deadline: Instant,
     /// What this run created or resolved: delivered without waiting for the outbox index.
-    fresh: FreshAlerts,
+    pub(crate) fresh: FreshAlerts,
     /// Alert+channel pairs this run already handled (a failure is retried by a later run).
     attempted: HashSet<(Sha256Hash, Channel)>,
     /// Alert+channel pairs this run recorded as final (sent, skipped, failed for good): the
     /// other channel's record knows the outbox attribute may go.
     finished: HashSet<(Sha256Hash, Channel)>,
     /// Entries whose baseline summary this run already handled.
-    summarized: HashSet<WatchDomain>,
+    pub(crate) summarized: HashSet<WatchDomain>,
     /// Channels the service throttled: nothing more is sent on them this run.
-    resting: HashSet<Channel>,
+    pub(crate) resting: HashSet<Channel>,
     /// Successful claims so far (progress marker for the batch loop).
     claims: usize,
+    /// Which entries completed their baseline (read once per run; see [`crate::baseline`]).
+    pub(crate) baselines: Option<Arc<Baselines>>,
 }
 
 impl<S, C, P, M> Outbox<'_, S, C, P, M>
@@ -153,7 +158,7 @@ where
     }
 
     /// `None` (logged) if the read failed: those alerts stay queued for a later run.
-    async fn read_consistently(&mut self, tbs: &[Sha256Hash]) -> Option<Vec<Alert>> {
+    pub(crate) async fn read_consistently(&mut self, tbs: &[Sha256Hash]) -> Option<Vec<Alert>> {
         if tbs.is_empty() {
             return Some(Vec::new());
         }
@@ -169,7 +174,7 @@ where
         }
     }
 
-    fn out_of_time(&mut self) -> bool {
+    pub(crate) fn out_of_time(&mut self) -> bool {
         let late = Instant::now() >= self.deadline;
         if late && !self.report.stopped(StopReason::Deadline) {
             warn!("deadline reached: remaining deliveries stay queued for the next run");
@@ -238,199 +243,9 @@ where
         self.record_all(Channel::Email, results).await;
     }
 
-    /// Sends the summaries of the entries whose baseline alerts are ready: every entry they
-    /// matched has completed its baseline. An entry's summary covers all of its queued
-    /// baseline alerts, not only those in this outbox batch, and a certificate is in the
-    /// summary of every entry it matched; so the entries summarized together are closed
-    /// under "shares a ready certificate with".
-    async fn baseline_summaries(&mut self, alerts: &[Alert]) {
-        let mut todo: BTreeSet<WatchDomain> = alerts
-            .iter()
-            .flat_map(|a| &a.matched)
-            .map(|m| m.entry.clone())
-            .filter(|entry| !self.summarized.contains(entry))
-            .collect();
-        if todo.is_empty() {
-            return;
-        }
-        let Some(baselines) = self.baselines().await else {
-            return;
-        };
-        let ready = |a: &Alert| a.matched.iter().all(|m| baselines.completed(&m.entry));
-        // Only entries with a ready alert in this batch start a pass.
-        todo.retain(|entry| {
-            alerts
-                .iter()
-                .any(|a| ready(a) && a.matched.iter().any(|m| &m.entry == entry))
-        });
-        let mut entries = BTreeSet::new();
-        // In the order listed (newest first): a summary cut at its list limit keeps the newest.
-        let mut group: Vec<Alert> = Vec::new();
-        let mut grouped: HashSet<Sha256Hash> = HashSet::new();
-        while let Some(entry) = todo.pop_first() {
-            self.summarized.insert(entry.clone());
-            entries.insert(entry.clone());
-            let Some(found) = self.entry_baseline_alerts(&entry).await else {
-                return; // listed again by a later run
-            };
-            for alert in found.into_iter().filter(|a| ready(a)) {
-                for m in &alert.matched {
-                    if !self.summarized.contains(&m.entry) {
-                        todo.insert(m.entry.clone());
-                    }
-                }
-                if grouped.insert(alert.tbs_sha256) {
-                    group.push(alert);
-                }
-            }
-        }
-        self.summaries_on(Channel::Sns, &entries, &group).await;
-        self.summaries_on(Channel::Email, &entries, &group).await;
-    }
-
-    async fn baselines(&mut self) -> Option<Baselines> {
-        match self.poller.store.list_watches().await {
-            Ok(entries) => Some(Baselines {
-                watched: entries.iter().map(|e| e.domain.clone()).collect(),
-                completed: entries
-                    .iter()
-                    .filter(|e| e.baseline_completed_at.is_some())
-                    .map(|e| e.domain.clone())
-                    .collect(),
-            }),
-            Err(e) => {
-                self.report
-                    .error("cannot list watch entries (baseline summaries wait)", &e);
-                None
-            }
-        }
-    }
-
-    /// Every queued baseline alert that matched `domain`: the alerts listing (an index), with
-    /// this run's own alerts merged in (the index may not show them yet).
-    async fn entry_baseline_alerts(&mut self, domain: &WatchDomain) -> Option<Vec<Alert>> {
-        let filter = AlertFilter {
-            domain: Some(domain.clone()),
-            ..AlertFilter::default()
-        };
-        let mut page = PageRequest {
-            limit: 100,
-            token: None,
-        };
-        let mut listed = Vec::new();
-        loop {
-            match self.poller.store.list_alerts(&filter, &page).await {
-                Ok(result) => {
-                    listed.extend(result.items);
-                    match result.next_token {
-                        Some(token) => page.token = Some(token),
-                        None => break,
-                    }
-                }
-                Err(e) => {
-                    self.report.error(
-                        format_args!("{domain}: cannot list the baseline's alerts"),
-                        &e,
-                    );
-                    return None;
-                }
-            }
-        }
-        // The run's own baseline alerts for this entry, read consistently, replace the
-        // index's copies and add those it does not show yet.
-        let ours = self.fresh.baseline_of(domain).to_vec();
-        let mut group = self.read_consistently(&ours).await?;
-        let re_read: HashSet<&Sha256Hash> = ours.iter().collect();
-        group.extend(
-            listed
-                .into_iter()
-                .filter(|a| !re_read.contains(&a.tbs_sha256)),
-        );
-        let group = group
-            .into_iter()
-            .filter(|a| {
-                a.baseline
-                    && a.severity != Severity::Pending
-                    && a.matched.iter().any(|m| &m.entry == domain)
-                    && (queued(a, Channel::Sns) || queued(a, Channel::Email))
-            })
-            .collect();
-        Some(group)
-    }
-
-    /// One summary per entry on `channel`, each over the claimed alerts that matched it.
-    async fn summaries_on(
-        &mut self,
-        channel: Channel,
-        entries: &BTreeSet<WatchDomain>,
-        alerts: &[Alert],
-    ) {
-        let todo = self.wanted(alerts, channel).await;
-        if todo.is_empty() || self.out_of_time() || self.resting.contains(&channel) {
-            return;
-        }
-        let claimed = self.claim_all(&todo, channel).await;
-        if claimed.is_empty() {
-            return;
-        }
-        let mut sent: HashMap<&WatchDomain, Result<String, NotifyError>> = HashMap::new();
-        let mut throttled = false;
-        for domain in entries {
-            let covered: Vec<Alert> = claimed
-                .iter()
-                .filter(|a| a.matched.iter().any(|m| &m.entry == domain))
-                .cloned()
-                .collect();
-            if covered.is_empty() {
-                continue;
-            }
-            if throttled {
-                // Throttled by an earlier summary: its alerts are released, not failed.
-                let rest = NotifyError::Throttled("not sent: the channel was throttled".into());
-                sent.insert(domain, Err(rest));
-                continue;
-            }
-            let summary = BaselineSummary::new(domain.as_str(), &covered, self.poller.now());
-            let result = match (channel, &self.poller.publisher, &self.poller.mailer) {
-                (Channel::Sns, Some(publisher), _) => {
-                    publisher.publish(&baseline_sns(&summary)).await
-                }
-                (Channel::Email, _, Some(mailer)) => mailer.send(&baseline_email(&summary)).await,
-                _ => return,
-            };
-            match &result {
-                Ok(_) => {
-                    info!(%domain, ?channel, certificates = covered.len(), "baseline summary sent")
-                }
-                // The channel starts resting (and is logged) in `record_all`.
-                Err(NotifyError::Throttled(_)) => throttled = true,
-                Err(_) => {}
-            }
-            sent.insert(domain, result);
-        }
-        let mut results = Vec::with_capacity(claimed.len());
-        for alert in &claimed {
-            // Its first failed summary if any (retried later, with every summary listing it),
-            // else its first entry's message.
-            let outcomes: Vec<&Result<String, NotifyError>> = alert
-                .matched
-                .iter()
-                .filter_map(|m| sent.get(&m.entry))
-                .collect();
-            let outcome = outcomes
-                .iter()
-                .find(|r| r.is_err())
-                .or_else(|| outcomes.first())
-                .map(|r| (*r).clone())
-                .unwrap_or_else(|| Err(NotifyError::Failed("no summary listed it".to_owned())));
-            results.push((alert.clone(), outcome));
-        }
-        self.record_all(channel, results).await;
-    }
-
     /// Claims `channel` of the alerts this run has not tried yet, `delivery_batch` at a time;
     /// returns those claimed. A failed claim batch is logged and its alerts stay queued.
-    async fn claim_all(&mut self, alerts: &[&Alert], channel: Channel) -> Vec<Alert> {
+    pub(crate) async fn claim_all(&mut self, alerts: &[&Alert], channel: Channel) -> Vec<Alert> {
         let fresh: Vec<&Alert> = alerts
             .iter()
             .copied()
@@ -470,7 +285,11 @@ where
     /// Marks `channel` skipped (not sent by design) on these alerts.
     /// The alerts queued on `channel` that the delivery policy wants sent there; the others
     /// are recorded as skipped, with the policy's reason.
-    async fn wanted<'b>(&mut self, alerts: &'b [Alert], channel: Channel) -> Vec<&'b Alert> {
+    pub(crate) async fn wanted<'b>(
+        &mut self,
+        alerts: &'b [Alert],
+        channel: Channel,
+    ) -> Vec<&'b Alert> {
         let policy = self.poller.policy;
         let mut skipped: HashMap<Skip, Vec<&Alert>> = HashMap::new();
         let mut todo = Vec::new();
@@ -506,7 +325,7 @@ where
     }
 
     /// Records each claimed alert's outcome (counted in the report).
-    async fn record_all(
+    pub(crate) async fn record_all(
         &mut self,
         channel: Channel,
         outcomes: Vec<(Alert, Result<String, NotifyError>)>,
@@ -634,20 +453,6 @@ fn sns_requests(messages: &[SnsMessage], per_request: usize) -> Vec<&[SnsMessage
     groups
 }
 
-fn queued(alert: &Alert, channel: Channel) -> bool {
+pub(crate) fn queued(alert: &Alert, channel: Channel) -> bool {
     alert.delivery(channel).state == DeliveryState::Queued
-}
-
-/// Which watch entries exist, and which have completed their baseline.
-struct Baselines {
-    watched: HashSet<WatchDomain>,
-    completed: HashSet<WatchDomain>,
-}
-
-impl Baselines {
-    /// Entries deleted mid-baseline count as complete (they never will be, and their alerts
-    /// must not wait forever).
-    fn completed(&self, entry: &WatchDomain) -> bool {
-        self.completed.contains(entry) || !self.watched.contains(entry)
-    }
 }
