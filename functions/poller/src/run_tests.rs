@@ -10,6 +10,7 @@ use chrono::Utc;
 use ctguard::model::{
     AuthorizedBy, AuthorizedKey, BackfillMode, DeliveryState, InventoryCert, Severity, WatchEntry,
 };
+use ctguard::store::memory::{Fault, MemoryStore};
 use ctguard::store::{AlertStore, InventoryStore, WatchStore};
 use tokio::time::Instant;
 
@@ -19,19 +20,19 @@ use crate::run::Poller;
 use crate::testutil::*;
 
 struct Harness {
-    store: Arc<FlakyStore>,
+    store: Arc<MemoryStore>,
     source: FakeSource,
     notifier: FakeNotifier,
     clock: TestClock,
     settings: RunSettings,
 }
 
-type TestPoller = Poller<FlakyStore, FakeSource, FakeNotifier, FakeNotifier>;
+type TestPoller = Poller<MemoryStore, FakeSource, FakeNotifier, FakeNotifier>;
 
 impl Harness {
     fn new() -> Self {
         Self {
-            store: Arc::new(FlakyStore::default()),
+            store: Arc::new(MemoryStore::new()),
             source: FakeSource::new(100),
             notifier: FakeNotifier::default(),
             clock: TestClock::new(t0()),
@@ -443,7 +444,7 @@ async fn crash_between_storing_alerts_and_moving_the_cursor_duplicates_nothing()
     h.watch("example.com").await;
     h.source.push(issuance(1, &["a.example.com"]));
     h.source.push(issuance(2, &["b.example.com"]));
-    h.store.faults.lock().unwrap().advance_cursor = true;
+    h.store.arm("advance_cursor", Fault::Fail);
 
     let report = h.run().await;
     assert_eq!(report.alerts_created.suspicious, 2);
@@ -452,7 +453,7 @@ async fn crash_between_storing_alerts_and_moving_the_cursor_duplicates_nothing()
     assert_eq!(entry.cursor, None, "cursor not moved");
     assert!(entry.last_error.unwrap().contains("injected fault"));
 
-    h.store.faults.lock().unwrap().advance_cursor = false;
+    h.store.disarm("advance_cursor");
     let report = h.run().await;
     assert_eq!(report.issuances_seen, 2, "the page is read again");
     assert_eq!(
@@ -476,7 +477,7 @@ async fn store_failure_on_one_entry_leaves_its_cursor_and_the_run_goes_on() {
     h.watch("example.org").await;
     h.source.push(issuance(1, &["a.example.com"]));
     h.source.push(issuance(2, &["a.example.org"]));
-    h.store.faults.lock().unwrap().create_alerts = true;
+    h.store.arm("create_alerts", Fault::Fail);
 
     let report = h.run().await;
     assert_eq!(report.entries_failed, 2);
@@ -497,7 +498,7 @@ async fn each_handled_error_is_logged_once_in_the_reports_words() {
     h.watch("example.org").await;
     h.source.push(issuance(1, &["a.example.com"]));
     h.source.push(issuance(2, &["a.example.org"]));
-    h.store.faults.lock().unwrap().create_alerts = true;
+    h.store.arm("create_alerts", Fault::Fail);
 
     let report = h.run().await;
     assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
@@ -526,7 +527,7 @@ async fn each_handled_error_is_logged_once_in_the_reports_words() {
 async fn store_down_fails_the_run() {
     let h = Harness::new();
     h.watch("example.com").await;
-    h.store.faults.lock().unwrap().list_watches = true;
+    h.store.arm("list_watches", Fault::Fail);
     let report = h.run().await;
     assert!(report.failed);
     assert_eq!(report.stop_reason, Some(StopReason::StoreUnavailable));
@@ -828,12 +829,12 @@ async fn store_requests_per_page_do_not_grow_with_the_page() {
             None,
             h.settings.clone(),
         );
-        h.store.requests.store(0, Ordering::SeqCst);
+        h.store.reset_calls();
         // Channels off: alerts are stored with nothing queued, so only the polling path counts.
         poller
             .run("r".into(), Instant::now() + Duration::from_secs(60))
             .await;
-        h.store.requests.load(Ordering::SeqCst)
+        h.store.calls()
     }
     // One page either way (plus the empty page that says "caught up").
     assert_eq!(requests_for(2).await, requests_for(200).await);
@@ -881,11 +882,11 @@ async fn detection_checks_add_no_store_request() {
             None,
             h.settings.clone(),
         );
-        h.store.requests.store(0, Ordering::SeqCst);
+        h.store.reset_calls();
         poller
             .run("r".into(), Instant::now() + Duration::from_secs(60))
             .await;
-        (h.store.requests.load(Ordering::SeqCst), h)
+        (h.store.calls(), h)
     }
     let (plain, h) = run_with(false).await;
     assert!(h.alert(2).await.reasons.is_empty());
@@ -956,11 +957,11 @@ async fn key_scopes_and_compromised_marks_add_no_store_request() {
             None,
             h.settings.clone(),
         );
-        h.store.requests.store(0, Ordering::SeqCst);
+        h.store.reset_calls();
         poller
             .run("r".into(), Instant::now() + Duration::from_secs(60))
             .await;
-        (h.store.requests.load(Ordering::SeqCst), h)
+        (h.store.calls(), h)
     }
     let (plain, h) = run_with(false).await;
     assert_eq!(h.alert(3).await.severity, ctguard::model::Severity::Info);
@@ -1535,12 +1536,12 @@ async fn crash_between_claim_and_publish_delivers_everything_once_after_the_leas
 #[tokio::test]
 async fn crash_between_publish_and_record_sends_again_after_the_lease_never_loses() {
     let h = with_alerts(12).await;
-    h.store.faults.lock().unwrap().hang_record_delivery = true;
+    h.store.arm("record_delivery", Fault::Hang);
     crash(&h).await;
     // Published (the first chunk), not recorded.
     assert_eq!(h.notifier.sns().len(), 12);
     assert_eq!(h.alert(1).await.sns.state, DeliveryState::Queued);
-    h.store.faults.lock().unwrap().hang_record_delivery = false;
+    h.store.disarm("record_delivery");
 
     h.run().await;
     assert_eq!(h.notifier.sns().len(), 12, "leased: not sent again yet");

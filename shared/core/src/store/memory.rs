@@ -2,9 +2,19 @@
 //! logic. It keeps the same contracts as the DynamoDB store (create-if-absent, cursor
 //! compare-and-set, delivery leases) so logic tested here behaves the same in production; the
 //! integration tests prove the DynamoDB store against the emulator.
+//!
+//! Fault injection without a wrapper: a test arms an operation by the trait method's name
+//! ([`MemoryStore::arm`]) and every call of it fails, or never answers, until disarmed. Every
+//! call is counted ([`MemoryStore::calls`]; a batched method is one call, as it is one request
+//! to DynamoDB), and yields once to the executor, as a network round trip would, so that
+//! concurrent runs in a test interleave.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll};
 
 use chrono::{DateTime, Utc};
 
@@ -35,17 +45,113 @@ struct State {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Armed operations (by trait method name) and what they do.
+    faults: Mutex<HashMap<&'static str, Fault>>,
+    /// Calls of the trait's methods so far.
+    calls: AtomicU32,
 }
+
+/// What an armed operation does ([`MemoryStore::arm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Fails with [`StoreError::Backend`] ("injected fault"), as an unreachable backend would.
+    Fail,
+    /// Never answers (a test drops the run there: a crash mid-call).
+    Hang,
+}
+
+/// The operations that can be armed: the store traits' methods, by name.
+pub const OPERATIONS: &[&str] = &[
+    "create_watch",
+    "get_watch",
+    "list_watches",
+    "delete_watch",
+    "set_allowed_issuers",
+    "advance_cursor",
+    "record_poll",
+    "record_canary_issuance",
+    "record_blind_alert",
+    "put_cert",
+    "push_cert",
+    "get_cert",
+    "list_certs",
+    "delete_cert",
+    "record_deployed",
+    "list_expiring",
+    "get_deployed",
+    "put_key",
+    "push_key",
+    "list_keys",
+    "delete_key",
+    "mark_compromised",
+    "mark_ct_seen",
+    "list_unlogged",
+    "mark_not_logged_alerted",
+    "lookup",
+    "create_alert",
+    "create_alerts",
+    "get_alert",
+    "list_alerts",
+    "list_pending",
+    "list_undelivered",
+    "list_outbox_baseline",
+    "resolve_pending",
+    "claim_delivery",
+    "record_delivery",
+    "acknowledge",
+];
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Every later call of `operation` (a store trait method's name, one of [`OPERATIONS`])
+    /// meets `fault` until [`Self::disarm`]. Methods the traits implement by default in terms
+    /// of another (`get_alerts`, `claim_deliveries`, `record_deliveries`) meet that one's.
+    ///
+    /// # Panics
+    /// On a name that is not an operation (a typo would otherwise arm nothing).
+    pub fn arm(&self, operation: &'static str, fault: Fault) {
+        assert!(
+            OPERATIONS.contains(&operation),
+            "{operation:?} is not a store operation"
+        );
+        lock(&self.faults).insert(operation, fault);
+    }
+
+    pub fn disarm(&self, operation: &'static str) {
+        lock(&self.faults).remove(operation);
+    }
+
+    /// Calls of the store's operations since it was created or [`Self::reset_calls`].
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    pub fn reset_calls(&self) {
+        self.calls.store(0, Ordering::SeqCst);
+    }
+
+    /// The start of every operation: counts it, yields once, then meets its armed fault.
+    async fn enter(&self, operation: &'static str) -> Result<(), StoreError> {
+        debug_assert!(OPERATIONS.contains(&operation), "{operation} is not listed");
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        YieldOnce(false).await;
+        let fault = lock(&self.faults).get(operation).copied();
+        match fault {
+            None => Ok(()),
+            Some(Fault::Fail) => Err(StoreError::Backend {
+                operation,
+                message: "injected fault".to_owned(),
+            }),
+            Some(Fault::Hang) => std::future::pending().await,
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         // A poisoned lock means a test already panicked; keep going with the data as it is.
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut guard)
+        f(&mut lock(&self.state))
     }
 }
 
@@ -91,6 +197,28 @@ fn paginate<T: Clone>(items: Vec<T>, page: &PageRequest) -> Result<Page<T>, Stor
     })
 }
 
+/// A lock whose data stays usable if a holder panicked (a test that already failed).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Returns `Pending` once (waking itself at once), then `Ready`: a yield to the executor
+/// without depending on one.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 fn live(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     expires_at.is_none_or(|t| t > now)
 }
@@ -118,18 +246,22 @@ fn has_queued(alert: &Alert) -> bool {
 
 impl WatchStore for MemoryStore {
     async fn create_watch(&self, entry: &WatchEntry) -> Result<bool, StoreError> {
+        self.enter("create_watch").await?;
         Ok(self.with(|s| insert_if_absent(&mut s.watches, entry.domain.clone(), entry)))
     }
 
     async fn get_watch(&self, domain: &WatchDomain) -> Result<Option<WatchEntry>, StoreError> {
+        self.enter("get_watch").await?;
         Ok(self.with(|s| s.watches.get(domain).cloned()))
     }
 
     async fn list_watches(&self) -> Result<Vec<WatchEntry>, StoreError> {
+        self.enter("list_watches").await?;
         Ok(self.with(|s| s.watches.values().cloned().collect()))
     }
 
     async fn delete_watch(&self, domain: &WatchDomain) -> Result<bool, StoreError> {
+        self.enter("delete_watch").await?;
         Ok(self.with(|s| s.watches.remove(domain).is_some()))
     }
 
@@ -138,6 +270,7 @@ impl WatchStore for MemoryStore {
         domain: &WatchDomain,
         allowed_issuers: &[String],
     ) -> Result<bool, StoreError> {
+        self.enter("set_allowed_issuers").await?;
         Ok(self.with(|s| match s.watches.get_mut(domain) {
             Some(entry) => {
                 entry.allowed_issuers = allowed_issuers.to_vec();
@@ -154,6 +287,7 @@ impl WatchStore for MemoryStore {
         new: &str,
         now: DateTime<Utc>,
     ) -> Result<CursorUpdate, StoreError> {
+        self.enter("advance_cursor").await?;
         Ok(self.with(|s| match s.watches.get_mut(domain) {
             Some(entry) if entry.cursor.as_deref() == expected => {
                 entry.cursor = Some(new.to_owned());
@@ -169,6 +303,7 @@ impl WatchStore for MemoryStore {
         domain: &WatchDomain,
         status: &PollStatus,
     ) -> Result<(), StoreError> {
+        self.enter("record_poll").await?;
         self.with(|s| {
             if let Some(entry) = s.watches.get_mut(domain) {
                 entry.last_polled_at = Some(status.polled_at);
@@ -192,6 +327,7 @@ impl WatchStore for MemoryStore {
         domain: &WatchDomain,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.enter("record_canary_issuance").await?;
         self.with(|s| {
             if let Some(entry) = s.watches.get_mut(domain) {
                 entry.canary_last_issuance_at = Some(at);
@@ -205,6 +341,7 @@ impl WatchStore for MemoryStore {
         domain: &WatchDomain,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.enter("record_blind_alert").await?;
         self.with(|s| {
             if let Some(entry) = s.watches.get_mut(domain) {
                 entry.blind_alerted_at = Some(at);
@@ -219,6 +356,7 @@ impl InventoryStore for MemoryStore {
         &self,
         cert: &InventoryCert,
     ) -> Result<(PutOutcome, InventoryCert), StoreError> {
+        self.enter("put_cert").await?;
         Ok(self.with(|s| {
             let mut stored = cert.clone();
             let outcome = match s.certs.get(&cert.tbs_sha256) {
@@ -242,6 +380,7 @@ impl InventoryStore for MemoryStore {
         &self,
         cert: &InventoryCert,
     ) -> Result<(PutOutcome, InventoryCert), StoreError> {
+        self.enter("push_cert").await?;
         Ok(self.with(|s| {
             append_only(
                 s.certs.entry(cert.tbs_sha256),
@@ -253,6 +392,7 @@ impl InventoryStore for MemoryStore {
     }
 
     async fn get_cert(&self, tbs: &Sha256Hash) -> Result<Option<InventoryCert>, StoreError> {
+        self.enter("get_cert").await?;
         Ok(self.with(|s| s.certs.get(tbs).cloned()))
     }
 
@@ -261,6 +401,7 @@ impl InventoryStore for MemoryStore {
         name: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<InventoryCert>, StoreError> {
+        self.enter("list_certs").await?;
         let items = self.with(|s| {
             s.certs
                 .values()
@@ -272,6 +413,7 @@ impl InventoryStore for MemoryStore {
     }
 
     async fn delete_cert(&self, tbs: &Sha256Hash) -> Result<bool, StoreError> {
+        self.enter("delete_cert").await?;
         Ok(self.with(|s| {
             let Some(cert) = s.certs.remove(tbs) else {
                 return false;
@@ -286,6 +428,7 @@ impl InventoryStore for MemoryStore {
     }
 
     async fn record_deployed(&self, cert: &InventoryCert) -> Result<Vec<Sha256Hash>, StoreError> {
+        self.enter("record_deployed").await?;
         let Some(not_after) = cert.not_after else {
             return Ok(Vec::new());
         };
@@ -322,6 +465,7 @@ impl InventoryStore for MemoryStore {
         until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Deployed>, StoreError> {
+        self.enter("list_expiring").await?;
         Ok(self.with(|s| {
             let mut found: Vec<Deployed> = s
                 .deployed
@@ -336,6 +480,7 @@ impl InventoryStore for MemoryStore {
     }
 
     async fn get_deployed(&self, names: &[String]) -> Result<Vec<Deployed>, StoreError> {
+        self.enter("get_deployed").await?;
         Ok(self.with(|s| {
             let mut seen = std::collections::HashSet::new();
             names
@@ -350,6 +495,7 @@ impl InventoryStore for MemoryStore {
         &self,
         key: &AuthorizedKey,
     ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        self.enter("put_key").await?;
         Ok(self.with(|s| {
             let mut stored = key.clone();
             let outcome = match s.keys.get(&key.pubkey_sha256) {
@@ -369,6 +515,7 @@ impl InventoryStore for MemoryStore {
         &self,
         key: &AuthorizedKey,
     ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        self.enter("push_key").await?;
         Ok(self.with(|s| {
             append_only(
                 s.keys.entry(key.pubkey_sha256),
@@ -380,11 +527,13 @@ impl InventoryStore for MemoryStore {
     }
 
     async fn list_keys(&self, page: &PageRequest) -> Result<Page<AuthorizedKey>, StoreError> {
+        self.enter("list_keys").await?;
         let items = self.with(|s| s.keys.values().cloned().collect());
         paginate(items, page)
     }
 
     async fn delete_key(&self, pubkey: &Sha256Hash) -> Result<bool, StoreError> {
+        self.enter("delete_key").await?;
         Ok(self.with(|s| s.keys.remove(pubkey).is_some()))
     }
 
@@ -392,6 +541,7 @@ impl InventoryStore for MemoryStore {
         &self,
         key: &AuthorizedKey,
     ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
+        self.enter("mark_compromised").await?;
         Ok(self.with(|s| match s.keys.get_mut(&key.pubkey_sha256) {
             Some(stored) => {
                 stored.compromised.clone_from(&key.compromised);
@@ -406,6 +556,7 @@ impl InventoryStore for MemoryStore {
     }
 
     async fn mark_ct_seen(&self, tbs: &Sha256Hash, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.enter("mark_ct_seen").await?;
         self.with(|s| {
             if let Some(cert) = s.certs.get_mut(tbs) {
                 cert.ct_seen_at.get_or_insert(at);
@@ -420,6 +571,7 @@ impl InventoryStore for MemoryStore {
         added_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<InventoryCert>, StoreError> {
+        self.enter("list_unlogged").await?;
         Ok(self.with(|s| {
             let mut certs: Vec<InventoryCert> = s
                 .certs
@@ -443,6 +595,7 @@ impl InventoryStore for MemoryStore {
         tbs: &Sha256Hash,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.enter("mark_not_logged_alerted").await?;
         self.with(|s| {
             if let Some(cert) = s.certs.get_mut(tbs) {
                 cert.not_logged_alerted_at = Some(at);
@@ -457,6 +610,7 @@ impl InventoryStore for MemoryStore {
         pubkeys: &[Sha256Hash],
         now: DateTime<Utc>,
     ) -> Result<Authorized, StoreError> {
+        self.enter("lookup").await?;
         Ok(self.with(|s| {
             let mut found = Authorized::default();
             for h in tbs {
@@ -486,10 +640,23 @@ impl InventoryStore for MemoryStore {
 
 impl AlertStore for MemoryStore {
     async fn create_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
+        self.enter("create_alert").await?;
         Ok(self.with(|s| insert_if_absent(&mut s.alerts, alert.tbs_sha256, alert)))
     }
 
+    /// One call for the whole page, as the DynamoDB store batches it.
+    async fn create_alerts(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
+        self.enter("create_alerts").await?;
+        Ok(self.with(|s| {
+            alerts
+                .iter()
+                .map(|a| insert_if_absent(&mut s.alerts, a.tbs_sha256, a))
+                .collect()
+        }))
+    }
+
     async fn get_alert(&self, tbs: &Sha256Hash) -> Result<Option<Alert>, StoreError> {
+        self.enter("get_alert").await?;
         Ok(self.with(|s| s.alerts.get(tbs).cloned()))
     }
 
@@ -498,6 +665,7 @@ impl AlertStore for MemoryStore {
         filter: &AlertFilter,
         page: &PageRequest,
     ) -> Result<Page<Alert>, StoreError> {
+        self.enter("list_alerts").await?;
         let mut items: Vec<Alert> = self.with(|s| {
             s.alerts
                 .values()
@@ -521,14 +689,17 @@ impl AlertStore for MemoryStore {
     }
 
     async fn list_pending(&self, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        self.enter("list_pending").await?;
         Ok(self.oldest_first(limit, |a| a.severity == Severity::Pending))
     }
 
     async fn list_undelivered(&self, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        self.enter("list_undelivered").await?;
         Ok(self.oldest_first(limit, has_queued))
     }
 
     async fn list_outbox_baseline(&self, entry: &WatchDomain) -> Result<Vec<Alert>, StoreError> {
+        self.enter("list_outbox_baseline").await?;
         let mut items: Vec<Alert> = self.with(|s| {
             s.alerts
                 .values()
@@ -553,6 +724,7 @@ impl AlertStore for MemoryStore {
         reasons: &[Reason],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.enter("resolve_pending").await?;
         Ok(self.with(|s| match s.alerts.get_mut(tbs) {
             Some(alert) if alert.severity == Severity::Pending => {
                 alert.severity = severity;
@@ -579,6 +751,7 @@ impl AlertStore for MemoryStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.enter("claim_delivery").await?;
         Ok(self.with(|s| {
             let queued = s
                 .alerts
@@ -605,6 +778,7 @@ impl AlertStore for MemoryStore {
         run_id: &str,
         result: &DeliveryResult,
     ) -> Result<(), StoreError> {
+        self.enter("record_delivery").await?;
         self.with(|s| {
             let holds_lease = s
                 .leases
@@ -654,6 +828,7 @@ impl AlertStore for MemoryStore {
         tbs: &Sha256Hash,
         ack: &Acknowledgement,
     ) -> Result<Option<Alert>, StoreError> {
+        self.enter("acknowledge").await?;
         Ok(self.with(|s| {
             s.alerts.get_mut(tbs).map(|a| {
                 a.ack = Some(ack.clone());
