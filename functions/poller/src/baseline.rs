@@ -25,6 +25,7 @@ use tracing::info;
 use crate::message::{BaselineSummary, baseline_email, baseline_sns};
 use crate::notify::{Mailer, NotifyError, Publisher};
 use crate::outbox::{Outbox, queued};
+use crate::report::RunError;
 use crate::source::IssuanceSource;
 
 impl<S, C, P, M> Outbox<'_, S, C, P, M>
@@ -97,8 +98,7 @@ where
                 Some(baselines)
             }
             Err(e) => {
-                self.report
-                    .error("cannot list watch entries (baseline summaries wait)", &e);
+                self.report.error(RunError::BaselineWatches(e));
                 None
             }
         }
@@ -109,11 +109,11 @@ where
     async fn entry_baseline_alerts(&mut self, domain: &WatchDomain) -> Option<Vec<Alert>> {
         let listed = match self.poller.store.list_outbox_baseline(domain).await {
             Ok(listed) => listed,
-            Err(e) => {
-                self.report.error(
-                    format_args!("{domain}: cannot list the baseline's alerts"),
-                    &e,
-                );
+            Err(source) => {
+                self.report.error(RunError::BaselineAlerts {
+                    domain: domain.clone(),
+                    source,
+                });
                 return None;
             }
         };

@@ -23,7 +23,7 @@ use tracing::info;
 
 use crate::fresh::FreshAlerts;
 use crate::notify::{Mailer, Publisher};
-use crate::report::RunReport;
+use crate::report::{RunError, RunReport};
 use crate::run::{Poller, chrono_duration, count};
 use crate::source::IssuanceSource;
 
@@ -54,7 +54,7 @@ where
             return;
         }
         if let Err(e) = self.try_check_expiry(entries, report, fresh).await {
-            report.error("expiry check failed (retried next run)", &e);
+            report.error(RunError::Expiry(e));
         }
     }
 

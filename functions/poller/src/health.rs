@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use crate::message::sns_subject;
-use crate::notify::{Email, Mailer, MessageAttribute, Publisher, SnsMessage};
+use crate::notify::{Email, Mailer, MessageAttribute, NotifyError, Publisher, SnsMessage};
 
 /// `schema` of health messages.
 pub const HEALTH_SCHEMA: &str = "ctguard.health.v1";
@@ -135,27 +135,47 @@ const NOT_LOGGED_ADVICE: &str = "This certificate was pushed by a load balancer 
     among the watched domain's issuances. Either ctguard is blind for that domain (check its \
     entry in GET /status), or the CA did not log it as promised (report it to the CA).";
 
+/// A health message some configured channel did not accept: each channel's failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct NotDelivered {
+    pub sns: Option<NotifyError>,
+    pub email: Option<NotifyError>,
+}
+
+impl NotDelivered {
+    /// "SNS: <error>; email: <error>", naming only the channels that failed.
+    fn describe(&self) -> String {
+        let sns = self.sns.as_ref().map(|e| format!("SNS: {e}"));
+        let email = self.email.as_ref().map(|e| format!("email: {e}"));
+        [sns, email]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 /// Sends on every configured channel; `Ok` when each of them accepted it (or none is set).
 pub async fn send<P: Publisher, M: Mailer>(
     publisher: Option<&P>,
     mailer: Option<&M>,
     message: &HealthMessage,
-) -> Result<(), String> {
-    let mut errors = Vec::new();
-    if let Some(publisher) = publisher
-        && let Err(e) = publisher.publish(&message.sns()).await
-    {
-        errors.push(format!("SNS: {e}"));
+) -> Result<(), NotDelivered> {
+    let mut failed = NotDelivered {
+        sns: None,
+        email: None,
+    };
+    if let Some(publisher) = publisher {
+        failed.sns = publisher.publish(&message.sns()).await.err();
     }
-    if let Some(mailer) = mailer
-        && let Err(e) = mailer.send(&message.email()).await
-    {
-        errors.push(format!("email: {e}"));
+    if let Some(mailer) = mailer {
+        failed.email = mailer.send(&message.email()).await.err();
     }
-    if errors.is_empty() {
+    if failed.sns.is_none() && failed.email.is_none() {
         Ok(())
     } else {
-        Err(errors.join("; "))
+        Err(failed)
     }
 }
 

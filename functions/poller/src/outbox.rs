@@ -38,7 +38,7 @@ use crate::baseline::Baselines;
 use crate::fresh::FreshAlerts;
 use crate::message::{alert_sns, run_email};
 use crate::notify::{Mailer, NotifyError, Publisher, SNS_BATCH_BYTES, SNS_BATCH_MAX, SnsMessage};
-use crate::report::{RunReport, StopReason};
+use crate::report::{RunError, RunReport, StopReason};
 use crate::run::Poller;
 use crate::source::IssuanceSource;
 
@@ -78,7 +78,7 @@ where
             let (queued, listed) = match self.store.list_undelivered(batch).await {
                 Ok(queued) => (queued, true),
                 Err(e) => {
-                    outbox.report.error("cannot list undelivered alerts", &e);
+                    outbox.report.error(RunError::ListUndelivered(e));
                     // What this run holds is still delivered.
                     (Vec::new(), false)
                 }
@@ -165,10 +165,7 @@ where
         match self.poller.store.get_alerts(tbs).await {
             Ok(alerts) => Some(alerts),
             Err(e) => {
-                self.report.error(
-                    "cannot read this run's alerts (the outbox delivers them later)",
-                    &e,
-                );
+                self.report.error(RunError::ReadRunAlerts(e));
                 None
             }
         }
@@ -270,12 +267,11 @@ where
                         }
                     }
                 }
-                Err(e) => {
-                    self.report.error(
-                        format_args!("cannot claim {channel:?} of {} alerts", chunk.len()),
-                        &e,
-                    );
-                }
+                Err(source) => self.report.error(RunError::Claim {
+                    channel,
+                    alerts: chunk.len(),
+                    source,
+                }),
             }
         }
         self.claims += claimed.len();
@@ -412,14 +408,12 @@ where
                         self.finished.insert((record.tbs, channel));
                     }
                 }
-                Err(e) => {
-                    // The leases expire and a later run retries: possibly a duplicate, never
-                    // a loss.
-                    self.report.error(
-                        format_args!("cannot record {channel:?} of {} alerts", chunk.len()),
-                        &e,
-                    );
-                }
+                // The leases expire and a later run retries: possibly a duplicate, never a loss.
+                Err(source) => self.report.error(RunError::Record {
+                    channel,
+                    alerts: chunk.len(),
+                    source,
+                }),
             }
         }
     }

@@ -4,8 +4,122 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use ctguard::certspotter::FetchError;
+use ctguard::domain::WatchDomain;
+use ctguard::hash::Sha256Hash;
+use ctguard::model::Channel;
+use ctguard::store::StoreError;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+use crate::health::NotDelivered;
+
+/// A failure a run handles and carries on from (or stops on), one variant per kind, with its
+/// typed cause. Its `Display` says what the run was doing, its `source()` why it failed;
+/// [`RunReport::error`] logs it once, where it is handled, and lists it in the report as
+/// "<what>: <cause>".
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot list pending alerts")]
+    ListPending(#[source] StoreError),
+    #[error("inventory lookup for pending alerts")]
+    PendingLookup(#[source] StoreError),
+    #[error("resolving pending {tbs}")]
+    ResolvePending { tbs: Sha256Hash, source: StoreError },
+    #[error("cannot list watch entries")]
+    ListWatches(#[source] StoreError),
+    /// Logged at warn: the entry is simply polled again next run.
+    #[error("{domain}: Cert Spotter query failed")]
+    Query {
+        domain: WatchDomain,
+        source: QueryFailure,
+    },
+    #[error("{domain}: store failed mid-page (cursor left where it was)")]
+    StoreMidPage {
+        domain: WatchDomain,
+        source: StoreError,
+    },
+    #[error("{domain}: cannot record poll status (store unavailable, stopping)")]
+    RecordPoll {
+        domain: WatchDomain,
+        source: StoreError,
+    },
+    #[error("cannot add the canary entry {domain}")]
+    SeedCanary {
+        domain: WatchDomain,
+        source: StoreError,
+    },
+    /// Logged at warn: the not-logged check falls back on the stored alert.
+    #[error("cannot record when the pushed certificate {tbs} was seen in CT")]
+    MarkCtSeen { tbs: Sha256Hash, source: StoreError },
+    #[error("cannot list watch entries for the health checks")]
+    HealthWatches(#[source] StoreError),
+    #[error("{domain}: recording the blind alert")]
+    RecordBlind {
+        domain: WatchDomain,
+        source: StoreError,
+    },
+    #[error("cannot list pushed certificates not seen in CT")]
+    ListUnlogged(#[source] StoreError),
+    #[error("cannot read the alert of {tbs}")]
+    ReadAlert { tbs: Sha256Hash, source: StoreError },
+    #[error("{tbs}: cannot record the not-logged alert")]
+    RecordNotLogged { tbs: Sha256Hash, source: StoreError },
+    #[error("health alert for {domain}")]
+    HealthAlert {
+        domain: String,
+        source: NotDelivered,
+    },
+    #[error("expiry check failed (retried next run)")]
+    Expiry(#[source] StoreError),
+    #[error("cannot list undelivered alerts")]
+    ListUndelivered(#[source] StoreError),
+    #[error("cannot read this run's alerts (the outbox delivers them later)")]
+    ReadRunAlerts(#[source] StoreError),
+    #[error("cannot claim {channel:?} of {alerts} alerts")]
+    Claim {
+        channel: Channel,
+        alerts: usize,
+        source: StoreError,
+    },
+    #[error("cannot record {channel:?} of {alerts} alerts")]
+    Record {
+        channel: Channel,
+        alerts: usize,
+        source: StoreError,
+    },
+    #[error("cannot list watch entries (baseline summaries wait)")]
+    BaselineWatches(#[source] StoreError),
+    #[error("{domain}: cannot list the baseline's alerts")]
+    BaselineAlerts {
+        domain: WatchDomain,
+        source: StoreError,
+    },
+}
+
+/// Why a Cert Spotter query left an entry where it was (other than a stop: 429, budget,
+/// deadline). Its text is also the entry's `last_error`.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryFailure {
+    /// API errors, 5xx after retries, timeouts, transport, garbage.
+    #[error(transparent)]
+    Fetch(FetchError),
+    /// The page's last issuance id could not be stored as the cursor.
+    #[error("issuance id of {0} bytes is too long to store as a cursor")]
+    CursorTooLong(usize),
+}
+
+impl RunError {
+    /// A failure that costs nothing but a retry: logged at warn, not error.
+    fn is_warning(&self) -> bool {
+        matches!(self, Self::Query { .. } | Self::MarkCtSeen { .. })
+    }
+
+    /// The cause, as the report and the log line show it.
+    fn cause(&self) -> String {
+        std::error::Error::source(self).map_or_else(String::new, ToString::to_string)
+    }
+}
 
 /// Why polling stopped before every entry was caught up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -148,17 +262,17 @@ impl RunReport {
         self.errors.extend(part.errors);
     }
 
-    /// A failure the run handles and carries on from: logged here, once (at error), and
-    /// listed in the report's `errors` in the same words.
-    pub(crate) fn error(&mut self, what: impl std::fmt::Display, error: &dyn std::fmt::Display) {
-        tracing::error!(error = %error, "{what}");
-        self.errors.push(format!("{what}: {error}"));
-    }
-
-    /// [`RunReport::error`] at warn level: a failure that costs nothing but a retry.
-    pub(crate) fn warning(&mut self, what: impl std::fmt::Display, error: &dyn std::fmt::Display) {
-        tracing::warn!(error = %error, "{what}");
-        self.errors.push(format!("{what}: {error}"));
+    /// A failure the run handles and carries on from: logged here, once (at error, or warn
+    /// for those that cost nothing but a retry), and listed in the report's `errors` in the
+    /// same words ("<what>: <cause>").
+    pub(crate) fn error(&mut self, error: RunError) {
+        let cause = error.cause();
+        if error.is_warning() {
+            tracing::warn!(error = %cause, "{error}");
+        } else {
+            tracing::error!(error = %cause, "{error}");
+        }
+        self.errors.push(format!("{error}: {cause}"));
     }
 
     /// Polling stopped for `reason` (the first reason stays `stop_reason`).
@@ -275,6 +389,88 @@ impl RunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each kind of handled error is listed as "<what>: <cause>", in the words the report has
+    /// always used (operators and alarms read them).
+    #[test]
+    fn handled_errors_are_listed_in_the_reports_words() {
+        use crate::notify::NotifyError;
+        let store = || StoreError::Backend {
+            operation: "Query",
+            message: "down".into(),
+        };
+        let tbs = Sha256Hash::digest(b"x");
+        let domain = WatchDomain::parse("example.com").unwrap();
+        let mut report = RunReport::new("r".into(), Utc::now());
+        report.error(RunError::ListPending(store()));
+        report.error(RunError::ResolvePending {
+            tbs,
+            source: store(),
+        });
+        report.error(RunError::Query {
+            domain: domain.clone(),
+            source: QueryFailure::CursorTooLong(1200),
+        });
+        report.error(RunError::Query {
+            domain: domain.clone(),
+            source: QueryFailure::Fetch(FetchError::ServerError {
+                status: 503,
+                attempts: 2,
+            }),
+        });
+        report.error(RunError::Claim {
+            channel: Channel::Email,
+            alerts: 3,
+            source: store(),
+        });
+        report.error(RunError::RecordBlind {
+            domain: domain.clone(),
+            source: store(),
+        });
+        report.error(RunError::HealthAlert {
+            domain: "example.com".into(),
+            source: NotDelivered {
+                sns: Some(NotifyError::Throttled("Rate exceeded".into())),
+                email: Some(NotifyError::Failed("SES is down".into())),
+            },
+        });
+        report.error(RunError::HealthAlert {
+            domain: "example.com".into(),
+            source: NotDelivered {
+                sns: None,
+                email: Some(NotifyError::Failed("SES is down".into())),
+            },
+        });
+        let failed = "Query failed: down";
+        assert_eq!(
+            report.errors,
+            [
+                format!("cannot list pending alerts: {failed}"),
+                format!("resolving pending {tbs}: {failed}"),
+                "example.com: Cert Spotter query failed: issuance id of 1200 bytes is too long \
+                 to store as a cursor"
+                    .to_owned(),
+                format!(
+                    "example.com: Cert Spotter query failed: {}",
+                    FetchError::ServerError {
+                        status: 503,
+                        attempts: 2
+                    }
+                ),
+                format!("cannot claim Email of 3 alerts: {failed}"),
+                format!("example.com: recording the blind alert: {failed}"),
+                format!(
+                    "health alert for example.com: SNS: {}; email: {}",
+                    NotifyError::Throttled("Rate exceeded".into()),
+                    NotifyError::Failed("SES is down".into())
+                ),
+                format!(
+                    "health alert for example.com: email: {}",
+                    NotifyError::Failed("SES is down".into())
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn emf_declares_every_metric_it_carries() {

@@ -39,7 +39,7 @@ use crate::caa::{CaaResolver, CaaRun};
 use crate::config::RunSettings;
 use crate::fresh::FreshAlerts;
 use crate::notify::{Mailer, Publisher};
-use crate::report::{RunReport, SeverityCounts, StopReason};
+use crate::report::{QueryFailure, RunError, RunReport, SeverityCounts, StopReason};
 use crate::source::{IssuancePager, IssuanceSource};
 
 /// Names logged per certificate (a certificate may carry thousands).
@@ -83,7 +83,7 @@ enum EntryOutcome {
     Stopped(StopReason, Option<DateTime<Utc>>),
     /// Another worker stopped the run's polling (429, budget, deadline, store) first.
     Halted,
-    FetchFailed(String),
+    FetchFailed(QueryFailure),
     StoreFailed(StoreError),
 }
 
@@ -195,7 +195,7 @@ where
             Ok(pending) if pending.is_empty() => return,
             Ok(pending) => pending,
             Err(e) => {
-                report.error("cannot list pending alerts", &e);
+                report.error(RunError::ListPending(e));
                 return;
             }
         };
@@ -205,10 +205,7 @@ where
         let authorized = match self.store.lookup(&tbs, &keys, now).await {
             Ok(authorized) => authorized,
             Err(e) => {
-                report
-                    .errors
-                    .push(format!("inventory lookup for pending alerts: {e}"));
-                error!(error = %e, "cannot re-check pending alerts");
+                report.error(RunError::PendingLookup(e));
                 return;
             }
         };
@@ -236,12 +233,10 @@ where
                     fresh.remember_resolved(alert.tbs_sha256);
                 }
                 Ok(false) => {} // another run resolved it
-                Err(e) => {
-                    report
-                        .errors
-                        .push(format!("resolving pending {}: {e}", alert.tbs_sha256));
-                    error!(tbs = %alert.tbs_sha256, error = %e, "cannot resolve pending alert");
-                }
+                Err(source) => report.error(RunError::ResolvePending {
+                    tbs: alert.tbs_sha256,
+                    source,
+                }),
             }
         }
     }
@@ -257,7 +252,7 @@ where
         let mut entries = match self.store.list_watches().await {
             Ok(entries) => entries,
             Err(e) => {
-                report.error("cannot list watch entries", &e);
+                report.error(RunError::ListWatches(e));
                 report.stop(StopReason::StoreUnavailable);
                 return;
             }
@@ -443,10 +438,7 @@ where
             }
             if page.cursor.len() > TEXT_MAX_BYTES {
                 // It could not be stored as the cursor; the entry shows stuck.
-                break EntryOutcome::FetchFailed(format!(
-                    "issuance id of {} bytes is too long to store as a cursor",
-                    page.cursor.len()
-                ));
+                break EntryOutcome::FetchFailed(QueryFailure::CursorTooLong(page.cursor.len()));
             }
             match self
                 .store
@@ -507,31 +499,31 @@ where
                 }
                 info!(%domain, "the run's polling stopped: this entry continues next run");
             }
-            EntryOutcome::FetchFailed(message) => {
+            EntryOutcome::FetchFailed(source) => {
                 report.entries_failed += 1;
-                report.warning(
-                    format_args!("{domain}: Cert Spotter query failed"),
-                    &message,
-                );
-                status.error = Some(message);
+                status.error = Some(source.to_string());
+                report.error(RunError::Query {
+                    domain: domain.clone(),
+                    source,
+                });
             }
-            EntryOutcome::StoreFailed(e) => {
+            EntryOutcome::StoreFailed(source) => {
                 report.entries_failed += 1;
-                report.error(
-                    format_args!("{domain}: store failed mid-page (cursor left where it was)"),
-                    &e,
-                );
-                status.error = Some(e.to_string());
+                status.error = Some(source.to_string());
+                report.error(RunError::StoreMidPage {
+                    domain: domain.clone(),
+                    source,
+                });
             }
         }
         report.entries_polled += 1;
         status.error = status.error.map(|e| clip_text(&e, TEXT_MAX_BYTES));
         self.track_progress(entry, status.success || advanced, &mut status);
-        if let Err(e) = self.store.record_poll(domain, &status).await {
-            report.error(
-                format_args!("{domain}: cannot record poll status (store unavailable, stopping)"),
-                &e,
-            );
+        if let Err(source) = self.store.record_poll(domain, &status).await {
+            report.error(RunError::RecordPoll {
+                domain: domain.clone(),
+                source,
+            });
             report.stop(StopReason::StoreUnavailable);
             shared.stop(StopReason::StoreUnavailable);
         }
@@ -571,7 +563,7 @@ where
             FetchError::BudgetExhausted => EntryOutcome::Stopped(StopReason::BudgetExhausted, None),
             FetchError::DeadlineReached => EntryOutcome::Stopped(StopReason::Deadline, None),
             // API errors, 5xx after retries, timeouts, transport, garbage: this entry only.
-            other => EntryOutcome::FetchFailed(other.to_string()),
+            other => EntryOutcome::FetchFailed(QueryFailure::Fetch(other)),
         }
     }
 

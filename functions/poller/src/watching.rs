@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::health::{self, HealthKind, HealthMessage};
 use crate::notify::{Mailer, Publisher};
-use crate::report::RunReport;
+use crate::report::{RunError, RunReport};
 use crate::run::{Poller, chrono_duration};
 use crate::source::IssuanceSource;
 
@@ -64,9 +64,10 @@ where
                 info!(%domain, "canary entry added");
                 entries.push(entry);
             }
-            Err(e) => {
-                report.error(format_args!("cannot add the canary entry {domain}"), &e);
-            }
+            Err(source) => report.error(RunError::SeedCanary {
+                domain: domain.clone(),
+                source,
+            }),
         }
     }
 
@@ -78,11 +79,8 @@ where
         at: DateTime<Utc>,
         report: &mut RunReport,
     ) {
-        if let Err(e) = self.store.mark_ct_seen(tbs, at).await {
-            report.warning(
-                format_args!("cannot record when the pushed certificate {tbs} was seen in CT"),
-                &e,
-            );
+        if let Err(source) = self.store.mark_ct_seen(tbs, at).await {
+            report.error(RunError::MarkCtSeen { tbs: *tbs, source });
         }
     }
 
@@ -92,7 +90,7 @@ where
         let entries = match self.store.list_watches().await {
             Ok(entries) => entries,
             Err(e) => {
-                report.error("cannot list watch entries for the health checks", &e);
+                report.error(RunError::HealthWatches(e));
                 return None;
             }
         };
@@ -142,11 +140,12 @@ where
             );
             error!(domain = %entry.domain, since = %time(since), "monitor blind: no canary issuance");
             if self.send_health(&message, report).await
-                && let Err(e) = self.store.record_blind_alert(&entry.domain, now).await
+                && let Err(source) = self.store.record_blind_alert(&entry.domain, now).await
             {
-                report
-                    .errors
-                    .push(format!("{}: recording the blind alert: {e}", entry.domain));
+                report.error(RunError::RecordBlind {
+                    domain: entry.domain.clone(),
+                    source,
+                });
             }
         }
     }
@@ -173,7 +172,7 @@ where
             Ok(candidates) if candidates.is_empty() => return,
             Ok(candidates) => candidates,
             Err(e) => {
-                report.error("cannot list pushed certificates not seen in CT", &e);
+                report.error(RunError::ListUnlogged(e));
                 return;
             }
         };
@@ -197,11 +196,11 @@ where
                     continue;
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    report.error(
-                        format_args!("cannot read the alert of {}", cert.tbs_sha256),
-                        &e,
-                    );
+                Err(source) => {
+                    report.error(RunError::ReadAlert {
+                        tbs: cert.tbs_sha256,
+                        source,
+                    });
                     continue;
                 }
             }
@@ -209,15 +208,15 @@ where
             let message = not_logged_message(&cert, primary.entry.as_str(), window);
             warn!(tbs = %cert.tbs_sha256, domain = %primary.entry, "pushed certificate never seen in CT");
             if self.send_health(&message, report).await
-                && let Err(e) = self
+                && let Err(source) = self
                     .store
                     .mark_not_logged_alerted(&cert.tbs_sha256, now)
                     .await
             {
-                report.error(
-                    format_args!("{}: cannot record the not-logged alert", cert.tbs_sha256),
-                    &e,
-                );
+                report.error(RunError::RecordNotLogged {
+                    tbs: cert.tbs_sha256,
+                    source,
+                });
             }
         }
     }
@@ -229,11 +228,11 @@ where
                 report.health_alerts_sent += 1;
                 true
             }
-            Err(e) => {
-                error!(domain = %message.domain, error = %e, "health alert not delivered: retried next run");
-                report
-                    .errors
-                    .push(format!("health alert for {}: {e}", message.domain));
+            Err(source) => {
+                report.error(RunError::HealthAlert {
+                    domain: message.domain.clone(),
+                    source,
+                });
                 false
             }
         }
