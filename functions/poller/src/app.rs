@@ -12,7 +12,7 @@ use crate::notify::{SesMailer, SnsPublisher};
 use crate::run::Poller;
 
 /// The poller as deployed.
-pub type LivePoller = Poller<DynamoStore, CertSpotterClient, SnsPublisher, SesMailer>;
+pub type LivePoller = Poller<(DynamoStore, CertSpotterClient, SnsPublisher, SesMailer)>;
 
 /// Builds the production poller from `config`, with AWS clients from `sdk`.
 pub fn build(config: &Config, sdk: &SdkConfig) -> Result<LivePoller, FetchError> {

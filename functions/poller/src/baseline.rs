@@ -19,22 +19,16 @@ use std::sync::Arc;
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Channel, Severity, WatchEntry};
-use ctguard::store::Store;
+use ctguard::store::{AlertStore as _, WatchStore as _};
 use tracing::info;
 
 use crate::message::{BaselineSummary, baseline_email, baseline_sns};
 use crate::notify::{Mailer, NotifyError, Publisher};
 use crate::outbox::{Outbox, queued};
 use crate::report::RunError;
-use crate::source::IssuanceSource;
+use crate::run::PollerDeps;
 
-impl<S, C, P, M> Outbox<'_, S, C, P, M>
-where
-    S: Store,
-    C: IssuanceSource,
-    P: Publisher,
-    M: Mailer,
-{
+impl<D: PollerDeps> Outbox<'_, D> {
     /// Sends the summaries of the entries whose baseline alerts are ready: every entry they
     /// matched has completed its baseline. An entry's summary covers all of its queued
     /// baseline alerts, not only those in this outbox batch, and a certificate is in the

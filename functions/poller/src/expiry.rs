@@ -18,14 +18,12 @@ use ctguard::model::{
     Alert, AuthorizedBy, Deployed, InventoryCert, IssuerInfo, Reason, ReasonCode, WatchEntry,
 };
 use ctguard::rules::{self, ExpiryDue};
-use ctguard::store::Store;
+use ctguard::store::{AlertStore as _, InventoryStore as _};
 use tracing::info;
 
 use crate::fresh::FreshAlerts;
-use crate::notify::{Mailer, Publisher};
 use crate::report::{RunError, RunReport};
-use crate::run::{Poller, chrono_duration, count};
-use crate::source::IssuanceSource;
+use crate::run::{Poller, PollerDeps, chrono_duration, count};
 
 /// Names read per run (soonest expiry first): the bound of the run's expiry cost. More names
 /// expiring at once than this are reached by the next runs as the first ones are renewed or
@@ -36,13 +34,7 @@ pub const EXPIRY_BATCH: u32 = 100;
 /// no key hash): all zeros in the alert.
 const UNKNOWN: Sha256Hash = Sha256Hash([0; 32]);
 
-impl<S, C, P, M> Poller<S, C, P, M>
-where
-    S: Store,
-    C: IssuanceSource,
-    P: Publisher,
-    M: Mailer,
-{
+impl<D: PollerDeps> Poller<D> {
     /// Raises the `expiring` alerts due now (stored, then delivered by this run).
     pub(crate) async fn check_expiry(
         &self,

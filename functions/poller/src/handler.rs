@@ -3,15 +3,12 @@
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use ctguard::store::Store;
 use lambda_runtime::{Error, LambdaEvent};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::notify::{Mailer, Publisher};
 use crate::report::RunReport;
-use crate::run::Poller;
-use crate::source::IssuanceSource;
+use crate::run::{Poller, PollerDeps};
 
 /// Used when the invocation carries no deadline (never in Lambda; defensive).
 const FALLBACK_TIME: Duration = Duration::from_secs(60);
@@ -19,16 +16,10 @@ const FALLBACK_TIME: Duration = Duration::from_secs(60);
 /// Handles one scheduled event: one run within the invocation's deadline. Returns the report;
 /// a run that could not do its job (store unavailable) is an error, so Lambda counts it and
 /// EventBridge retries (runs are idempotent).
-pub async fn handle<S, C, P, M>(
-    poller: &Poller<S, C, P, M>,
+pub async fn handle<D: PollerDeps>(
+    poller: &Poller<D>,
     event: LambdaEvent<CloudWatchEvent>,
-) -> Result<RunReport, Error>
-where
-    S: Store,
-    C: IssuanceSource,
-    P: Publisher,
-    M: Mailer,
-{
+) -> Result<RunReport, Error> {
     let (payload, context) = event.into_parts();
     let deadline = if context.deadline == 0 {
         warn!("invocation has no deadline; allowing {FALLBACK_TIME:?}");
@@ -56,13 +47,7 @@ where
 }
 
 /// One run outside Lambda (`poller --once`), limited to `timeout`.
-pub async fn run_once<S, C, P, M>(poller: &Poller<S, C, P, M>, timeout: Duration) -> RunReport
-where
-    S: Store,
-    C: IssuanceSource,
-    P: Publisher,
-    M: Mailer,
-{
+pub async fn run_once<D: PollerDeps>(poller: &Poller<D>, timeout: Duration) -> RunReport {
     let report = poller.run(new_run_id(), Instant::now() + timeout).await;
     log_report(&report);
     report

@@ -30,7 +30,8 @@ use ctguard::delivery::Skip;
 use ctguard::domain::WatchDomain;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Channel, DeliveryState, Severity, WatchEntry};
-use ctguard::store::{DeliveryRecord, DeliveryResult, Store};
+use ctguard::store::AlertStore as _;
+use ctguard::store::{DeliveryRecord, DeliveryResult};
 use tokio::time::Instant;
 use tracing::{error, warn};
 
@@ -39,16 +40,9 @@ use crate::fresh::FreshAlerts;
 use crate::message::{alert_sns, run_email};
 use crate::notify::{Mailer, NotifyError, Publisher, SNS_BATCH_BYTES, SNS_BATCH_MAX, SnsMessage};
 use crate::report::{RunError, RunReport, StopReason};
-use crate::run::Poller;
-use crate::source::IssuanceSource;
+use crate::run::{Poller, PollerDeps};
 
-impl<S, C, P, M> Poller<S, C, P, M>
-where
-    S: Store,
-    C: IssuanceSource,
-    P: Publisher,
-    M: Mailer,
-{
+impl<D: PollerDeps> Poller<D> {
     /// `watched`: the watch list as the run read it after polling (`None`: it could not; the
     /// baseline summaries then list it once themselves).
     pub(crate) async fn deliver(
@@ -114,8 +108,8 @@ where
 }
 
 /// The delivery step of one run.
-pub(crate) struct Outbox<'a, S, C, P, M> {
-    pub(crate) poller: &'a Poller<S, C, P, M>,
+pub(crate) struct Outbox<'a, D: PollerDeps> {
+    pub(crate) poller: &'a Poller<D>,
     pub(crate) report: &'a mut RunReport,
     deadline: Instant,
     /// What this run created or resolved: delivered without waiting for the outbox index.
@@ -135,13 +129,7 @@ pub(crate) struct Outbox<'a, S, C, P, M> {
     pub(crate) baselines: Option<Arc<Baselines>>,
 }
 
-impl<S, C, P, M> Outbox<'_, S, C, P, M>
-where
-    S: Store,
-    C: IssuanceSource,
-    P: Publisher,
-    M: Mailer,
-{
+impl<D: PollerDeps> Outbox<'_, D> {
     /// An outbox batch with the run's own alerts: those the index listed, re-read (the
     /// index's copy may be stale), and then as many others as fit in a batch. If the read
     /// fails they stay queued for a later run's outbox.

@@ -29,7 +29,10 @@ use ctguard::delivery::DeliveryPolicy;
 use ctguard::domain::WatchDomain;
 use ctguard::matcher::{EntryMatch, WatchIndex};
 use ctguard::model::{Alert, AuthorizedBy, BackfillMode, IssuerInfo, Severity, WatchEntry};
-use ctguard::store::{CursorUpdate, PollStatus, Store, StoreError};
+use ctguard::store::{
+    AlertStore as _, CursorUpdate, InventoryStore as _, PollStatus, Store, StoreError,
+    WatchStore as _,
+};
 use ctguard::watching;
 use futures_util::future::join_all;
 use tokio::time::Instant;
@@ -48,14 +51,31 @@ const LOGGED_NAMES: usize = 5;
 /// The wall clock, injectable so tests can step past a grace period without sleeping.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
+/// What a poller is generic over, under one name: the store, the issuance source and the two
+/// notifiers. Every `(store, source, publisher, mailer)` tuple of the right traits is one, so
+/// each part of the poller says `impl<D: PollerDeps> Poller<D>`.
+pub trait PollerDeps {
+    type Store: Store;
+    type Source: IssuanceSource;
+    type Publisher: Publisher;
+    type Mailer: Mailer;
+}
+
+impl<S: Store, C: IssuanceSource, P: Publisher, M: Mailer> PollerDeps for (S, C, P, M) {
+    type Store = S;
+    type Source = C;
+    type Publisher = P;
+    type Mailer = M;
+}
+
 /// Everything one run needs, built once per Lambda instance.
-pub struct Poller<S, C, P, M> {
-    pub(crate) store: Arc<S>,
-    pub(crate) source: C,
+pub struct Poller<D: PollerDeps> {
+    pub(crate) store: Arc<D::Store>,
+    pub(crate) source: D::Source,
     /// `None`: SNS is not configured.
-    pub(crate) publisher: Option<P>,
+    pub(crate) publisher: Option<D::Publisher>,
     /// `None`: email is not configured.
-    pub(crate) mailer: Option<M>,
+    pub(crate) mailer: Option<D::Mailer>,
     pub(crate) settings: RunSettings,
     /// Which channels carry which alerts (from the two above and `EMAIL_INCLUDE_INFO`).
     pub(crate) policy: DeliveryPolicy,
@@ -87,13 +107,7 @@ enum EntryOutcome {
     StoreFailed(StoreError),
 }
 
-impl<S, C, P, M> Poller<S, C, P, M>
-where
-    S: Store,
-    C: IssuanceSource,
-    P: Publisher,
-    M: Mailer,
-{
+impl<S: Store, C: IssuanceSource, P: Publisher, M: Mailer> Poller<(S, C, P, M)> {
     pub fn new(
         store: Arc<S>,
         source: C,
@@ -127,7 +141,9 @@ where
             caa,
         }
     }
+}
 
+impl<D: PollerDeps> Poller<D> {
     /// Replaces the wall clock (tests).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;

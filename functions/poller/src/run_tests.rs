@@ -27,7 +27,7 @@ struct Harness {
     settings: RunSettings,
 }
 
-type TestPoller = Poller<MemoryStore, FakeSource, FakeNotifier, FakeNotifier>;
+type TestPoller = Poller<(MemoryStore, FakeSource, FakeNotifier, FakeNotifier)>;
 
 impl Harness {
     fn new() -> Self {

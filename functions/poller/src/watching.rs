@@ -11,16 +11,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::matcher::WatchIndex;
 use ctguard::model::{BackfillMode, InventoryCert, WatchEntry};
-use ctguard::store::Store;
+use ctguard::store::{AlertStore as _, InventoryStore as _, WatchStore as _};
 use ctguard::watching;
 use serde_json::json;
 use tracing::{error, info, warn};
 
 use crate::health::{self, HealthKind, HealthMessage};
-use crate::notify::{Mailer, Publisher};
 use crate::report::{RunError, RunReport};
-use crate::run::{Poller, chrono_duration};
-use crate::source::IssuanceSource;
+use crate::run::{Poller, PollerDeps, chrono_duration};
 
 /// Certificates pushed longer ago than the window plus this are no longer checked (a run that
 /// was down for a week still catches up on them; older ones were checked then).
@@ -32,13 +30,7 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-impl<S, C, P, M> Poller<S, C, P, M>
-where
-    S: Store,
-    C: IssuanceSource,
-    P: Publisher,
-    M: Mailer,
-{
+impl<D: PollerDeps> Poller<D> {
     /// Adds the configured canary entry when the watch list lacks it (the simplest seed: the
     /// deployed configuration says which canary to keep; deleting it through the API does not
     /// stick, turning `CANARY_DOMAIN` off does).
