@@ -39,8 +39,8 @@ pub mod run;
 pub mod source;
 mod watching;
 
-#[cfg(test)]
-mod run_tests;
+/// The one support module of the unit tests: fakes (issuance source, notifiers), the clock,
+/// captured logs, and the core's record builders.
 #[cfg(test)]
 mod testutil;
 

@@ -927,3 +927,7 @@ pub(crate) fn count(counts: &mut SeverityCounts, severity: Severity) {
         Severity::Critical => counts.critical += 1,
     }
 }
+
+/// Whole runs on the in-memory store (each guarantee above has one).
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,6 @@
 //! Unit tests of a whole run (poll, classify, store, cursor, deliver) on the in-memory store
-//! with a scripted issuance source and notifiers that fail on demand. The same scenarios run
-//! against the emulator in `tests/tests/poller_*.rs`.
+//! (faults armed on it) with a scripted issuance source and notifiers that fail on demand. The
+//! same scenarios run against the emulator in `tests/tests/poller_*.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,9 +14,9 @@ use ctguard::store::memory::{Fault, MemoryStore};
 use ctguard::store::{AlertStore, InventoryStore, WatchStore};
 use tokio::time::Instant;
 
+use super::Poller;
 use crate::config::RunSettings;
 use crate::report::{RunReport, StopReason};
-use crate::run::Poller;
 use crate::testutil::*;
 
 struct Harness {
