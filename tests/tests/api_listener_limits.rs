@@ -4,7 +4,6 @@
 
 mod api_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::App;
@@ -18,11 +17,11 @@ use tokio::net::TcpStream;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 async fn start(limits: Limits) -> std::net::SocketAddr {
-    let app = Arc::new(App::new(MemoryStore::new(), settings()));
+    let app = App::new(MemoryStore::new(), settings());
     let (listener, addr) = api::listener::bind(([127, 0, 0, 1], 0).into())
         .await
         .expect("bind 127.0.0.1:0");
-    tokio::spawn(serve_with(listener, app, limits));
+    tokio::spawn(serve_with(listener, app.router(), limits));
     addr
 }
 
