@@ -204,8 +204,12 @@ async fn serve_route<S: Store>(
     if request.method() != spec.method {
         return method_not_allowed(spec.template);
     }
-    app.dispatch(spec, param.as_deref().unwrap_or_default(), request)
-        .await
+    let mut response = app
+        .dispatch(spec, param.as_deref().unwrap_or_default(), request)
+        .await;
+    // Which row answered, for tests (response extensions never leave the process).
+    response.extensions_mut().insert(spec.id);
+    response
 }
 
 /// 404 naming the path as the client sent it. Also for an empty parameter in the middle of a

@@ -4,7 +4,7 @@
 
 mod support;
 
-use api::router::{Access, ROUTES};
+use api::router::{Access, ROUTES, RouteId};
 use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Reason, ReasonCode, Severity};
@@ -168,6 +168,7 @@ async fn every_route_in_the_table_is_served_and_its_path_allows_exactly_its_meth
         )
         .await;
         assert_ne!(r.status, 405, "{} {path}", spec.method);
+        assert_eq!(r.route, Some(spec.id), "{} {path}", spec.method);
         if r.status == 404 {
             // The handler's 404 (nothing stored), never the router's.
             assert!(
@@ -187,6 +188,7 @@ async fn every_route_in_the_table_is_served_and_its_path_allows_exactly_its_meth
             .collect();
         let r = send(&app, Req::new(&other_method(spec), &path).admin()).await;
         assert_eq!(r.status, 405, "{path}");
+        assert_eq!(r.route, None, "{path}");
         assert_eq!(r.error_code(), "method_not_allowed");
         assert_eq!(r.header("allow"), Some(allow.join(", ").as_str()), "{path}");
         assert_eq!(
@@ -210,19 +212,23 @@ async fn path_parameters_are_decoded_after_splitting_and_literal_segments_match_
     // An encoded unreserved character in a parameter: the entry is found and deleted.
     let r = send(&app, Req::delete("/domains/ex%61mple.org").admin()).await;
     assert_eq!(r.status, 204);
+    assert_eq!(r.route, Some(RouteId::DeleteDomain));
     assert!(app.store().list_watches().await.unwrap().is_empty());
     // An encoded `/` stays inside its segment: one parameter, `a/b` (not a hash).
     let r = send(&app, Req::get("/certs/a%2Fb").admin()).await;
     assert_eq!(r.status, 400);
+    assert_eq!(r.route, Some(RouteId::GetCert));
     assert_eq!(r.error_code(), "invalid_hash");
     let r = send(&app, Req::get("/certs/a%2fb/c").admin()).await;
     assert_eq!(r.status, 404);
     // An encoded literal segment is the route.
     let r = send(&app, Req::get("/%63erts").admin()).await;
     assert_eq!(r.status, 200);
+    assert_eq!(r.route, Some(RouteId::ListCerts));
     assert!(r.json()["items"].is_array());
     let r = send(&app, Req::get("/%6B%65%79%73").admin()).await;
     assert_eq!(r.status, 200);
+    assert_eq!(r.route, Some(RouteId::ListKeys));
 }
 
 #[tokio::test]
@@ -244,6 +250,7 @@ async fn trailing_slashes_empty_segments_and_extra_segments_are_404() {
         for req in [Req::get(path).admin(), Req::get(path)] {
             let r = send(&app, req).await;
             assert_eq!(r.status, 404, "{path}");
+            assert_eq!(r.route, None, "{path}");
             assert_eq!(r.error_code(), "not_found");
             assert_eq!(
                 r.json()["error"]["message"],
@@ -268,10 +275,12 @@ async fn a_literal_segment_beats_a_parameter() {
     }
     let r = send(&app, Req::post("/alerts/test").admin()).await;
     assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.route, Some(RouteId::TestAlert));
     assert_eq!(r.json()["sns"]["status"], "not_configured");
     // Any other value is still the parameterised route.
     let r = send(&app, Req::get("/alerts/tests").admin()).await;
     assert_eq!(r.status, 400);
+    assert_eq!(r.route, Some(RouteId::GetAlert));
     assert_eq!(r.error_code(), "invalid_hash");
     let r = send(&app, Req::delete("/keys/compromised").admin()).await;
     assert_eq!(r.status, 405);
@@ -290,6 +299,7 @@ async fn head_is_405_with_allow_not_the_get_handler() {
         for req in [Req::new("HEAD", path), Req::new("HEAD", path).admin()] {
             let r = send(&app, req).await;
             assert_eq!(r.status, 405, "{path}");
+            assert_eq!(r.route, None, "{path}: not the GET handler");
             assert_eq!(r.header("allow"), Some(allow), "{path}");
         }
     }
@@ -302,6 +312,7 @@ async fn the_order_of_checks_is_route_credentials_role_query_body() {
     // Invalid UTF-8 in the path: 400 before anything else.
     let r = send(&app, Req::get("/certs/%ff")).await;
     assert_eq!(r.status, 400);
+    assert_eq!(r.route, None);
     assert_eq!(r.error_code(), "invalid_path");
     // Route before credentials: unknown path and wrong method without a token.
     assert_eq!(send(&app, Req::get("/nope")).await.status, 404);
