@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 use api::App;
 use api::notify::{Notifier, NotifySettings};
@@ -30,7 +29,7 @@ async fn listen<S: api::Store>(app: App<S>) -> String {
     let (listener, addr) = api::listener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind 127.0.0.1:0");
-    tokio::spawn(api::listener::serve(listener, Arc::new(app)));
+    tokio::spawn(api::listener::serve(listener, app.router()));
     format!("http://{addr}")
 }
 

@@ -4,7 +4,6 @@
 
 mod api_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::App;
@@ -18,11 +17,11 @@ use tokio::net::TcpStream;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 async fn start(limits: Limits) -> std::net::SocketAddr {
-    let app = Arc::new(App::new(MemoryStore::new(), settings()));
+    let app = App::new(MemoryStore::new(), settings());
     let (listener, addr) = api::listener::bind(([127, 0, 0, 1], 0).into())
         .await
         .expect("bind 127.0.0.1:0");
-    tokio::spawn(serve_with(listener, app, limits));
+    tokio::spawn(serve_with(listener, app.router(), limits));
     addr
 }
 
@@ -156,4 +155,113 @@ async fn connections_over_the_cap_wait_until_one_ends() {
             .unwrap();
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     }
+}
+
+/// Reads one response (headers, then `content-length` bytes of body) from a kept-alive
+/// connection.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&received).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+        match tokio::time::timeout(PATIENCE, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => received.extend_from_slice(&buf[..n]),
+            other => panic!("no complete response ({other:?}): {received:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn kept_alive_connections_get_a_new_header_deadline_after_each_answer() {
+    let header_timeout = Duration::from_millis(400);
+    let addr = start(Limits {
+        header_timeout,
+        ..Limits::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // Three requests on one connection, each sent well within the deadline but, together,
+    // after it: the deadline counts from the previous answer, not from the connection's start.
+    for _ in 0..3 {
+        tokio::time::sleep(header_timeout / 2).await;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let response = read_response(&mut stream).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    }
+    // Then idle: closed after the deadline.
+    let started = Instant::now();
+    read_to_close(&mut stream).await;
+    assert!(started.elapsed() >= header_timeout / 2);
+}
+
+#[tokio::test]
+async fn over_http_the_router_keeps_the_apis_answers() {
+    let addr = start(Limits::default()).await;
+    let exchange = |request: String| async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        read_to_close(&mut stream).await
+    };
+    // HEAD is 405 with Allow (hyper sends no body for HEAD).
+    let response =
+        exchange("HEAD /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".into()).await;
+    assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("\r\nallow: get\r\n"),
+        "{response}"
+    );
+    // A trailing slash is another path: JSON 404.
+    let response =
+        exchange("GET /healthz/ HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".into()).await;
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    assert!(response.contains(r#""code":"not_found""#), "{response}");
+    // An encoded literal segment is the route (401: it needs credentials).
+    let response =
+        exchange("GET /c%65rts HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".into()).await;
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    // A 405 lists the path's methods, in JSON.
+    let response = exchange(
+        "PUT /certs HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("\r\nallow: post, get\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.contains(r#""code":"method_not_allowed""#),
+        "{response}"
+    );
+    // An over-size body with a push token: JSON 413.
+    let body = "A".repeat(64 * 1024 + 1);
+    let response = exchange(format!(
+        "POST /certs HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {PUSH_TOKEN}\r\n\
+         content-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+    .await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(
+        response.contains(r#""code":"payload_too_large""#),
+        "{response}"
+    );
 }

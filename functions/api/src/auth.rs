@@ -2,8 +2,8 @@
 //! Function URL with `AuthType: AWS_IAM`, the IAM caller AWS already authenticated.
 
 use http::header;
+use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -161,7 +161,7 @@ impl Authenticator {
     }
 
     /// Identifies the caller, or 401.
-    pub fn authenticate(&self, request: &Request) -> ApiResult<Caller> {
+    pub fn authenticate<B>(&self, request: &http::Request<B>) -> ApiResult<Caller> {
         match &self.mode {
             AuthMode::Bearer(tokens) => bearer_caller(tokens, request),
             AuthMode::Iam {
@@ -172,7 +172,7 @@ impl Authenticator {
     }
 }
 
-fn bearer_token(request: &Request) -> ApiResult<&[u8]> {
+fn bearer_token<B>(request: &http::Request<B>) -> ApiResult<&[u8]> {
     let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
     let value = match (values.next(), values.next()) {
         (Some(value), None) => value,
@@ -195,7 +195,7 @@ fn bearer_token(request: &Request) -> ApiResult<&[u8]> {
     Ok(token)
 }
 
-fn bearer_caller(tokens: &[TokenEntry], request: &Request) -> ApiResult<Caller> {
+fn bearer_caller<B>(tokens: &[TokenEntry], request: &http::Request<B>) -> ApiResult<Caller> {
     let presented = Sha256Hash::digest(bearer_token(request)?);
     // Compare against every entry without an early exit, so timing does not tell which entry
     // (or whether any) matched.
@@ -217,10 +217,10 @@ fn bearer_caller(tokens: &[TokenEntry], request: &Request) -> ApiResult<Caller> 
     })
 }
 
-fn iam_caller(
+fn iam_caller<B>(
     admin_principals: &[PrincipalPattern],
     push_principals: &[PrincipalPattern],
-    request: &Request,
+    request: &http::Request<B>,
 ) -> ApiResult<Caller> {
     let arn = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => context
@@ -258,6 +258,7 @@ fn iam_caller(
 mod tests {
     use super::*;
     use http::StatusCode;
+    use lambda_http::Request;
 
     fn entry(secret: &str, role: Role, label: &str) -> TokenEntry {
         TokenEntry {

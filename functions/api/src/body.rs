@@ -1,27 +1,54 @@
-//! Request bodies: size limit, content type, and JSON decoding with a nesting limit (the pure
-//! part, and the body types, are [`ctguard::api_input::body`]).
+//! Request bodies: reading within the size limit, content type, and JSON decoding with a
+//! nesting limit (the pure part, and the body types, are [`ctguard::api_input::body`]).
 //! Function URL bodies arrive base64-encoded for binary content types; lambda_http has already
-//! decoded them into [`Body`](lambda_http::Body) bytes by the time they get here.
+//! decoded them by the time they get here. On the local listener they stream in; axum's
+//! `to_bytes` stops reading at the limit, whether or not a Content-Length announced the size.
 
-use http::header;
-use lambda_http::Request;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
 
 pub use ctguard::api_input::body::{ContentKind, MAX_JSON_DEPTH};
 
-/// The body bytes, refused with 413 when over `limit`.
-pub fn bytes(request: &Request, limit: usize) -> ApiResult<&[u8]> {
-    let body: &[u8] = request.body().as_ref();
-    if body.len() > limit {
-        return Err(ApiError::payload_too_large(limit));
-    }
-    Ok(body)
+/// Reads the body: 413 beyond `limit` bytes, 408 when `timeout` (the listener's) passes first.
+pub async fn read(body: Body, limit: usize, timeout: Option<Duration>) -> ApiResult<Bytes> {
+    let read = async {
+        axum::body::to_bytes(body, limit).await.map_err(|e| {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over {
+                ApiError::payload_too_large(limit)
+            } else {
+                ApiError::bad_request(
+                    "unreadable_body",
+                    format!("the body could not be read: {e}"),
+                )
+            }
+        })
+    };
+    let Some(timeout) = timeout else {
+        return read.await;
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_elapsed| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs_f64()
+                ),
+            ))
+        })
 }
 
 /// The content kind of the body, if it is one of `accepted`; 415 otherwise (also when missing).
-pub fn content_kind(request: &Request, accepted: &[ContentKind]) -> ApiResult<ContentKind> {
+pub fn content_kind(headers: &HeaderMap, accepted: &[ContentKind]) -> ApiResult<ContentKind> {
     let expected = || {
         accepted
             .iter()
@@ -33,7 +60,7 @@ pub fn content_kind(request: &Request, accepted: &[ContentKind]) -> ApiResult<Co
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let value = request.headers().get(header::CONTENT_TYPE).ok_or_else(|| {
+    let value = headers.get(header::CONTENT_TYPE).ok_or_else(|| {
         ApiError::unsupported_media_type(format!("send a Content-Type header: {}", expected()))
     })?;
     let (media_type, kind) = ContentKind::from_content_type(value.to_str().unwrap_or_default());
@@ -54,16 +81,13 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::StatusCode;
 
-    fn request(content_type: Option<&str>, body: &[u8]) -> Request {
-        let mut builder = http::Request::builder();
+    fn request(content_type: Option<&str>, _body: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
         if let Some(ct) = content_type {
-            builder = builder.header("Content-Type", ct);
+            headers.insert(header::CONTENT_TYPE, ct.parse().unwrap());
         }
-        builder
-            .body(lambda_http::Body::from(body.to_vec()))
-            .unwrap()
+        headers
     }
 
     #[test]
@@ -101,11 +125,30 @@ mod tests {
         assert!(err.message.contains("application/json"), "{}", err.message);
     }
 
-    #[test]
-    fn bodies_over_the_limit_are_413() {
-        assert!(bytes(&request(None, &[0; 10]), 10).is_ok());
-        let err = bytes(&request(None, &[0; 11]), 10).unwrap_err();
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_413() {
+        let body = |n: usize| Body::from(vec![0u8; n]);
+        assert_eq!(read(body(10), 10, None).await.unwrap().len(), 10);
+        let err = read(body(11), 10, None).await.unwrap_err();
         assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.code, "payload_too_large");
+        // A body that never ends is cut off at the limit, not read to its end.
+        let endless = Body::from_stream(futures_util::stream::repeat_with(|| {
+            Ok::<_, std::io::Error>(Bytes::from_static(&[0; 1024]))
+        }));
+        let err = read(endless, 10_000, None).await.unwrap_err();
+        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn a_body_slower_than_the_timeout_is_408() {
+        let stalled =
+            Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+        let err = read(stalled, 10, Some(Duration::from_millis(20)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(err.code, "body_timeout");
     }
 
     // The depth limit is tested where it lives (`ctguard::api_input::body`); here, that its

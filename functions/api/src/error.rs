@@ -1,8 +1,8 @@
 //! The API's error type: every failure becomes `{"error": {"code", "message"}}` with the status
 //! that tells the client what to do about it.
 
+use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use ctguard::store::StoreError;
@@ -76,9 +76,11 @@ impl ApiError {
             message,
         )
     }
+}
 
-    /// The JSON response for this error.
-    pub fn into_response(self) -> Response<Body> {
+/// The JSON response for this error.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
         #[derive(Serialize)]
         struct Envelope<'a> {
             error: Inner<'a>,

@@ -1,11 +1,10 @@
 //! The api Lambda: configuration and AWS clients once at start-up, then either the Lambda
-//! runtime or (`--listen ADDR`) the local HTTP listener, both serving the same [`api::App`].
+//! runtime or (`--listen ADDR`) the local HTTP listener, both serving the same axum router.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use api::cli::{self, Mode};
-use api::{App, Config, runtime};
+use api::{App, Config, listener};
 use ctguard::runtime::SdkLimits;
 use ctguard::store::dynamo::DynamoStore;
 
@@ -35,13 +34,13 @@ async fn main() -> ExitCode {
 
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.tables);
     let notifier = api::notify::Notifier::new(&sdk, &config.notify);
-    let app = Arc::new(App::new(store, config.api).with_notifier(notifier));
+    let router = App::new(store, config.api).with_notifier(notifier).router();
 
     let result = match mode {
-        Mode::Listen(addr) => runtime::run_listener(app, addr)
+        Mode::Listen(addr) => listener::run(router, addr)
             .await
             .map_err(|e| format!("listener on {addr}: {e}")),
-        _ => runtime::run_lambda(app).await.map_err(|e| e.to_string()),
+        _ => lambda_http::run(router).await.map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,14 +1,15 @@
 //! Building successful responses: JSON bodies, `201 Created` with a location, `204`.
 
+use axum::body::Body;
+use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 
 /// A response with a JSON body that is already serialised.
-pub fn json_body(status: StatusCode, body: String) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body));
+pub fn json_body(status: StatusCode, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -21,7 +22,7 @@ pub fn json_body(status: StatusCode, body: String) -> Response<Body> {
 }
 
 /// Serialises `value` as the JSON body.
-pub fn json<T: Serialize>(status: StatusCode, value: &T) -> ApiResult<Response<Body>> {
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> ApiResult<Response> {
     let body = serde_json::to_string(value).map_err(|e| {
         tracing::error!(error = %e, "response serialisation failed");
         ApiError::new(
@@ -34,11 +35,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> ApiResult<Response<B
 }
 
 /// `201 Created` (with `Location`) when `created`, else `200 OK`: the idempotent-upsert answer.
-pub fn upserted<T: Serialize>(
-    created: bool,
-    location: &str,
-    value: &T,
-) -> ApiResult<Response<Body>> {
+pub fn upserted<T: Serialize>(created: bool, location: &str, value: &T) -> ApiResult<Response> {
     if !created {
         return json(StatusCode::OK, value);
     }
@@ -50,8 +47,8 @@ pub fn upserted<T: Serialize>(
 }
 
 /// `204 No Content`.
-pub fn no_content() -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
+pub fn no_content() -> Response {
+    let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;
     response
 }

@@ -1,10 +1,25 @@
-//! Method + path → route. The route table is data ([`ROUTES`]) so the OpenAPI test can compare
-//! it with the spec; matching answers 404 for an unknown path and 405 (with `Allow`) for a known
-//! path with the wrong method.
+//! The route table as data ([`ROUTES`], checked against `openapi.yaml` by the OpenAPI test) and
+//! the one axum [`Router`] built from it ([`router`]), which both the Lambda runtime and the local
+//! listener serve.
+//!
+//! What axum does: matching (a literal segment beats a parameter, so `/alerts/test` is not
+//! `/alerts/{tbs_sha256}`), path parameters (percent-decoded). What stays ours, because tests
+//! and clients rely on it: JSON 404 and 405 bodies, `Allow` listing a path's methods in table
+//! order, HEAD answered 405 rather than by the GET handler, percent-encoded literal segments
+//! (`/%63erts`) matching, invalid UTF-8 in the path refused with 400 before routing, and the
+//! `request` log line (method, path, status, elapsed_us) for every answer.
 
-use http::Method;
+use std::time::Instant;
 
-use crate::error::{ApiError, ApiResult};
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter};
+use http::{Method, Uri};
+
+use crate::app::{App, Store};
+use crate::error::{ApiError, echo};
 use crate::query::percent_decode;
 
 /// Every operation the API serves.
@@ -125,159 +140,183 @@ pub static ROUTES: &[RouteSpec] = &[
     route(Method::GET, "/ui/app.css", RouteId::UiStyle, Access::Public),
 ];
 
-/// A matched route with its decoded path parameters, in template order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Matched {
-    pub spec: &'static RouteSpec,
-    pub params: Vec<String>,
-}
-
-impl Matched {
-    pub fn id(&self) -> RouteId {
-        self.spec.id
-    }
-
-    /// The first path parameter (every parameterised route has exactly one).
-    pub fn param(&self) -> &str {
-        self.params.first().map(String::as_str).unwrap_or_default()
+/// The query parameters each route accepts; any other is a 400.
+pub fn known_query_params(route: RouteId) -> &'static [&'static str] {
+    match route {
+        RouteId::ListCerts => &["name", "limit", "cursor"],
+        RouteId::ListKeys => &["limit", "cursor"],
+        RouteId::ListAlerts => &["since", "severity", "domain", "limit", "cursor"],
+        _ => &[],
     }
 }
 
-/// Matches `template` against decoded `segments`, returning the parameters.
-fn match_template(template: &str, segments: &[String]) -> Option<Vec<String>> {
-    let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-    if parts.len() != segments.len() {
-        return None;
+/// The API: one route per path template in [`ROUTES`], each method going to
+/// [`App::dispatch`] with its row of the table; JSON 404 and 405 for the rest.
+pub fn router<S: Store>(app: App<S>) -> Router {
+    let mut templates: Vec<&'static str> = Vec::new();
+    for spec in ROUTES {
+        if !templates.contains(&spec.template) {
+            templates.push(spec.template);
+        }
     }
-    let mut params = Vec::new();
-    for (part, segment) in parts.iter().zip(segments) {
-        if part.starts_with('{') {
-            if segment.is_empty() {
-                return None;
+    let mut routes = Router::new();
+    for template in templates {
+        let mut methods = MethodRouter::new();
+        for spec in ROUTES.iter().filter(|r| r.template == template) {
+            let filter = MethodFilter::try_from(spec.method.clone())
+                .expect("the route table uses standard methods");
+            methods = methods.on(filter, move |state, param, request| {
+                serve_route(spec, state, param, request)
+            });
+        }
+        // Our own 405, with its `Allow` (axum then leaves the header alone).
+        let other_method = move |param: Option<Path<String>>, request: Request| async move {
+            match param {
+                Some(Path(p)) if p.is_empty() => no_route(&request),
+                _ => method_not_allowed(template),
             }
-            params.push(segment.clone());
-        } else if part != segment {
-            return None;
-        }
+        };
+        routes = routes.route(template, methods.fallback(other_method));
     }
-    Some(params)
+    let routes = routes
+        .fallback(|request: Request| async move { no_route(&request) })
+        .with_state(app);
+    // Middleware on an outer router runs before the inner one routes (a layer on `routes`
+    // would run after matching, too late to rewrite the path).
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::map_request(canonical_path))
+        .layer(middleware::from_fn(log_request))
 }
 
-/// Resolves `method` + `path` (percent-encoded, as on the wire) to a route.
-pub fn resolve(method: &Method, path: &str) -> ApiResult<Matched> {
-    // Split before decoding so an encoded `/` (`%2F`) stays inside its segment.
-    let segments = path
-        .strip_prefix('/')
-        .unwrap_or(path)
-        .split('/')
-        .map(|s| percent_decode(s, false))
-        .collect::<Option<Vec<String>>>()
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_path",
-                "the path is not valid percent-encoded UTF-8",
-            )
-        })?;
+/// One row of the route table: the checks and the handler ([`App::dispatch`]).
+async fn serve_route<S: Store>(
+    spec: &'static RouteSpec,
+    State(app): State<App<S>>,
+    param: Option<Path<String>>,
+    request: Request,
+) -> Response {
+    let param = param.map(|Path(p)| p);
+    if param.as_deref() == Some("") {
+        return no_route(&request);
+    }
+    // axum also sends HEAD to a GET route; this API answers it 405, as before.
+    if request.method() != spec.method {
+        return method_not_allowed(spec.template);
+    }
+    let mut response = app
+        .dispatch(spec, param.as_deref().unwrap_or_default(), request)
+        .await;
+    // Which row answered, for tests (response extensions never leave the process).
+    response.extensions_mut().insert(spec.id);
+    response
+}
 
-    // A literal segment beats a parameter (`/alerts/test` is not `/alerts/{tbs_sha256}`), so
-    // only the templates with the fewest parameters that match the path are candidates; the
-    // `Allow` of a 405 then lists exactly the methods the client's resource supports.
-    let candidates: Vec<(&'static RouteSpec, Vec<String>)> = ROUTES
+/// 404 naming the path as the client sent it. Also for an empty parameter in the middle of a
+/// path (`/alerts//ack`), which axum would match.
+fn no_route(request: &Request) -> Response {
+    let path = request
+        .extensions()
+        .get::<WirePath>()
+        .map_or_else(|| request.uri().path().to_owned(), |p| p.0.clone());
+    ApiError::not_found(format!("no route for {}", echo(&path))).into_response()
+}
+
+/// 405 with `Allow`: the methods of `template`, in table order.
+fn method_not_allowed(template: &str) -> Response {
+    let allow = ROUTES
         .iter()
-        .filter_map(|spec| match_template(spec.template, &segments).map(|p| (spec, p)))
+        .filter(|r| r.template == template)
+        .map(|r| r.method.as_str())
         .collect();
-    let fewest = candidates.iter().map(|(_, p)| p.len()).min();
-    let mut allowed = Vec::new();
-    for (spec, params) in candidates {
-        if Some(params.len()) != fewest {
-            continue;
-        }
-        if spec.method == method {
-            return Ok(Matched { spec, params });
-        }
-        allowed.push(spec.method.as_str());
+    ApiError::method_not_allowed(allow).into_response()
+}
+
+/// One `request` line per answer, whatever produced it.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        path,
+        status = response.status().as_u16(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// The path as the client sent it (for messages; routing sees [`canonical`]).
+#[derive(Debug, Clone)]
+struct WirePath(String);
+
+/// Rewrites the path to its canonical form before routing, so `/%63erts` is `/certs`; a path
+/// that is not percent-encoded UTF-8 is a 400 here, before routing and credentials.
+async fn canonical_path(mut request: Request) -> Result<Request, Response> {
+    let wire = request.uri().path().to_owned();
+    let path = canonical(&wire).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_path",
+            "the path is not valid percent-encoded UTF-8",
+        )
+        .into_response()
+    })?;
+    if path != wire {
+        let mut parts = request.uri().clone().into_parts();
+        let target = match request.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        parts.path_and_query = Some(target.parse().map_err(|_| {
+            ApiError::bad_request("invalid_path", "the path could not be normalised")
+                .into_response()
+        })?);
+        *request.uri_mut() = Uri::from_parts(parts).map_err(|_| {
+            ApiError::bad_request("invalid_path", "the path could not be normalised")
+                .into_response()
+        })?;
     }
-    if allowed.is_empty() {
-        Err(ApiError::not_found(format!(
-            "no route for {}",
-            crate::error::echo(path)
-        )))
-    } else {
-        Err(ApiError::method_not_allowed(allowed))
+    request.extensions_mut().insert(WirePath(wire));
+    Ok(request)
+}
+
+/// Each segment decoded, then encoded again with every byte other than RFC 3986's unreserved
+/// characters escaped. Splitting before decoding keeps an encoded `/` (`%2F`) inside its
+/// segment; axum decodes the parameters again. `None` when a segment is not UTF-8.
+fn canonical(path: &str) -> Option<String> {
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        for byte in percent_decode(segment, false)?.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                out.push(byte as char);
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
     }
+    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::StatusCode;
 
     #[test]
-    fn resolves_every_route_in_the_table() {
-        for spec in ROUTES {
-            let path = spec
-                .template
-                .replace("{tbs_sha256}", "ab")
-                .replace("{pubkey_sha256}", "cd")
-                .replace("{value}", "example.org");
-            let matched = resolve(&spec.method, &path).unwrap();
-            assert_eq!(matched.id(), spec.id, "{path}");
-        }
-    }
-
-    #[test]
-    fn decodes_parameters_after_splitting() {
-        let m = resolve(&Method::DELETE, "/domains/ex%61mple.org").unwrap();
-        assert_eq!(m.param(), "example.org");
-        let m = resolve(&Method::GET, "/certs/a%2Fb").unwrap();
-        assert_eq!(m.param(), "a/b");
-        let m = resolve(&Method::GET, "/%63erts").unwrap();
-        assert_eq!(m.id(), RouteId::ListCerts);
-    }
-
-    #[test]
-    fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
-        for path in [
-            "/",
-            "/nope",
-            "/certs/",
-            "/certs/a/b",
-            "//certs",
-            "/alerts/x/ack/y",
-        ] {
-            let err = resolve(&Method::GET, path).unwrap_err();
-            assert_eq!(err.status, StatusCode::NOT_FOUND, "{path}");
-        }
-        let err = resolve(&Method::PUT, "/certs").unwrap_err();
-        assert_eq!(err.status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(err.allow.as_deref(), Some("POST, GET"));
-        let err = resolve(&Method::GET, "/alerts/x/ack").unwrap_err();
-        assert_eq!(err.allow.as_deref(), Some("POST"));
-    }
-
-    #[test]
-    fn a_literal_segment_beats_a_parameter() {
-        // Found by schemathesis (ST205): `/alerts/test` advertised the GET of `/alerts/{tbs}`.
-        let err = resolve(&Method::GET, "/alerts/test").unwrap_err();
-        assert_eq!(err.status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(err.allow.as_deref(), Some("POST"));
-        let err = resolve(&Method::OPTIONS, "/alerts/test").unwrap_err();
-        assert_eq!(err.allow.as_deref(), Some("POST"));
+    fn canonical_paths_decode_unreserved_characters_only() {
+        assert_eq!(canonical("/%63erts").as_deref(), Some("/certs"));
+        assert_eq!(canonical("/certs/a%2Fb").as_deref(), Some("/certs/a%2Fb"));
+        assert_eq!(canonical("/certs/a%2fb").as_deref(), Some("/certs/a%2Fb"));
         assert_eq!(
-            resolve(&Method::POST, "/alerts/test").unwrap().id(),
-            RouteId::TestAlert
+            canonical("/domains/ex%61mple.org").as_deref(),
+            Some("/domains/example.org")
         );
-        // Any other value is still the parameterised route.
-        assert_eq!(
-            resolve(&Method::GET, "/alerts/tests").unwrap().id(),
-            RouteId::GetAlert
-        );
-    }
-
-    #[test]
-    fn invalid_utf8_in_the_path_is_a_400() {
-        let err = resolve(&Method::GET, "/certs/%ff").unwrap_err();
-        assert_eq!(err.status, StatusCode::BAD_REQUEST);
-        assert_eq!(err.code, "invalid_path");
+        assert_eq!(canonical("/a b/%zz").as_deref(), Some("/a%20b/%25zz"));
+        assert_eq!(canonical("//certs/").as_deref(), Some("//certs/"));
+        assert_eq!(canonical("/certs/%ff"), None);
     }
 }

@@ -5,8 +5,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use api::app::known_query_params;
-use api::router::{Access, ROUTES, RouteSpec};
+use api::router::{Access, ROUTES, RouteSpec, known_query_params};
 use serde_yaml_ng::Value;
 use support::*;
 

@@ -4,7 +4,7 @@
 
 mod support;
 
-use api::router::{Access, ROUTES};
+use api::router::{Access, ROUTES, RouteId};
 use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Reason, ReasonCode, Severity};
@@ -139,6 +139,249 @@ async fn percent_encoded_paths_and_queries_are_decoded() {
     let r = send(&app, Req::get("/certs/%ff%fe").admin()).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "invalid_path");
+}
+
+/// A method other than `spec`'s on its path.
+fn other_method(spec: &api::router::RouteSpec) -> String {
+    let used: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| r.template == spec.template)
+        .map(|r| r.method.as_str())
+        .collect();
+    ["PUT", "PATCH", "DELETE", "POST", "GET"]
+        .into_iter()
+        .find(|m| !used.contains(m))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn every_route_in_the_table_is_served_and_its_path_allows_exactly_its_methods() {
+    let app = app();
+    for spec in ROUTES {
+        let path = concrete_path(spec.template);
+        let r = send(
+            &app,
+            Req::new(spec.method.as_str(), &path)
+                .admin()
+                .json(json!({})),
+        )
+        .await;
+        assert_ne!(r.status, 405, "{} {path}", spec.method);
+        assert_eq!(r.route, Some(spec.id), "{} {path}", spec.method);
+        if r.status == 404 {
+            // The handler's 404 (nothing stored), never the router's.
+            assert!(
+                !r.json()["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("no route"),
+                "{} {path}: {:?}",
+                spec.method,
+                r.json()
+            );
+        }
+        let allow: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.template == spec.template)
+            .map(|r| r.method.as_str())
+            .collect();
+        let r = send(&app, Req::new(&other_method(spec), &path).admin()).await;
+        assert_eq!(r.status, 405, "{path}");
+        assert_eq!(r.route, None, "{path}");
+        assert_eq!(r.error_code(), "method_not_allowed");
+        assert_eq!(r.header("allow"), Some(allow.join(", ").as_str()), "{path}");
+        assert_eq!(
+            r.json()["error"]["message"],
+            format!("this path accepts {}", allow.join(", "))
+        );
+    }
+}
+
+#[tokio::test]
+async fn path_parameters_are_decoded_after_splitting_and_literal_segments_match_encoded() {
+    let app = app();
+    let r = send(
+        &app,
+        Req::post("/domains")
+            .admin()
+            .json(json!({"value": "example.org"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    // An encoded unreserved character in a parameter: the entry is found and deleted.
+    let r = send(&app, Req::delete("/domains/ex%61mple.org").admin()).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.route, Some(RouteId::DeleteDomain));
+    assert!(app.store().list_watches().await.unwrap().is_empty());
+    // An encoded `/` stays inside its segment: one parameter, `a/b` (not a hash).
+    let r = send(&app, Req::get("/certs/a%2Fb").admin()).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.route, Some(RouteId::GetCert));
+    assert_eq!(r.error_code(), "invalid_hash");
+    let r = send(&app, Req::get("/certs/a%2fb/c").admin()).await;
+    assert_eq!(r.status, 404);
+    // An encoded literal segment is the route.
+    let r = send(&app, Req::get("/%63erts").admin()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.route, Some(RouteId::ListCerts));
+    assert!(r.json()["items"].is_array());
+    let r = send(&app, Req::get("/%6B%65%79%73").admin()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.route, Some(RouteId::ListKeys));
+}
+
+#[tokio::test]
+async fn trailing_slashes_empty_segments_and_extra_segments_are_404() {
+    let app = app();
+    for path in [
+        "/",
+        "//certs",
+        "/certs//",
+        "/healthz/",
+        "/keys/",
+        "/alerts/x/ack/",
+        "/alerts/x/ack/y",
+        "/alerts//ack",
+        "/ui/",
+        "/certs%2F",
+        "/HEALTHZ",
+    ] {
+        for req in [Req::get(path).admin(), Req::get(path)] {
+            let r = send(&app, req).await;
+            assert_eq!(r.status, 404, "{path}");
+            assert_eq!(r.route, None, "{path}");
+            assert_eq!(r.error_code(), "not_found");
+            assert_eq!(
+                r.json()["error"]["message"],
+                format!("no route for {path:?}"),
+                "{path}"
+            );
+        }
+    }
+    let r = send(&app, Req::get("/alerts/x/ack").admin()).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+}
+
+#[tokio::test]
+async fn a_literal_segment_beats_a_parameter() {
+    // Found by schemathesis (ST205): `/alerts/test` advertised the GET of `/alerts/{tbs}`.
+    let app = app();
+    for method in ["GET", "OPTIONS", "HEAD", "DELETE"] {
+        let r = send(&app, Req::new(method, "/alerts/test").admin()).await;
+        assert_eq!(r.status, 405, "{method}");
+        assert_eq!(r.header("allow"), Some("POST"), "{method}");
+    }
+    let r = send(&app, Req::post("/alerts/test").admin()).await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.route, Some(RouteId::TestAlert));
+    assert_eq!(r.json()["sns"]["status"], "not_configured");
+    // Any other value is still the parameterised route.
+    let r = send(&app, Req::get("/alerts/tests").admin()).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.route, Some(RouteId::GetAlert));
+    assert_eq!(r.error_code(), "invalid_hash");
+    let r = send(&app, Req::delete("/keys/compromised").admin()).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+}
+
+#[tokio::test]
+async fn head_is_405_with_allow_not_the_get_handler() {
+    let app = app();
+    for (path, allow) in [
+        ("/healthz", "GET"),
+        ("/certs", "POST, GET"),
+        ("/ui", "GET"),
+        ("/alerts/ab", "GET"),
+    ] {
+        for req in [Req::new("HEAD", path), Req::new("HEAD", path).admin()] {
+            let r = send(&app, req).await;
+            assert_eq!(r.status, 405, "{path}");
+            assert_eq!(r.route, None, "{path}: not the GET handler");
+            assert_eq!(r.header("allow"), Some(allow), "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_order_of_checks_is_route_credentials_role_query_body() {
+    let app = app();
+    let big = vec![b'a'; 64 * 1024 + 1];
+    // Invalid UTF-8 in the path: 400 before anything else.
+    let r = send(&app, Req::get("/certs/%ff")).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.route, None);
+    assert_eq!(r.error_code(), "invalid_path");
+    // Route before credentials: unknown path and wrong method without a token.
+    assert_eq!(send(&app, Req::get("/nope")).await.status, 404);
+    let r = send(&app, Req::new("PUT", "/certs")).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST, GET"));
+    // Credentials before the body: an over-size body without a token is 401, not 413.
+    let r = send(&app, Req::post("/certs").body("text/plain", big.clone())).await;
+    assert_eq!(r.status, 401);
+    // Role before query and body.
+    let r = send(&app, Req::get("/domains?bogus=1").push()).await;
+    assert_eq!(r.status, 403);
+    let r = send(
+        &app,
+        Req::post("/domains")
+            .push()
+            .body("application/json", big.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // Query before the body.
+    let r = send(
+        &app,
+        Req::post("/certs?x=1")
+            .push()
+            .body("text/plain", big.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error_code(), "invalid_parameter");
+    // Content type before the size (the handler asks for the type first).
+    let r = send(
+        &app,
+        Req::post("/certs").push().body("image/png", big.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 415);
+    let r = send(&app, Req::post("/certs").push().body("text/plain", big)).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.error_code(), "payload_too_large");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_the_limit_is_read() {
+    let app = app();
+    let limit = app.settings().max_body_bytes;
+    // Exactly the limit: read, then refused as JSON it is not (400), not as too large.
+    let r = send(
+        &app,
+        Req::post("/domains")
+            .admin()
+            .body("application/json", vec![b' '; limit]),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{:?}", r.json());
+    assert_eq!(r.error_code(), "malformed_json");
+    let r = send(
+        &app,
+        Req::post("/domains")
+            .admin()
+            .body("application/json", vec![b' '; limit + 1]),
+    )
+    .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(
+        r.json()["error"]["message"],
+        format!("the request body is over the {limit}-byte limit")
+    );
 }
 
 // ---------------------------------------------------------------- /certs

@@ -21,7 +21,7 @@ pub async fn start_listener<S: Store>(store: S) -> (String, Arc<App<S>>) {
     let (listener, addr) = api::listener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind 127.0.0.1:0");
-    tokio::spawn(api::listener::serve(listener, Arc::clone(&app)));
+    tokio::spawn(api::listener::serve(listener, app.router()));
     (format!("http://{addr}"), app)
 }
 

@@ -1,7 +1,7 @@
 //! `/alerts`: what the poller found, and people's triage of it.
 
+use axum::response::Response;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 
 use ctguard::api_input::body::AckJson;
 use ctguard::api_input::query::{alert_filter, alerts_listing};
@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::response::json;
 
 /// GET /alerts?since=&severity=&domain=&limit=&cursor= (newest first)
-pub async fn list<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn list<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let filter = alert_filter(&ctx.query)?;
     // A cursor is valid only with the filters it was issued for.
     let listing = alerts_listing(&filter);
@@ -25,7 +25,7 @@ pub async fn list<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response
 }
 
 /// GET /alerts/{tbs_sha256}
-pub async fn get<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn get<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let tbs = parse_hash("tbs_sha256", ctx.param)?;
     match store.get_alert(&tbs).await? {
         Some(alert) => json(StatusCode::OK, &alert),
@@ -35,13 +35,13 @@ pub async fn get<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<
 
 /// POST /alerts/{tbs_sha256}/ack `{"note": "..."}` (the body is optional): records that the
 /// caller triaged the alert. Acknowledging again replaces the earlier acknowledgement.
-pub async fn ack<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn ack<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let tbs = parse_hash("tbs_sha256", ctx.param)?;
-    let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
+    let bytes = ctx.body()?;
     let input: AckJson = if AckJson::is_blank(bytes) {
         AckJson::default()
     } else {
-        body::content_kind(ctx.request, &[ContentKind::Json])?;
+        body::content_kind(&ctx.request.headers, &[ContentKind::Json])?;
         body::json(bytes)?
     };
     let ack = Acknowledgement {

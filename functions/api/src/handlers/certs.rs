@@ -1,7 +1,7 @@
 //! `/certs`: the inventory of certificates load balancers deployed.
 
+use axum::response::Response;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 
 use ctguard::api_input::body::CertJson;
 use ctguard::api_input::query::{certs_listing, certs_name};
@@ -139,10 +139,10 @@ fn from_explicit(ctx: &Ctx<'_>, input: CertJson, source: String) -> ApiResult<Re
 
 fn record_from_request(ctx: &Ctx<'_>) -> ApiResult<Record> {
     let kind = body::content_kind(
-        ctx.request,
+        &ctx.request.headers,
         &[ContentKind::Pem, ContentKind::Der, ContentKind::Json],
     )?;
-    let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
+    let bytes = ctx.body()?;
     let label = ctx.caller.label.clone();
     match kind {
         ContentKind::Pem | ContentKind::Der => {
@@ -174,10 +174,7 @@ fn record_from_request(ctx: &Ctx<'_>) -> ApiResult<Record> {
 
 /// POST /certs: 201 when new, 200 when known. A push adds a record or its label to a known
 /// record's sources, nothing else; an admin replaces the record ([`crate::push`]).
-pub async fn post<S: InventoryStore + AlertStore>(
-    store: &S,
-    ctx: &Ctx<'_>,
-) -> ApiResult<Response<Body>> {
+pub async fn post<S: InventoryStore + AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     match record_from_request(ctx)? {
         Record::Cert(cert) => {
             let (outcome, stored) = push::write_cert(store, ctx.caller, &cert).await?;
@@ -196,7 +193,7 @@ pub async fn post<S: InventoryStore + AlertStore>(
 }
 
 /// GET /certs?name=&limit=&cursor=
-pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let name = certs_name(&ctx.query)?;
     let listing = certs_listing(name.as_deref());
     let page = store
@@ -206,7 +203,7 @@ pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Resp
 }
 
 /// GET /certs/{tbs_sha256}
-pub async fn get<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn get<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let tbs = parse_hash("tbs_sha256", ctx.param)?;
     match store.get_cert(&tbs).await? {
         Some(cert) => json(StatusCode::OK, &cert),
@@ -217,7 +214,7 @@ pub async fn get<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Respo
 }
 
 /// DELETE /certs/{tbs_sha256}
-pub async fn delete<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn delete<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let tbs = parse_hash("tbs_sha256", ctx.param)?;
     if store.delete_cert(&tbs).await? {
         tracing::info!(%tbs, by = %ctx.caller.label, "certificate deleted");

@@ -1,8 +1,8 @@
 //! `/domains`: the watch list, with each entry's poll status.
 
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use ctguard::api_input::body::DomainJson;
@@ -125,9 +125,9 @@ fn parse_allowed_issuers(raw: Vec<String>) -> ApiResult<Vec<String>> {
 
 /// POST /domains: creates the entry (201), or returns the existing one (200), unchanged
 /// except for `allowed_issuers` when given.
-pub async fn post<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
-    body::content_kind(ctx.request, &[ContentKind::Json])?;
-    let input: DomainJson = body::json(body::bytes(ctx.request, ctx.settings.max_body_bytes)?)?;
+pub async fn post<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    body::content_kind(&ctx.request.headers, &[ContentKind::Json])?;
+    let input: DomainJson = body::json(ctx.body()?)?;
     let domain = parse_domain(&input.value)?;
     let note = check_text("note", input.note, MAX_NOTE_CHARS)?;
     let allowed_issuers = input
@@ -163,7 +163,7 @@ pub async fn post<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response
 }
 
 /// GET /domains: every entry with its poll status (watch lists are small: no pagination).
-pub async fn list<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn list<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let mut entries = store.list_watches().await?;
     entries.sort_by(|a, b| a.domain.cmp(&b.domain));
     let items: Vec<DomainView> = entries
@@ -174,7 +174,7 @@ pub async fn list<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response
 }
 
 /// DELETE /domains/{value}: the value is normalised first, so `Example.ORG.` finds `example.org`.
-pub async fn delete<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn delete<S: WatchStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let domain = parse_domain(ctx.param)?;
     if store.delete_watch(&domain).await? {
         tracing::info!(%domain, by = %ctx.caller.label, "watch entry deleted");

@@ -2,8 +2,8 @@
 //! key's names is authorized), from a hash, a PEM key or certificate, or a CSR; and
 //! `/keys/compromised`, keys that authorize nothing and make every certificate `critical`.
 
+use axum::response::Response;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 
 use ctguard::api_input::body::{CompromisedJson, KeyJson};
 use ctguard::api_input::query::KEYS_LISTING;
@@ -91,8 +91,8 @@ impl Material {
 }
 
 fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
-    let kind = body::content_kind(ctx.request, &[ContentKind::Json, ContentKind::Pem])?;
-    let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
+    let kind = body::content_kind(&ctx.request.headers, &[ContentKind::Json, ContentKind::Pem])?;
+    let bytes = ctx.body()?;
     let (pubkey_sha256, dns_names, note, expires_at): (Sha256Hash, _, _, _) = match kind {
         ContentKind::Json => {
             let input: KeyJson = body::json(bytes)?;
@@ -139,9 +139,9 @@ fn key_from_request(ctx: &Ctx<'_>) -> ApiResult<AuthorizedKey> {
 /// nothing and every new certificate for it is `critical` (`compromised_key`), pushed or
 /// not. 201 when the key was not in the inventory, 200 when it was (its record keeps its
 /// names and sources and loses its expiry, so the mark lasts).
-pub async fn compromised<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
-    let kind = body::content_kind(ctx.request, &[ContentKind::Json, ContentKind::Pem])?;
-    let bytes = body::bytes(ctx.request, ctx.settings.max_body_bytes)?;
+pub async fn compromised<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let kind = body::content_kind(&ctx.request.headers, &[ContentKind::Json, ContentKind::Pem])?;
+    let bytes = ctx.body()?;
     let (pubkey_sha256, note) = match kind {
         ContentKind::Json => {
             let input: CompromisedJson = body::json(bytes)?;
@@ -177,7 +177,7 @@ pub async fn compromised<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResu
 
 /// POST /keys: 201 when new, 200 when known. A push adds a key or its label to a known key's
 /// sources, nothing else; an admin replaces the record ([`crate::push`]).
-pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let key = key_from_request(ctx)?;
     let (outcome, stored) = push::write_key(store, ctx.caller, &key).await?;
     tracing::info!(pubkey = %stored.pubkey_sha256, by = %ctx.caller.label, ?outcome, "key authorized");
@@ -186,13 +186,13 @@ pub async fn post<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Resp
 }
 
 /// GET /keys?limit=&cursor=
-pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn list<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let page = store.list_keys(&page_request(ctx, KEYS_LISTING)?).await?;
     json(StatusCode::OK, &PageView::new(page, ctx, KEYS_LISTING))
 }
 
 /// DELETE /keys/{pubkey_sha256}
-pub async fn delete<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn delete<S: InventoryStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let pubkey = parse_hash("pubkey_sha256", ctx.param)?;
     if store.delete_key(&pubkey).await? {
         tracing::info!(%pubkey, by = %ctx.caller.label, "key deleted");

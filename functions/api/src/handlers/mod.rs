@@ -10,8 +10,9 @@ pub mod status;
 pub mod test_alert;
 pub mod ui;
 
+use axum::body::Bytes;
 use chrono::{DateTime, Utc};
-use lambda_http::Request;
+use http::request::Parts;
 use serde::Serialize;
 
 use ctguard::api_input;
@@ -21,18 +22,28 @@ use ctguard::store::{Page, PageRequest};
 use crate::auth::Caller;
 use crate::config::ApiSettings;
 use crate::cursor::CursorKey;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
 
 /// Everything a handler needs about the current request.
 pub struct Ctx<'a> {
-    pub request: &'a Request,
+    /// The request's method, URI and headers (the body is [`Ctx::body`]).
+    pub request: &'a Parts,
+    /// The body as read after the checks: its bytes, or why they could not be read (413, 408).
+    pub body: Result<Bytes, ApiError>,
     pub caller: &'a Caller,
     /// The decoded path parameter (for routes that have one).
     pub param: &'a str,
     pub query: Query,
     pub settings: &'a ApiSettings,
     pub now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    /// The body bytes, or the error reading them gave (413 over the limit, 408 too slow).
+    pub fn body(&self) -> ApiResult<&[u8]> {
+        self.body.as_deref().map_err(Clone::clone)
+    }
 }
 
 pub use ctguard::api_input::query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};

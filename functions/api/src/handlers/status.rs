@@ -1,9 +1,9 @@
 //! `GET /status`: is monitoring working? Per-entry freshness, the alert backlog, and failed
 //! deliveries. Every count is bounded so the call stays cheap whatever the backlog.
 
+use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use ctguard::domain::WatchDomain;
@@ -173,7 +173,7 @@ async fn failed_deliveries<S: AlertStore>(store: &S, ctx: &Ctx<'_>) -> ApiResult
 pub async fn get<S: WatchStore + AlertStore + InventoryStore>(
     store: &S,
     ctx: &Ctx<'_>,
-) -> ApiResult<Response<Body>> {
+) -> ApiResult<Response> {
     let mut entries = store.list_watches().await?;
     entries.sort_by(|a, b| a.domain.cmp(&b.domain));
     let coverage = watching::coverage(&entries, ctx.now);

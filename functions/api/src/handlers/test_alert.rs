@@ -4,8 +4,8 @@
 //! when every configured channel accepted it; 503 `channel_failed` naming each channel's
 //! outcome when one refused or could not be reached. Nothing is stored.
 
+use axum::response::Response;
 use http::StatusCode;
-use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use super::Ctx;
@@ -65,7 +65,7 @@ struct TestAlertView {
     email: ChannelResult,
 }
 
-pub async fn post(notifier: &Notifier, ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
+pub async fn post(notifier: &Notifier, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let at = ctx.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let by = &ctx.caller.label;
     let body = serde_json::json!({

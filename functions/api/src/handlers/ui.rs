@@ -3,8 +3,9 @@
 //! from anywhere else. The page holds no data: it is public, and asks the operator for a token
 //! that it keeps in `sessionStorage` and sends only to this API (`connect-src 'self'`).
 
+use axum::body::Body;
+use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Response};
 
 /// Only this origin's script and stylesheet, no inline code, only fetches to this API, no
 /// framing, no `<base>`, no form submissions (the page's forms are handled by its script).
@@ -35,9 +36,9 @@ impl Asset {
 }
 
 /// One of the page's files with the security headers.
-pub fn get(asset: Asset) -> Response<Body> {
+pub fn get(asset: Asset) -> Response {
     let (content_type, text) = asset.content();
-    let mut response = Response::new(Body::Text(text.to_owned()));
+    let mut response = Response::new(Body::from(text));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     for (name, value) in [

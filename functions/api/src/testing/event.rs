@@ -123,6 +123,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// The row of the route table that answered (`None`: the router itself, 404/405/400).
+    pub route: Option<crate::router::RouteId>,
 }
 
 impl Resp {
@@ -151,6 +153,7 @@ pub async fn send<S: crate::Store>(app: &App<S>, req: Req) -> Resp {
     let (parts, body) = response.into_parts();
     Resp {
         status: parts.status.as_u16(),
+        route: parts.extensions.get().copied(),
         headers: parts.headers,
         body: body.to_vec(),
     }
