@@ -666,24 +666,13 @@ impl AlertStore for MemoryStore {
         page: &PageRequest,
     ) -> Result<Page<Alert>, StoreError> {
         self.enter("list_alerts").await?;
-        let mut items: Vec<Alert> = self.with(|s| {
-            s.alerts
-                .values()
-                .filter(|a| filter.since.is_none_or(|t| a.first_seen_at >= t))
-                .filter(|a| filter.severity.is_none_or(|sev| a.severity == sev))
-                .filter(|a| {
-                    filter
-                        .domain
-                        .as_ref()
-                        .is_none_or(|d| a.matched.iter().any(|m| &m.entry == d))
-                })
-                .cloned()
-                .collect()
-        });
-        items.sort_by(|a, b| {
-            b.first_seen_at
-                .cmp(&a.first_seen_at)
-                .then(b.tbs_sha256.cmp(&a.tbs_sha256))
+        let items = self.newest_first(|a| {
+            filter.since.is_none_or(|t| a.first_seen_at >= t)
+                && filter.severity.is_none_or(|sev| a.severity == sev)
+                && filter
+                    .domain
+                    .as_ref()
+                    .is_none_or(|d| a.matched.iter().any(|m| &m.entry == d))
         });
         paginate(items, page)
     }
@@ -700,20 +689,9 @@ impl AlertStore for MemoryStore {
 
     async fn list_outbox_baseline(&self, entry: &WatchDomain) -> Result<Vec<Alert>, StoreError> {
         self.enter("list_outbox_baseline").await?;
-        let mut items: Vec<Alert> = self.with(|s| {
-            s.alerts
-                .values()
-                .filter(|a| a.baseline && has_queued(a))
-                .filter(|a| a.matched.iter().any(|m| &m.entry == entry))
-                .cloned()
-                .collect()
-        });
-        items.sort_by(|a, b| {
-            b.first_seen_at
-                .cmp(&a.first_seen_at)
-                .then(b.tbs_sha256.cmp(&a.tbs_sha256))
-        });
-        Ok(items)
+        Ok(self.newest_first(|a| {
+            a.baseline && has_queued(a) && a.matched.iter().any(|m| &m.entry == entry)
+        }))
     }
 
     async fn resolve_pending(
@@ -848,6 +826,19 @@ impl MemoryStore {
                 .then(a.tbs_sha256.cmp(&b.tbs_sha256))
         });
         items.truncate(limit as usize);
+        items
+    }
+
+    /// The alerts `keep` accepts, newest first (ties by TBS hash, descending): the order of the
+    /// DynamoDB store's time-sorted indexes read backwards.
+    fn newest_first(&self, keep: impl Fn(&Alert) -> bool) -> Vec<Alert> {
+        let mut items: Vec<Alert> =
+            self.with(|s| s.alerts.values().filter(|a| keep(a)).cloned().collect());
+        items.sort_by(|a, b| {
+            b.first_seen_at
+                .cmp(&a.first_seen_at)
+                .then(b.tbs_sha256.cmp(&a.tbs_sha256))
+        });
         items
     }
 }
