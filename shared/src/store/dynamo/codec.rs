@@ -1,12 +1,15 @@
 //! Shared plumbing for the DynamoDB store: record encoding, sort keys, page tokens, update
-//! expressions, paged index queries, and error mapping.
+//! expressions, paged index queries, reads that follow every page up to a bound, and error
+//! mapping.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -230,6 +233,16 @@ impl Expr {
         self.sets.push(format!("{n} = {n} + {v}"));
     }
 
+    /// Appends `items` to a list attribute, creating it if absent.
+    pub(super) fn append(&mut self, path: &str, items: Vec<AttributeValue>) {
+        let n = self.name(path);
+        let empty = self.value(AttributeValue::L(vec![]));
+        let tail = self.value(AttributeValue::L(items));
+        self.sets.push(format!(
+            "{n} = list_append(if_not_exists({n}, {empty}), {tail})"
+        ));
+    }
+
     pub(super) fn remove(&mut self, path: &str) {
         let n = self.name(path);
         self.removes.push(n);
@@ -309,6 +322,27 @@ pub(super) struct IndexQuery<'a> {
 }
 
 impl IndexQuery<'_> {
+    /// The Query without page size or start key: the key condition, filter and order.
+    fn request(&mut self, client: &Client) -> QueryFluentBuilder {
+        let pk = self.expr.name(self.partition.0);
+        let pv = self.expr.value(s(self.partition.1.clone()));
+        let mut key_condition = format!("{pk} = {pv}");
+        if let Some(from) = self.sort_from.take() {
+            let sk = self.expr.name(self.sort_attr);
+            let sv = self.expr.value(s(from));
+            key_condition.push_str(&format!(" AND {sk} >= {sv}"));
+        }
+        client
+            .query()
+            .table_name(self.table)
+            .index_name(self.index)
+            .key_condition_expression(key_condition)
+            .set_filter_expression(self.filter.clone())
+            .set_expression_attribute_names(self.expr.names())
+            .set_expression_attribute_values(self.expr.values())
+            .scan_index_forward(!self.newest_first)
+    }
+
     /// One page of at most `limit` items after `token`. The token is `None` only when nothing
     /// follows. A filtered page may hold fewer than `limit` items when the filter skips many.
     pub(super) async fn page(
@@ -321,15 +355,7 @@ impl IndexQuery<'_> {
         let mut start = token
             .map(|t| decode_token(t, self.key_attrs, (self.partition.0, &self.partition.1)))
             .transpose()?;
-
-        let pk = self.expr.name(self.partition.0);
-        let pv = self.expr.value(s(self.partition.1.clone()));
-        let mut key_condition = format!("{pk} = {pv}");
-        if let Some(from) = self.sort_from.take() {
-            let sk = self.expr.name(self.sort_attr);
-            let sv = self.expr.value(s(from));
-            key_condition.push_str(&format!(" AND {sk} >= {sv}"));
-        }
+        let request = self.request(client);
 
         let mut items: Vec<Item> = Vec::new();
         for _ in 0..MAX_QUERY_ROUNDS {
@@ -340,15 +366,8 @@ impl IndexQuery<'_> {
             } else {
                 wanted
             };
-            let out = client
-                .query()
-                .table_name(self.table)
-                .index_name(self.index)
-                .key_condition_expression(&key_condition)
-                .set_filter_expression(self.filter.clone())
-                .set_expression_attribute_names(self.expr.names())
-                .set_expression_attribute_values(self.expr.values())
-                .scan_index_forward(!self.newest_first)
+            let out = request
+                .clone()
                 .limit(i32::try_from(ask).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -367,6 +386,55 @@ impl IndexQuery<'_> {
         }
         Ok((items, start.as_ref().map(encode_token)))
     }
+
+    /// Up to `cap` items, in index order, however many pages that takes (no page tokens: for
+    /// reads that want everything up to a bound, not a caller's paging).
+    pub(super) async fn all<T>(
+        mut self,
+        client: &Client,
+        cap: usize,
+        decode: impl FnMut(Item) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let page_size = if self.filter.is_some() {
+            FILTERED_READ_AHEAD.max(cap)
+        } else {
+            cap
+        };
+        let items = self
+            .request(client)
+            .limit(i32::try_from(page_size.clamp(1, MAX_PAGE as usize)).unwrap_or(i32::MAX))
+            .into_paginator()
+            .items()
+            .send();
+        collect_items(self.operation, "Query", self.table, items, cap, decode).await
+    }
+}
+
+/// Reads a Query's or Scan's items through the SDK's paginator, which follows
+/// `LastEvaluatedKey`, keeping at most `cap`: no further request is sent once `cap` items
+/// are in (the paginator fetches a page only when asked for its next item).
+pub(super) async fn collect_items<T, E, R>(
+    operation: &'static str,
+    api: &str,
+    table: &str,
+    mut items: PaginationStream<Result<Item, SdkError<E, R>>>,
+    cap: usize,
+    mut decode: impl FnMut(Item) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let mut found = Vec::new();
+    while found.len() < cap {
+        match items.next().await {
+            Some(item) => found.push(decode(
+                item.map_err(|e| backend(operation, api, table, e))?,
+            )?),
+            None => break,
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 
-use super::codec::{Expr, Item, backend, s, sort_time, string_attr, time_key, ttl_epoch};
+use super::codec::{
+    Expr, Item, backend, collect_items, s, sort_time, string_attr, time_key, ttl_epoch,
+};
 use super::{BATCH_GET_MAX, DynamoStore};
 use crate::hash::Sha256Hash;
 use crate::model::{Deployed, InventoryCert};
@@ -145,9 +147,8 @@ impl DynamoStore {
     ) -> Result<Vec<Deployed>, StoreError> {
         const OP: &str = "list_expiring";
         let table = &self.tables.inventory;
-        let mut found = Vec::new();
         if limit == 0 || until < from {
-            return Ok(found);
+            return Ok(Vec::new());
         }
         let mut expr = Expr::new();
         let feed = expr.name(FEED);
@@ -156,31 +157,22 @@ impl DynamoStore {
         // `#` sorts before every name character, `~` after the ones a name has.
         let lo = expr.value(s(time_key(from, "")));
         let hi = expr.value(s(time_key(until, "~")));
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .index_name(BY_EXPIRY)
-                .key_condition_expression(format!(
-                    "{feed} = {feed_v} AND {key} BETWEEN {lo} AND {hi}"
-                ))
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .limit(i32::try_from(limit - found.len() as u32).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend(OP, "Query", table, e))?;
-            for item in out.items.unwrap_or_default() {
-                found.push(decode_deployed(&item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() && found.len() < limit as usize => start = Some(k),
-                _ => return Ok(found),
-            }
-        }
+        let items = self
+            .client
+            .query()
+            .table_name(table)
+            .index_name(BY_EXPIRY)
+            .key_condition_expression(format!("{feed} = {feed_v} AND {key} BETWEEN {lo} AND {hi}"))
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .into_paginator()
+            .items()
+            .send();
+        collect_items(OP, "Query", table, items, limit as usize, |item| {
+            decode_deployed(&item)
+        })
+        .await
     }
 
     /// BatchGetItem of the names' records, ≤ 100 keys a request, consistent reads.

@@ -4,17 +4,14 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::codec::{
-    Expr, IndexQuery, Item, backend, decode, encode, encode_value, s, string_attr, strip_nulls,
-    time_key, ttl_epoch,
+    Expr, IndexQuery, Item, backend, collect_items, decode, encode, encode_value, s, string_attr,
+    strip_nulls, time_key, ttl_epoch,
 };
 use super::{BATCH_GET_MAX, DynamoStore};
 use crate::hash::Sha256Hash;
@@ -164,11 +161,9 @@ impl DynamoStore {
             item.insert(TTL.to_owned(), ttl_epoch(t));
         }
         let mut expr = Expr::new();
+        expr.append(SOURCES, vec![s(source)]);
         let (src, pk) = (expr.name(SOURCES), expr.name(PK));
         let label = expr.value(s(source));
-        let one = expr.value(AttributeValue::L(vec![s(source)]));
-        let empty = expr.value(AttributeValue::L(vec![]));
-        let update = format!("SET {src} = list_append(if_not_exists({src}, {empty}), {one})");
         let condition = format!("attribute_exists({pk}) AND NOT contains({src}, {label})");
         for _ in 0..PUSH_ATTEMPTS {
             if self
@@ -177,34 +172,22 @@ impl DynamoStore {
             {
                 return Ok((PutOutcome::Created, decode(kind.entity(), hash, item)?));
             }
-            let result = self
-                .client
-                .update_item()
-                .table_name(table)
-                .key(PK, s(kind.pk(hash)))
-                .update_expression(&update)
-                .condition_expression(&condition)
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
+            let key = (PK.to_owned(), s(kind.pk(hash)));
+            // A failed condition: already among the sources (nothing to change; the item is
+            // the stored record), or deleted since the put (no item: try again).
+            let stored = match self
+                .update_if(
+                    operation,
+                    table,
+                    key,
+                    &expr,
+                    condition.clone(),
+                    ReturnValue::AllNew,
                 )
-                .send()
-                .await;
-            let stored = match result {
-                Ok(out) => out.attributes,
-                // Already among the sources: nothing to change; the item is the stored record.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
-                {
-                    match e.into_service_error() {
-                        UpdateItemError::ConditionalCheckFailedException(c) => c.item,
-                        _ => None,
-                    }
-                }
-                Err(e) => return Err(backend(operation, "UpdateItem", table, e)),
+                .await?
+            {
+                Ok(applied) => applied,
+                Err(unchanged) => unchanged,
             };
             if let Some(stored) = stored.filter(|i| !i.is_empty()) {
                 return Ok((PutOutcome::Updated, decode(kind.entity(), hash, stored)?));
@@ -445,42 +428,28 @@ impl InventoryStore for DynamoStore {
         let yes = expr.value(AttributeValue::Bool(true));
         let seen = expr.name(CT_SEEN_AT);
         let alerted = expr.name(NOT_LOGGED_ALERTED_AT);
-        let mut found = Vec::new();
-        if limit == 0 {
-            return Ok(found);
-        }
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .index_name(BY_KIND)
-                .key_condition_expression(format!(
-                    "{kind} = {kind_v} AND {added} BETWEEN {from} AND {until}"
-                ))
-                .filter_expression(format!(
-                    "{has_scts} = {yes} AND attribute_not_exists({seen}) AND \
-                     attribute_not_exists({alerted})"
-                ))
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend(OP, "Query", table, e))?;
-            for item in out.items.unwrap_or_default() {
-                let key = string_attr(&item, PK).unwrap_or_default().to_owned();
-                found.push(decode(Kind::Cert.entity(), key, item)?);
-                if found.len() >= limit as usize {
-                    return Ok(found);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(found),
-            }
-        }
+        let items = self
+            .client
+            .query()
+            .table_name(table)
+            .index_name(BY_KIND)
+            .key_condition_expression(format!(
+                "{kind} = {kind_v} AND {added} BETWEEN {from} AND {until}"
+            ))
+            .filter_expression(format!(
+                "{has_scts} = {yes} AND attribute_not_exists({seen}) AND \
+                 attribute_not_exists({alerted})"
+            ))
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .into_paginator()
+            .items()
+            .send();
+        collect_items(OP, "Query", table, items, limit as usize, |item| {
+            let key = string_attr(&item, PK).unwrap_or_default().to_owned();
+            decode(Kind::Cert.entity(), key, item)
+        })
+        .await
     }
 
     async fn put_cert(

@@ -4,7 +4,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::DynamoStore;
-use super::codec::{Expr, backend, decode, encode, encode_value, s, strip_nulls};
+use super::codec::{
+    Expr, backend, collect_items, decode, encode, encode_value, s, string_attr, strip_nulls,
+};
 use crate::domain::WatchDomain;
 use crate::model::WatchEntry;
 use crate::store::{CursorUpdate, PollStatus, StoreError, WatchStore};
@@ -113,31 +115,20 @@ impl WatchStore for DynamoStore {
     async fn list_watches(&self) -> Result<Vec<WatchEntry>, StoreError> {
         const OP: &str = "list_watches";
         let table = &self.tables.watches;
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend(OP, "Scan", table, e))?;
-            for item in out.items.unwrap_or_default() {
-                let key = item
-                    .get(KEY)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                entries.push(decode(ENTITY, key, item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(entries),
-            }
-        }
+        let items = self
+            .client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        // The whole watch list: the operator's, not bounded here.
+        collect_items(OP, "Scan", table, items, usize::MAX, |item| {
+            let key = string_attr(&item, KEY).unwrap_or_default().to_owned();
+            decode(ENTITY, key, item)
+        })
+        .await
     }
 
     async fn delete_watch(&self, domain: &WatchDomain) -> Result<bool, StoreError> {
