@@ -1304,22 +1304,44 @@ pub async fn outbox_baseline_lists_an_entrys_queued_baseline_alerts<S: AlertStor
             .unwrap();
     }
 
-    let listed = |entry: &'static str| async move {
-        tbs_list(&store.list_outbox_baseline(&domain(entry)).await.unwrap())
+    // Newer queued baseline alerts of another entry, more than one filtered read evaluates:
+    // the listing pages past them (DynamoDB: the filter skips a whole first page).
+    for i in 0..120 {
+        let noise = baseline(&format!("ob-noise-{i}"), &["noise.example"], at(20 + i));
+        assert!(store.create_alert(&noise).await.unwrap());
+    }
+
+    let listed = |entry: &'static str, limit: u32| async move {
+        tbs_list(
+            &store
+                .list_outbox_baseline(&domain(entry), limit)
+                .await
+                .unwrap(),
+        )
     };
     assert_eq!(
-        listed("a.example").await,
+        listed("a.example", 100).await,
         tbs_list(&[email_left.clone(), shared.clone(), older.clone()]),
         "a.example: its queued baseline alerts, newest first"
     );
     assert_eq!(
-        listed("b.example").await,
+        listed("b.example", 100).await,
         tbs_list(&[b_only.clone(), shared.clone()])
     );
-    assert!(listed("c.example").await.is_empty(), "an entry with none");
+    assert!(
+        listed("c.example", 100).await.is_empty(),
+        "an entry with none"
+    );
+    assert_eq!(
+        listed("a.example", 2).await,
+        tbs_list(&[email_left.clone(), shared.clone()]),
+        "at most `limit`, the newest"
+    );
+    assert!(listed("a.example", 0).await.is_empty());
+    assert_eq!(listed("noise.example", 1000).await.len(), 120);
     // Each listed alert comes back whole.
     let got = store
-        .list_outbox_baseline(&domain("b.example"))
+        .list_outbox_baseline(&domain("b.example"), 100)
         .await
         .unwrap();
     assert_eq!(got, [b_only, shared]);

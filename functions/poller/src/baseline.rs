@@ -9,6 +9,9 @@
 //!   their baseline), and per entry its queued baseline alerts from the outbox
 //!   ([`AlertStore::list_outbox_baseline`]: the sparse `outbox` index, never the whole alert
 //!   history), with the run's own alerts read consistently.
+//! - One summary covers at most [`BASELINE_SUMMARY_MAX`] alerts per entry, the newest; the
+//!   older ones stay queued and make the next run's summary (memory and claims stay bounded
+//!   for an entry with a huge backfill; nothing is dropped).
 //! - Claims, leases, failures and records are the outbox's ([`crate::outbox`]).
 //!
 //! [`AlertStore::list_outbox_baseline`]: ctguard::store::AlertStore::list_outbox_baseline
@@ -27,6 +30,11 @@ use crate::notify::{Mailer, NotifyError, Publisher};
 use crate::outbox::{Outbox, queued};
 use crate::report::RunError;
 use crate::run::PollerDeps;
+
+/// The most baseline alerts one entry's summary covers in one run (5,000 alerts: 50 claim
+/// transactions per channel; the message itself lists at most
+/// [`crate::message::SUMMARY_LIST_MAX`] and counts the rest).
+pub const BASELINE_SUMMARY_MAX: u32 = 5_000;
 
 impl<D: PollerDeps> Outbox<'_, D> {
     /// Sends the summaries of the entries whose baseline alerts are ready: every entry they
@@ -101,7 +109,12 @@ impl<D: PollerDeps> Outbox<'_, D> {
     /// Every queued baseline alert that matched `domain`: the outbox's (an index), with this
     /// run's own alerts merged in (the index may not show them yet).
     async fn entry_baseline_alerts(&mut self, domain: &WatchDomain) -> Option<Vec<Alert>> {
-        let listed = match self.poller.store.list_outbox_baseline(domain).await {
+        let listed = match self
+            .poller
+            .store
+            .list_outbox_baseline(domain, BASELINE_SUMMARY_MAX)
+            .await
+        {
             Ok(listed) => listed,
             Err(source) => {
                 self.report.error(RunError::BaselineAlerts {
@@ -129,6 +142,8 @@ impl<D: PollerDeps> Outbox<'_, D> {
                     && a.matched.iter().any(|m| &m.entry == domain)
                     && (queued(a, Channel::Sns) || queued(a, Channel::Email))
             })
+            // The run's own (the newest) first, then the index's, newest first.
+            .take(BASELINE_SUMMARY_MAX as usize)
             .collect();
         Some(group)
     }

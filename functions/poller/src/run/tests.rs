@@ -1045,6 +1045,36 @@ async fn a_baseline_larger_than_an_outbox_batch_is_still_one_summary() {
 }
 
 #[tokio::test]
+async fn a_baseline_beyond_the_summary_cap_is_summarized_over_two_runs() {
+    let h = Harness::new();
+    h.watch("example.com").await;
+    let cap = u64::from(crate::baseline::BASELINE_SUMMARY_MAX);
+    for n in 1..=cap + 3 {
+        let mut a = alert(n, Severity::Suspicious, &[&format!("h{n}.example.com")]);
+        a.baseline = true;
+        a.first_seen_at = t0() + chrono::Duration::seconds(n as i64);
+        assert!(h.store.create_alert(&a).await.unwrap());
+    }
+    h.run().await;
+    let bodies = h.sns_bodies();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["total"], cap, "the newest `cap` of them");
+    let left = h.store.list_undelivered(10).await.unwrap();
+    let left: Vec<u64> = left
+        .iter()
+        .map(|a| (a.first_seen_at - t0()).num_seconds() as u64)
+        .collect();
+    assert_eq!(left, [1, 2, 3], "the oldest wait for the next run");
+
+    h.run().await;
+    let bodies = h.sns_bodies();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[1]["total"], 3);
+    assert_eq!(h.notifier.emails().len(), 2);
+    assert!(h.store.list_undelivered(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn canary_issuances_are_not_alerts_even_under_a_watched_parent() {
     let mut h = Harness::new();
     h.settings.canary_domain = Some(domain("test.certspotter.org"));

@@ -687,11 +687,17 @@ impl AlertStore for MemoryStore {
         Ok(self.oldest_first(limit, has_queued))
     }
 
-    async fn list_outbox_baseline(&self, entry: &WatchDomain) -> Result<Vec<Alert>, StoreError> {
+    async fn list_outbox_baseline(
+        &self,
+        entry: &WatchDomain,
+        limit: u32,
+    ) -> Result<Vec<Alert>, StoreError> {
         self.enter("list_outbox_baseline").await?;
-        Ok(self.newest_first(|a| {
+        let mut alerts = self.newest_first(|a| {
             a.baseline && has_queued(a) && a.matched.iter().any(|m| &m.entry == entry)
-        }))
+        });
+        alerts.truncate(limit as usize);
+        Ok(alerts)
     }
 
     async fn resolve_pending(

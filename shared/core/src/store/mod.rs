@@ -414,15 +414,16 @@ pub trait AlertStore: Send + Sync {
         &self,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Alert>, StoreError>> + Send;
-    /// The baseline alerts in the outbox that matched `entry`: every alert with `baseline`
-    /// set, a `Queued` channel and `entry` among its matched entries, newest first, all of them
-    /// (the implementation pages). Read from the outbox (DynamoDB: the sparse `outbox` index,
-    /// filtered), never from the whole alert history, so its cost follows what is still to be
-    /// delivered; like every index read it may lag behind writes (callers merge in the alerts
-    /// they just wrote, read with [`AlertStore::get_alerts`]).
+    /// The baseline alerts in the outbox that matched `entry`: alerts with `baseline` set, a
+    /// `Queued` channel and `entry` among its matched entries, newest first, at most `limit`
+    /// (the implementation pages to reach it). Read from the outbox (DynamoDB: the sparse
+    /// `outbox` index, filtered), never from the whole alert history, so its cost follows what
+    /// is still to be delivered; like every index read it may lag behind writes (callers merge
+    /// in the alerts they just wrote, read with [`AlertStore::get_alerts`]).
     fn list_outbox_baseline(
         &self,
         entry: &WatchDomain,
+        limit: u32,
     ) -> impl Future<Output = Result<Vec<Alert>, StoreError>> + Send;
     /// Moves a `Pending` alert to `severity` with its re-checked `reasons` and queues its
     /// deliveries;

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::codec::{
-    Expr, IndexQuery, Item, MAX_PAGE, backend, check_item_size, decode, encode, encode_value,
-    is_validation, rejected, s, sort_time, string_attr, strip_nulls, time_key, ttl_epoch,
+    Expr, IndexQuery, Item, backend, check_item_size, decode, encode, encode_value, is_validation,
+    rejected, s, sort_time, string_attr, strip_nulls, time_key, ttl_epoch,
 };
 use super::{BATCH_GET_MAX, DynamoStore};
 use crate::domain::WatchDomain;
@@ -697,40 +697,33 @@ impl AlertStore for DynamoStore {
         .await
     }
 
-    async fn list_outbox_baseline(&self, entry: &WatchDomain) -> Result<Vec<Alert>, StoreError> {
+    async fn list_outbox_baseline(
+        &self,
+        entry: &WatchDomain,
+        limit: u32,
+    ) -> Result<Vec<Alert>, StoreError> {
         // The outbox index holds only alerts with a queued channel; the filter keeps this
         // entry's baseline alerts (it pays for the other queued alerts it skips, no more).
-        let mut alerts = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut expr = Expr::new();
-            let baseline = expr.name(BASELINE);
-            let yes = expr.value(AttributeValue::Bool(true));
-            let domains = expr.name(MATCHED_DOMAINS);
-            let domain = expr.value(s(entry.as_str()));
-            let query = IndexQuery {
-                operation: "list_outbox_baseline",
-                table: &self.tables.alerts,
-                index: OUTBOX_INDEX,
-                key_attrs: OUTBOX_KEYS,
-                partition: (OUTBOX, OUTBOX_VALUE.to_owned()),
-                sort_attr: SEEN_KEY,
-                sort_from: None,
-                filter: Some(format!(
-                    "{baseline} = {yes} AND contains({domains}, {domain})"
-                )),
-                expr,
-                newest_first: true,
-            };
-            let (items, next) = query.page(&self.client, MAX_PAGE, token.as_deref()).await?;
-            for item in items {
-                alerts.push(decode_alert(item)?);
-            }
-            match next {
-                Some(next) => token = Some(next),
-                None => return Ok(alerts),
-            }
-        }
+        let mut expr = Expr::new();
+        let baseline = expr.name(BASELINE);
+        let yes = expr.value(AttributeValue::Bool(true));
+        let domains = expr.name(MATCHED_DOMAINS);
+        let domain = expr.value(s(entry.as_str()));
+        let query = IndexQuery {
+            operation: "list_outbox_baseline",
+            table: &self.tables.alerts,
+            index: OUTBOX_INDEX,
+            key_attrs: OUTBOX_KEYS,
+            partition: (OUTBOX, OUTBOX_VALUE.to_owned()),
+            sort_attr: SEEN_KEY,
+            sort_from: None,
+            filter: Some(format!(
+                "{baseline} = {yes} AND contains({domains}, {domain})"
+            )),
+            expr,
+            newest_first: true,
+        };
+        query.all(&self.client, limit as usize, decode_alert).await
     }
 
     async fn resolve_pending(
