@@ -13,7 +13,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -368,10 +369,13 @@ fn bridge_gateway_from(text: &str) -> Option<IpAddr> {
     })
 }
 
-/// Relays TCP connections from `listen_ip:<free port>` to `target` until dropped.
+/// Relays TCP connections from `listen_ip:<free port>` to `target` until dropped, counting
+/// them (a failed invocation's message says whether the function reached the emulator at all).
 pub struct Forwarder {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    accepted: Arc<AtomicUsize>,
+    unrelayed: Arc<AtomicUsize>,
 }
 
 impl Forwarder {
@@ -380,21 +384,47 @@ impl Forwarder {
             .await
             .unwrap_or_else(|e| panic!("cannot listen on {listen_ip}: {e}"));
         let addr = listener.local_addr().expect("listener address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let unrelayed = Arc::new(AtomicUsize::new(0));
+        let (count, failed) = (accepted.clone(), unrelayed.clone());
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::Relaxed);
+                let failed = failed.clone();
                 tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    match tokio::net::TcpStream::connect(target).await {
+                        Ok(mut outbound) => {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 });
             }
         });
-        Self { addr, task }
+        Self {
+            addr,
+            task,
+            accepted,
+            unrelayed,
+        }
     }
 
     /// `http://<addr>`, what a container uses as an endpoint.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `connections accepted N, not relayed M` so far.
+    pub fn traffic(&self) -> String {
+        format!(
+            "{}: connections accepted {}, not relayed {}",
+            self.addr,
+            self.accepted.load(Ordering::Relaxed),
+            self.unrelayed.load(Ordering::Relaxed)
+        )
     }
 }
 
@@ -449,6 +479,8 @@ pub fn parse_report(logs: &str) -> Option<InvokeReport> {
 #[derive(Debug)]
 pub struct Invocation {
     pub success: bool,
+    /// Wall time of the whole `sam local invoke` (container start included).
+    pub elapsed: std::time::Duration,
     /// The function's response payload (SAM prints it on stdout).
     pub stdout: String,
     /// SAM's progress and the function's logs, with the REPORT line.
@@ -544,6 +576,7 @@ pub async fn sam_local_invoke_as(
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE");
+    let started = std::time::Instant::now();
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .expect("sam local invoke thread")
@@ -551,6 +584,7 @@ pub async fn sam_local_invoke_as(
     drop(scratch);
     Invocation {
         success: output.status.success(),
+        elapsed: started.elapsed(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }

@@ -262,12 +262,29 @@ async fn api_under_sam_local_invoke_answers_function_url_events() {
         &env,
     )
     .await;
+    // What a lost invocation needs for a diagnosis (stop 18's CI lost this one once: no
+    // response and no function log within the 15 s timeout): how long SAM took and whether
+    // the function reached the emulator.
+    let diagnosis = |i: &sam::Invocation| {
+        format!(
+            "after {:?}; emulator forwarder {}\n--- stdout\n{}\n--- stderr\n{}",
+            i.elapsed,
+            emulator.traffic(),
+            i.stdout,
+            i.stderr
+        )
+    };
     assert!(
-        health.success,
-        "healthz invocation failed:\n{}",
-        health.stderr
+        health.success && !health.stdout.trim().is_empty(),
+        "healthz invocation failed {}",
+        diagnosis(&health)
     );
-    assert_eq!(health.response()["statusCode"], 200, "{}", health.stdout);
+    assert_eq!(
+        health.response()["statusCode"],
+        200,
+        "{}",
+        diagnosis(&health)
+    );
     let timing = health.report();
     eprintln!(
         "ApiFunction: init {:?} ms, duration {} ms, max memory {:?} MB",
