@@ -5,13 +5,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use api::testing::{ADMIN_LABEL, ADMIN_TOKEN};
 use ctguard::hash::Sha256Hash;
-
-const ADMIN_TOKEN: &str = "binary-test-admin-token";
 
 fn tokens_json() -> String {
     let hash = Sha256Hash::digest(ADMIN_TOKEN.as_bytes()).to_hex();
-    format!(r#"[{{"sha256":"{hash}","role":"admin","label":"ops"}}]"#)
+    format!(r#"[{{"sha256":"{hash}","role":"admin","label":"{ADMIN_LABEL}"}}]"#)
 }
 
 /// The binary with a clean environment: only what the test sets.
@@ -156,7 +155,7 @@ async fn unscoped_push_tokens_are_warned_about_at_start() {
     let scoped = "binary-test-scoped-push-token";
     let h = |t: &str| Sha256Hash::digest(t.as_bytes()).to_hex();
     let tokens = serde_json::json!([
-        {"sha256": h(ADMIN_TOKEN), "role": "admin", "label": "ops"},
+        {"sha256": h(ADMIN_TOKEN), "role": "admin", "label": ADMIN_LABEL},
         {"sha256": h(legacy), "role": "push", "label": "lb:legacy"},
         {"sha256": h(scoped), "role": "push", "label": "lb:shop", "names": ["shop.example.com"]},
     ]);

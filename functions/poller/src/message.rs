@@ -454,16 +454,7 @@ pub fn baseline_email(summary: &BaselineSummary<'_>) -> Email {
         text.push_str(&format!("\n{BASELINE_ADVICE}\n"));
         html.push_str(&format!("<p>{}</p>", escape(BASELINE_ADVICE)));
     }
-    text.push_str(FOOTER);
-    html.push_str(&format!(
-        "<p style=\"color:#666\">{}</p></body></html>",
-        escape(FOOTER)
-    ));
-    Email {
-        subject: one_line(&summary.subject()),
-        text,
-        html,
-    }
+    finish_email(&summary.subject(), text, html)
 }
 
 const BASELINE_ADVICE: &str = "These existed before ctguard watched this domain. Push the ones \
@@ -571,13 +562,18 @@ pub fn run_email(alerts: &[Alert]) -> Email {
             budget.render(alert, &mut text, &mut html);
         }
     }
+    finish_email(&subject, text, html)
+}
+
+/// Ends both bodies with the footer (and the HTML document) and makes the email.
+fn finish_email(subject: &str, mut text: String, mut html: String) -> Email {
     text.push_str(FOOTER);
     html.push_str(&format!(
         "<p style=\"color:#666\">{}</p></body></html>",
         escape(FOOTER)
     ));
     Email {
-        subject: one_line(&subject),
+        subject: one_line(subject),
         text,
         html,
     }
