@@ -91,12 +91,7 @@ impl<D: PollerDeps> Poller<D> {
             .into_iter()
             .map(|a| a.tbs_sha256)
             .collect();
-        let index = WatchIndex::new(
-            entries
-                .iter()
-                .filter(|e| !e.canary)
-                .map(|e| e.domain.clone()),
-        );
+        let index = ctguard::watching::match_index(entries);
         let mut alerts = Vec::new();
         for (d, id) in due.iter().zip(ids) {
             // Raised already; or no unrenewed name is watched (no read for what is not reported).

@@ -295,12 +295,7 @@ impl<D: PollerDeps> Poller<D> {
 
         // Canaries are not matched against (their issuances are expected, never alerts), and
         // are polled only when due (they cost quota).
-        let index = WatchIndex::new(
-            entries
-                .iter()
-                .filter(|e| !e.canary)
-                .map(|e| e.domain.clone()),
-        );
+        let index = ctguard::watching::match_index(&entries);
         let interval = chrono_duration(self.settings.canary_poll_interval);
         entries.retain(|e| !e.canary || watching::canary_due(e, now, interval));
         // Entries still in their summary baseline: an issuance matching only such entries is
@@ -774,11 +769,7 @@ impl<D: PollerDeps> Poller<D> {
             sns,
             email,
             ack: None,
-            expires_at: self
-                .settings
-                .alert_retention
-                .and_then(|r| chrono::Duration::from_std(r).ok())
-                .and_then(|r| now.checked_add_signed(r)),
+            expires_at: self.alert_expiry(now),
         }
     }
 }

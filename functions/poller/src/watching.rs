@@ -9,7 +9,6 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ctguard::hash::Sha256Hash;
-use ctguard::matcher::WatchIndex;
 use ctguard::model::{BackfillMode, InventoryCert, WatchEntry};
 use ctguard::store::{AlertStore as _, InventoryStore as _, WatchStore as _};
 use ctguard::watching;
@@ -168,12 +167,7 @@ impl<D: PollerDeps> Poller<D> {
                 return;
             }
         };
-        let index = WatchIndex::new(
-            entries
-                .iter()
-                .filter(|e| !e.canary)
-                .map(|e| e.domain.clone()),
-        );
+        let index = ctguard::watching::match_index(entries);
         for cert in candidates {
             // ctguard only looks at watched domains: other names cannot be expected in its view.
             let matched = index.matches(&cert.dns_names);

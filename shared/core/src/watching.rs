@@ -6,12 +6,14 @@
 //!   they are polled every few hours on purpose and have their own check.
 //! - **Canary**: a canary is *blind* when no new issuance arrived for longer than the window
 //!   (counted from its creation before the first one). A blind canary is reported once, and
-//!   again every window while it stays blind.
+//!   again every window while it stays blind. Its issuances are expected, never alerts: the
+//!   index certificates are matched against leaves canaries out ([`match_index`]).
 //! - **Pushed but never logged**: a pushed certificate with embedded SCTs must appear in CT.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::WatchDomain;
+use crate::matcher::WatchIndex;
 use crate::model::WatchEntry;
 
 /// When the entry last caught up with the API (`None`: never).
@@ -32,6 +34,16 @@ pub struct Coverage {
     /// `None`: that entry never caught up (its lag counts from its creation).
     pub oldest_caught_up_at: Option<DateTime<Utc>>,
     pub max_lag_seconds: i64,
+}
+
+/// The index certificates are matched against: every entry but the canaries.
+pub fn match_index(entries: &[WatchEntry]) -> WatchIndex {
+    WatchIndex::new(
+        entries
+            .iter()
+            .filter(|e| !e.canary)
+            .map(|e| e.domain.clone()),
+    )
 }
 
 /// `None` when no non-canary entry exists.

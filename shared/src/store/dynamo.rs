@@ -220,10 +220,7 @@ impl DynamoStore {
             {
                 Ok(false)
             }
-            Err(e) if codec::is_validation(&e) => {
-                Err(codec::rejected(operation, "PutItem", table, e))
-            }
-            Err(e) => Err(codec::backend(operation, "PutItem", table, e)),
+            Err(e) => Err(codec::write_failure(operation, "PutItem", table, e)),
         }
     }
 }

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::codec::{
-    Expr, IndexQuery, Item, backend, check_item_size, decode, encode, encode_value, is_validation,
-    rejected, s, sort_time, string_attr, strip_nulls, time_key, ttl_epoch,
+    Expr, IndexQuery, Item, backend, check_item_size, decode, encode, encode_value, rejected, s,
+    sort_time, string_attr, strip_nulls, time_key, ttl_epoch, write_failure,
 };
 use super::{BATCH_GET_MAX, DynamoStore};
 use crate::domain::WatchDomain;
@@ -367,11 +367,7 @@ impl DynamoStore {
                 Err(e) => e,
             };
             let Some(reasons) = cancellation_codes(&err) else {
-                return Err(if is_validation(&err) {
-                    rejected(OP, "TransactWriteItems", table, err)
-                } else {
-                    backend(OP, "TransactWriteItems", table, err)
-                });
+                return Err(write_failure(OP, "TransactWriteItems", table, err));
             };
             // An item DynamoDB refuses (e.g. over the item limit) fails every attempt.
             if reasons
@@ -444,11 +440,7 @@ impl DynamoStore {
             Err(e) => e,
         };
         let Some(codes) = cancellation_codes(&err) else {
-            return Err(if is_validation(&err) {
-                rejected(operation, "TransactWriteItems", table, err)
-            } else {
-                backend(operation, "TransactWriteItems", table, err)
-            });
+            return Err(write_failure(operation, "TransactWriteItems", table, err));
         };
         if codes.len() != count
             || codes

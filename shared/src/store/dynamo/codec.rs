@@ -138,13 +138,22 @@ pub(super) fn check_item_size(
 
 /// Whether DynamoDB refused the request itself (`ValidationException`, e.g. an item over the
 /// size limit): retrying the same request cannot succeed.
-pub(super) fn is_validation<E, R>(err: &SdkError<E, R>) -> bool
+fn is_validation<E, R>(err: &SdkError<E, R>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     err.as_service_error()
         .and_then(|e| e.code())
         .is_some_and(|code| code == "ValidationException")
+}
+
+/// `DynamoDB <api> on <table>: <the service's error code and message>`.
+fn describe<E, R>(api: &str, table: &str, err: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    format!("DynamoDB {api} on {table}: {}", DisplayErrorContext(err))
 }
 
 /// [`StoreError::Rejected`] for a refused request.
@@ -160,7 +169,7 @@ where
 {
     StoreError::Rejected {
         operation,
-        message: format!("DynamoDB {api} on {table}: {}", DisplayErrorContext(&err)),
+        message: describe(api, table, &err),
     }
 }
 
@@ -178,7 +187,26 @@ where
 {
     StoreError::Backend {
         operation,
-        message: format!("DynamoDB {api} on {table}: {}", DisplayErrorContext(&err)),
+        message: describe(api, table, &err),
+    }
+}
+
+/// A failed write: [`rejected`] when DynamoDB refused the request itself (a
+/// `ValidationException`), else [`backend`].
+pub(super) fn write_failure<E, R>(
+    operation: &'static str,
+    api: &str,
+    table: &str,
+    err: SdkError<E, R>,
+) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    if is_validation(&err) {
+        rejected(operation, api, table, err)
+    } else {
+        backend(operation, api, table, err)
     }
 }
 

@@ -21,6 +21,29 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// Applies `expr` to the entry if it still exists; `false` if it was deleted meanwhile
+    /// (an update must never recreate a deleted entry).
+    async fn update_existing_watch(
+        &self,
+        operation: &'static str,
+        domain: &WatchDomain,
+        mut expr: Expr,
+    ) -> Result<bool, StoreError> {
+        let pk = expr.name(KEY);
+        let applied = self
+            .update_if(
+                operation,
+                &self.tables.watches,
+                Self::watch_key(domain),
+                &expr,
+                format!("attribute_exists({pk})"),
+                ReturnValue::None,
+            )
+            .await?
+            .is_ok();
+        Ok(applied)
+    }
+
     /// Sets one time attribute of an existing entry (no-op if the entry is gone).
     async fn set_watch_time(
         &self,
@@ -29,21 +52,9 @@ impl DynamoStore {
         attr: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let table = &self.tables.watches;
         let mut expr = Expr::new();
         expr.set(attr, encode_value(operation, &at)?);
-        let pk = expr.name(KEY);
-        // The entry was deleted meanwhile: nothing to record, and no entry to recreate.
-        self.update_if(
-            operation,
-            table,
-            Self::watch_key(domain),
-            &expr,
-            format!("attribute_exists({pk})"),
-            ReturnValue::None,
-        )
-        .await?
-        .ok();
+        self.update_existing_watch(operation, domain, expr).await?;
         Ok(())
     }
 }
@@ -85,22 +96,9 @@ impl WatchStore for DynamoStore {
         allowed_issuers: &[String],
     ) -> Result<bool, StoreError> {
         const OP: &str = "set_allowed_issuers";
-        let table = &self.tables.watches;
         let mut expr = Expr::new();
         expr.set("allowed_issuers", encode_value(OP, &allowed_issuers)?);
-        let pk = expr.name(KEY);
-        let applied = self
-            .update_if(
-                OP,
-                table,
-                Self::watch_key(domain),
-                &expr,
-                format!("attribute_exists({pk})"),
-                ReturnValue::None,
-            )
-            .await?
-            .is_ok();
-        Ok(applied)
+        self.update_existing_watch(OP, domain, expr).await
     }
 
     async fn get_watch(&self, domain: &WatchDomain) -> Result<Option<WatchEntry>, StoreError> {
@@ -193,7 +191,6 @@ impl WatchStore for DynamoStore {
         status: &PollStatus,
     ) -> Result<(), StoreError> {
         const OP: &str = "record_poll";
-        let table = &self.tables.watches;
         let mut expr = Expr::new();
         expr.set("last_polled_at", encode_value(OP, &status.polled_at)?);
         if status.success {
@@ -221,18 +218,8 @@ impl WatchStore for DynamoStore {
         if let Some(at) = status.baseline_completed_at {
             expr.set("baseline_completed_at", encode_value(OP, &at)?);
         }
-        let pk = expr.name(KEY);
         // The entry was deleted meanwhile: bookkeeping must not recreate it.
-        self.update_if(
-            OP,
-            table,
-            Self::watch_key(domain),
-            &expr,
-            format!("attribute_exists({pk})"),
-            ReturnValue::None,
-        )
-        .await?
-        .ok();
+        self.update_existing_watch(OP, domain, expr).await?;
         Ok(())
     }
 }
