@@ -67,25 +67,61 @@ fn parse_pk(pk: &str) -> Option<(Kind, Sha256Hash)> {
     Some((kind, hex.parse().ok()?))
 }
 
-/// What a push record carries besides its encoded fields.
-struct Pushed<'a> {
-    source: &'a str,
-    added_at: DateTime<Utc>,
-    expires_at: Option<DateTime<Utc>>,
+/// The inventory's two record types, written the same way (upsert, append-only push).
+trait Record: Serialize + DeserializeOwned + Clone {
+    const KIND: Kind;
+    fn hash(&self) -> &Sha256Hash;
+    fn added_at(&mut self) -> &mut DateTime<Utc>;
+    fn expires_at(&self) -> Option<DateTime<Utc>>;
+    /// The pushing caller, and every caller whose push the record accepted.
+    fn sources(&mut self) -> (&str, &mut Vec<String>);
+}
+
+impl Record for InventoryCert {
+    const KIND: Kind = Kind::Cert;
+    fn hash(&self) -> &Sha256Hash {
+        &self.tbs_sha256
+    }
+    fn added_at(&mut self) -> &mut DateTime<Utc> {
+        &mut self.added_at
+    }
+    fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+    fn sources(&mut self) -> (&str, &mut Vec<String>) {
+        (&self.source, &mut self.sources)
+    }
+}
+
+impl Record for AuthorizedKey {
+    const KIND: Kind = Kind::Key;
+    fn hash(&self) -> &Sha256Hash {
+        &self.pubkey_sha256
+    }
+    fn added_at(&mut self) -> &mut DateTime<Utc> {
+        &mut self.added_at
+    }
+    fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+    fn sources(&mut self) -> (&str, &mut Vec<String>) {
+        (&self.source, &mut self.sources)
+    }
 }
 
 impl DynamoStore {
     /// Upsert keeping the stored `added_at` (and so the listing position): one UpdateItem that
     /// sets every attribute, `added_at`/`added_key` only if absent, and returns the old item.
-    async fn upsert<T: Serialize>(
+    /// The record as stored comes back (its `added_at` the stored one).
+    async fn upsert<T: Record>(
         &self,
         operation: &'static str,
-        kind: Kind,
-        hash: &Sha256Hash,
         record: &T,
-        added_at: DateTime<Utc>,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(PutOutcome, DateTime<Utc>), StoreError> {
+    ) -> Result<(PutOutcome, T), StoreError> {
+        let (kind, hash) = (T::KIND, record.hash());
+        let mut stored = record.clone();
+        let added_at = *stored.added_at();
+        let expires_at = record.expires_at();
         let table = &self.tables.inventory;
         let mut expr = Expr::new();
         for (attr, value) in encode(operation, record)? {
@@ -116,9 +152,9 @@ impl DynamoStore {
             .await
             .map_err(|e| backend(operation, "UpdateItem", table, e))?;
         match out.attributes.filter(|a| !a.is_empty()) {
-            None => Ok((PutOutcome::Created, added_at)),
+            None => Ok((PutOutcome::Created, stored)),
             Some(old) => {
-                let kept = old
+                *stored.added_at() = old
                     .get("added_at")
                     .cloned()
                     .ok_or_else(|| "no added_at".to_owned())
@@ -131,7 +167,7 @@ impl DynamoStore {
                         key: hash.to_hex(),
                         message,
                     })?;
-                Ok((PutOutcome::Updated, kept))
+                Ok((PutOutcome::Updated, stored))
             }
         }
     }
@@ -140,20 +176,19 @@ impl DynamoStore {
     /// one UpdateItem that names nothing but `sources` (appends `source` unless present),
     /// conditional on the item existing, so no other attribute of a stored record can change
     /// whatever the caller sent. A record deleted between the steps is created again.
-    async fn push_record<T: Serialize + DeserializeOwned>(
+    async fn push_record<T: Record>(
         &self,
         operation: &'static str,
-        kind: Kind,
-        hash: &Sha256Hash,
         record: &T,
-        Pushed {
-            source,
-            added_at,
-            expires_at,
-        }: Pushed<'_>,
     ) -> Result<(PutOutcome, T), StoreError> {
+        let mut record = record.clone();
+        let (source, sources) = record.sources();
+        let source = source.to_owned();
+        crate::store::add_source(sources, &source);
+        let (kind, hash) = (T::KIND, &record.hash().clone());
+        let (added_at, expires_at) = (*record.added_at(), record.expires_at());
         let table = &self.tables.inventory;
-        let mut item = strip_nulls(encode(operation, record)?);
+        let mut item = strip_nulls(encode(operation, &record)?);
         item.insert(PK.to_owned(), s(kind.pk(hash)));
         item.insert(KIND.to_owned(), s(kind.as_str()));
         item.insert(ADDED_KEY.to_owned(), s(time_key(added_at, &hash.to_hex())));
@@ -161,9 +196,9 @@ impl DynamoStore {
             item.insert(TTL.to_owned(), ttl_epoch(t));
         }
         let mut expr = Expr::new();
-        expr.append(SOURCES, vec![s(source)]);
+        expr.append(SOURCES, vec![s(source.as_str())]);
         let (src, pk) = (expr.name(SOURCES), expr.name(PK));
-        let label = expr.value(s(source));
+        let label = expr.value(s(source.as_str()));
         let condition = format!("attribute_exists({pk}) AND NOT contains({src}, {label})");
         for _ in 0..PUSH_ATTEMPTS {
             if self
@@ -456,43 +491,14 @@ impl InventoryStore for DynamoStore {
         &self,
         cert: &InventoryCert,
     ) -> Result<(PutOutcome, InventoryCert), StoreError> {
-        let (outcome, added_at) = self
-            .upsert(
-                "put_cert",
-                Kind::Cert,
-                &cert.tbs_sha256,
-                cert,
-                cert.added_at,
-                cert.expires_at,
-            )
-            .await?;
-        Ok((
-            outcome,
-            InventoryCert {
-                added_at,
-                ..cert.clone()
-            },
-        ))
+        self.upsert("put_cert", cert).await
     }
 
     async fn push_cert(
         &self,
         cert: &InventoryCert,
     ) -> Result<(PutOutcome, InventoryCert), StoreError> {
-        let mut cert = cert.clone();
-        crate::store::add_source(&mut cert.sources, &cert.source);
-        self.push_record(
-            "push_cert",
-            Kind::Cert,
-            &cert.tbs_sha256,
-            &cert,
-            Pushed {
-                source: &cert.source,
-                added_at: cert.added_at,
-                expires_at: cert.expires_at,
-            },
-        )
-        .await
+        self.push_record("push_cert", cert).await
     }
 
     async fn get_cert(&self, tbs: &Sha256Hash) -> Result<Option<InventoryCert>, StoreError> {
@@ -537,43 +543,14 @@ impl InventoryStore for DynamoStore {
         &self,
         key: &AuthorizedKey,
     ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
-        let (outcome, added_at) = self
-            .upsert(
-                "put_key",
-                Kind::Key,
-                &key.pubkey_sha256,
-                key,
-                key.added_at,
-                key.expires_at,
-            )
-            .await?;
-        Ok((
-            outcome,
-            AuthorizedKey {
-                added_at,
-                ..key.clone()
-            },
-        ))
+        self.upsert("put_key", key).await
     }
 
     async fn push_key(
         &self,
         key: &AuthorizedKey,
     ) -> Result<(PutOutcome, AuthorizedKey), StoreError> {
-        let mut key = key.clone();
-        crate::store::add_source(&mut key.sources, &key.source);
-        self.push_record(
-            "push_key",
-            Kind::Key,
-            &key.pubkey_sha256,
-            &key,
-            Pushed {
-                source: &key.source,
-                added_at: key.added_at,
-                expires_at: key.expires_at,
-            },
-        )
-        .await
+        self.push_record("push_key", key).await
     }
 
     async fn list_keys(&self, page: &PageRequest) -> Result<Page<AuthorizedKey>, StoreError> {
