@@ -19,6 +19,22 @@ use ctguard::store::{
 };
 use ctguard_core::fixtures::stored_alert;
 
+/// One `#[tokio::test]` per named contract, each on a fresh store made by `$store` (an
+/// expression, awaited inside the test if it needs to be):
+/// `store_contract_tests!(MemoryStore::new(); cursor_compare_and_set, ...)`. Contracts that
+/// take more than `&store` (an `Arc`, sizes, a multi-threaded runtime) are written out.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($store:expr; $($contract:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $contract() {
+                $crate::store_contract::$contract(&$store).await;
+            }
+        )+
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 

@@ -24,49 +24,31 @@ async fn store() -> DynamoStore {
 
 // --- The shared contracts ---------------------------------------------------------------------
 
-#[tokio::test]
-async fn watch_create_get_list_delete() {
-    contract::watch_create_get_list_delete(&store().await).await;
-}
-
-#[tokio::test]
-async fn cursor_compare_and_set() {
-    contract::cursor_compare_and_set(&store().await).await;
-}
-
-#[tokio::test]
-async fn record_poll_keeps_cursor_and_never_resurrects() {
-    contract::record_poll_keeps_cursor_and_never_resurrects(&store().await).await;
-}
+// One test per contract, each on a fresh store.
+ctguard_tests::store_contract_tests!(store().await;
+    watch_create_get_list_delete,
+    cursor_compare_and_set,
+    record_poll_keeps_cursor_and_never_resurrects,
+    inventory_upsert_keeps_added_at,
+    compromised_keys_authorize_nothing_and_stay_marked,
+    inventory_lookup_binds_pushed_names,
+    expiry_tracking_follows_the_latest_certificate,
+    inventory_push_is_append_only,
+    inventory_lists_page_and_filter,
+    alert_keeps_caa_evidence,
+    alert_create_if_absent,
+    alert_listing_filters_and_pages,
+    delivery_claims_and_records,
+    delivery_lease_expires,
+    batched_claims_and_records,
+    acknowledge_alert,
+    delivery_skipped_is_not_an_attempt,
+    outbox_baseline_lists_an_entrys_queued_baseline_alerts,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_cursor_advances_have_one_winner_per_step() {
     contract::concurrent_cursor_advances(Arc::new(store().await), 8, 5).await;
-}
-
-#[tokio::test]
-async fn inventory_upsert_keeps_added_at() {
-    contract::inventory_upsert_keeps_added_at(&store().await).await;
-}
-
-#[tokio::test]
-async fn compromised_keys_authorize_nothing_and_stay_marked() {
-    contract::compromised_keys_authorize_nothing_and_stay_marked(&store().await).await;
-}
-
-#[tokio::test]
-async fn inventory_lookup_binds_pushed_names() {
-    contract::inventory_lookup_binds_pushed_names(&store().await).await;
-}
-
-#[tokio::test]
-async fn expiry_tracking_follows_the_latest_certificate() {
-    contract::expiry_tracking_follows_the_latest_certificate(&store().await).await;
-}
-
-#[tokio::test]
-async fn inventory_push_is_append_only() {
-    contract::inventory_push_is_append_only(&store().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -79,39 +61,9 @@ async fn inventory_lookup_over_many_batches_ignores_expired() {
     contract::inventory_lookup_many(Arc::new(store().await), 250).await;
 }
 
-#[tokio::test]
-async fn inventory_lists_page_and_filter() {
-    contract::inventory_lists_page_and_filter(&store().await).await;
-}
-
-#[tokio::test]
-async fn alert_keeps_caa_evidence() {
-    contract::alert_keeps_caa_evidence(&store().await).await;
-}
-
-#[tokio::test]
-async fn alert_create_if_absent() {
-    contract::alert_create_if_absent(&store().await).await;
-}
-
-#[tokio::test]
-async fn alert_listing_filters_and_pages() {
-    contract::alert_listing_filters_and_pages(&store().await).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pending_listing_and_resolve_races() {
     contract::pending_listing_and_resolve(Arc::new(store().await)).await;
-}
-
-#[tokio::test]
-async fn delivery_claims_and_records() {
-    contract::delivery_claims_and_records(&store().await).await;
-}
-
-#[tokio::test]
-async fn delivery_lease_expires() {
-    contract::delivery_lease_expires(&store().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -119,19 +71,9 @@ async fn claim_is_exclusive_under_concurrency() {
     contract::claim_is_exclusive_under_concurrency(Arc::new(store().await), 8).await;
 }
 
-#[tokio::test]
-async fn batched_claims_and_records() {
-    contract::batched_claims_and_records(&store().await).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batched_claims_are_exclusive_under_concurrency() {
     contract::batched_claims_are_exclusive_under_concurrency(Arc::new(store().await), 6).await;
-}
-
-#[tokio::test]
-async fn acknowledge_alert() {
-    contract::acknowledge_alert(&store().await).await;
 }
 
 // --- DynamoDB specifics ----------------------------------------------------------------------
@@ -572,11 +514,6 @@ async fn get_alerts_finds_alerts_the_lagging_outbox_does_not_show() {
     );
 }
 
-#[tokio::test]
-async fn delivery_skipped_is_not_an_attempt() {
-    contract::delivery_skipped_is_not_an_attempt(&store().await).await;
-}
-
 /// A page of new alerts costs one TransactWriteItems per 100; a page with some already
 /// stored costs one more per batch (the cancelled attempt names them).
 #[tokio::test]
@@ -664,9 +601,4 @@ async fn alerts_stored_without_reasons_read_back() {
     let read = store.get_alert(&old.tbs_sha256).await.unwrap().unwrap();
     assert!(read.reasons.is_empty());
     assert_eq!(read.severity, Severity::Suspicious);
-}
-
-#[tokio::test]
-async fn outbox_baseline_lists_an_entrys_queued_baseline_alerts() {
-    contract::outbox_baseline_lists_an_entrys_queued_baseline_alerts(&store().await).await;
 }
