@@ -46,8 +46,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use chrono::Utc;
 use ctguard::domain::WatchDomain;
-use ctguard::model::{AuthorizedKey, BackfillMode, Delivery, Severity, WatchEntry};
+use ctguard::model::{BackfillMode, Delivery, Severity, WatchEntry};
 use ctguard::store::{AlertStore, InventoryStore, WatchStore};
+use ctguard_core::fixtures::authorized_key;
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::{LeafSpec, TestCa};
 use ctguard_tests::dns::{FakeDns, Zone};
@@ -223,16 +224,7 @@ async fn scenario(name: &str, issuances: usize, entries: usize, deliver: bool) -
         entry.baseline_completed_at = Some(now);
         store.create_watch(&entry).await.expect("create_watch");
         store
-            .put_key(&AuthorizedKey {
-                pubkey_sha256: key(e),
-                dns_names: vec![],
-                note: None,
-                source: "bench".into(),
-                sources: vec![],
-                added_at: now,
-                expires_at: None,
-                compromised: None,
-            })
+            .put_key(&authorized_key(key(e), &[], "bench", now))
             .await
             .expect("put_key");
     }

@@ -32,8 +32,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use chrono::Utc;
 use ctguard::domain::WatchDomain;
-use ctguard::model::{AuthorizedKey, BackfillMode, WatchEntry};
+use ctguard::model::{BackfillMode, WatchEntry};
 use ctguard::store::{InventoryStore, WatchStore};
+use ctguard_core::fixtures::authorized_key;
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::{LeafSpec, TestCa};
 use ctguard_tests::fake_certspotter::{FakeCertSpotter, FakeIssuance};
@@ -390,16 +391,7 @@ async fn bench_rss() {
         entry.baseline_completed_at = Some(now);
         store.create_watch(&entry).await.expect("create_watch");
         store
-            .put_key(&AuthorizedKey {
-                pubkey_sha256: key(e),
-                dns_names: vec![],
-                note: None,
-                source: "bench".into(),
-                sources: vec![],
-                added_at: now,
-                expires_at: None,
-                compromised: None,
-            })
+            .put_key(&authorized_key(key(e), &[], "bench", now))
             .await
             .expect("put_key");
     }

@@ -17,7 +17,7 @@ use ctguard::store::{
     AlertFilter, AlertStore, CursorUpdate, DeliveryRecord, DeliveryResult, InventoryStore, Page,
     PageRequest, PollStatus, PutOutcome, StoreError, WatchStore,
 };
-use ctguard_core::fixtures::stored_alert;
+use ctguard_core::fixtures::{authorized_key, inventory_cert, stored_alert};
 
 /// One `#[tokio::test]` per named contract, each on a fresh store made by `$store` (an
 /// expression, awaited inside the test if it needs to be):
@@ -62,35 +62,20 @@ pub fn watch(name: &str) -> WatchEntry {
 
 pub fn cert(tag: &str, names: &[&str], added_at: DateTime<Utc>) -> InventoryCert {
     InventoryCert {
-        tbs_sha256: hash(&format!("tbs-{tag}")),
         pubkey_sha256: Some(hash(&format!("spki-{tag}"))),
         cert_sha256: Some(hash(&format!("cert-{tag}"))),
-        dns_names: names.iter().map(|n| (*n).to_owned()).collect(),
         not_before: Some(added_at - Duration::days(1)),
         not_after: Some(added_at + Duration::days(89)),
         serial: Some(format!("0a:{tag}")),
         issuer: Some("CN=Test CA".to_owned()),
-        source: "lb:host-1".to_owned(),
-        sources: vec![],
-        added_at,
-        updated_at: added_at,
-        expires_at: None,
-        has_scts: false,
-        ct_seen_at: None,
-        not_logged_alerted_at: None,
+        ..inventory_cert(hash(&format!("tbs-{tag}")), names, "lb:host-1", added_at)
     }
 }
 
 pub fn key(tag: &str, added_at: DateTime<Utc>) -> AuthorizedKey {
     AuthorizedKey {
-        pubkey_sha256: hash(&format!("key-{tag}")),
-        dns_names: vec![],
         note: Some(format!("key {tag}")),
-        source: "operator".to_owned(),
-        sources: vec![],
-        added_at,
-        expires_at: None,
-        compromised: None,
+        ..authorized_key(hash(&format!("key-{tag}")), &[], "operator", added_at)
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ctguard::model::{AuthorizedBy, BackfillMode, DeliveryState, Severity};
 use ctguard::store::AlertStore;
+use ctguard_core::fixtures::authorized_key;
 use ctguard_tests::certs::LeafSpec;
 use ctguard_tests::fake_certspotter::{Fault, RetryAfter};
 use poller::message::{ALERT_SCHEMA, BASELINE_SCHEMA};
@@ -650,16 +651,7 @@ async fn keys_are_held_to_their_names_and_compromised_keys_are_critical() {
     let (_, pushed_compromised) = log(&["api.keys.example"], None);
     let (_, stolen) = log(&["login.keys.example"], None);
 
-    let key = |hash, names: &[&str]| AuthorizedKey {
-        pubkey_sha256: hash,
-        dns_names: names.iter().map(|s| s.to_string()).collect(),
-        note: None,
-        source: "lb:shop".into(),
-        sources: vec![],
-        added_at: chrono::Utc::now(),
-        expires_at: None,
-        compromised: None,
-    };
+    let key = |hash, names: &[&str]| authorized_key(hash, names, "lb:shop", chrono::Utc::now());
     env.store
         .push_key(&key(inside.pubkey_sha256, &["shop.keys.example"]))
         .await

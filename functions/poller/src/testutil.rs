@@ -14,7 +14,9 @@ use tokio::time::Instant;
 use crate::notify::{Email, Mailer, NotifyError, Publisher, SnsMessage};
 use crate::source::{IssuancePager, IssuanceSource};
 
-pub use ctguard_core::fixtures::{alert, domain, entry_match, hash, issuance, pending_alert, t0};
+pub use ctguard_core::fixtures::{
+    alert, authorized_key, domain, entry_match, hash, inventory_cert, issuance, pending_alert, t0,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Issuance source

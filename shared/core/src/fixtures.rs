@@ -1,6 +1,6 @@
-//! Record builders for tests (feature `fixtures`; every crate's tests use these, so an
-//! [`Alert`] is written out field by field in one place only, [`stored_alert`]). Not for
-//! production code.
+//! Record builders for tests (feature `fixtures`; every crate's tests use these, so each
+//! record is written out field by field in one place only: [`stored_alert`],
+//! [`inventory_cert`], [`authorized_key`]). Not for production code.
 
 use chrono::{DateTime, Utc};
 
@@ -9,7 +9,9 @@ use crate::classify::Classification;
 use crate::domain::WatchDomain;
 use crate::hash::Sha256Hash;
 use crate::matcher::EntryMatch;
-use crate::model::{Alert, AuthorizedBy, Delivery, IssuerInfo, Severity};
+use crate::model::{
+    Alert, AuthorizedBy, AuthorizedKey, Delivery, InventoryCert, IssuerInfo, Severity,
+};
 use crate::rules;
 
 /// The tests' "now": 2025-06-01 12:00 UTC.
@@ -136,4 +138,52 @@ pub fn pending_alert(n: u64, grace_until: DateTime<Utc>) -> Alert {
     a.authorized_by = None;
     a.grace_until = Some(grace_until);
     a
+}
+
+/// An inventory certificate known only by its TBS hash and `names`, pushed by `source` at
+/// `added_at`; every optional field empty (set what a test needs with `..`).
+pub fn inventory_cert(
+    tbs_sha256: Sha256Hash,
+    names: &[&str],
+    source: &str,
+    added_at: DateTime<Utc>,
+) -> InventoryCert {
+    InventoryCert {
+        tbs_sha256,
+        pubkey_sha256: None,
+        cert_sha256: None,
+        dns_names: names.iter().map(|n| (*n).to_owned()).collect(),
+        not_before: None,
+        not_after: None,
+        serial: None,
+        issuer: None,
+        source: source.to_owned(),
+        sources: vec![],
+        added_at,
+        updated_at: added_at,
+        expires_at: None,
+        has_scts: false,
+        ct_seen_at: None,
+        not_logged_alerted_at: None,
+    }
+}
+
+/// An authorized key for `names` (empty: any name), added by `source` at `added_at`; no note,
+/// expiry or compromise mark.
+pub fn authorized_key(
+    pubkey_sha256: Sha256Hash,
+    names: &[&str],
+    source: &str,
+    added_at: DateTime<Utc>,
+) -> AuthorizedKey {
+    AuthorizedKey {
+        pubkey_sha256,
+        dns_names: names.iter().map(|n| (*n).to_owned()).collect(),
+        note: None,
+        source: source.to_owned(),
+        sources: vec![],
+        added_at,
+        expires_at: None,
+        compromised: None,
+    }
 }

@@ -17,6 +17,7 @@ use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, AuthorizedKey, BackfillMode, InventoryCert, WatchEntry};
 use ctguard::store::dynamo::DynamoStore;
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
+use ctguard_core::fixtures::{authorized_key, inventory_cert};
 use ctguard_tests::aws::{POLLER_FUNCTION, SentEmail, SnsEnvelope, SnsProbe, TestAws};
 use ctguard_tests::certs::{LeafSpec, TestCa, TestCert};
 use ctguard_tests::fake_certspotter::FakeCertSpotter;
@@ -171,7 +172,6 @@ impl Env {
         let now = Utc::now();
         self.store
             .put_cert(&InventoryCert {
-                tbs_sha256: identity.tbs_sha256,
                 pubkey_sha256: Some(identity.pubkey_sha256),
                 cert_sha256: Some(identity.cert_sha256),
                 dns_names: identity.dns_names.clone(),
@@ -179,14 +179,8 @@ impl Env {
                 not_after: Some(identity.not_after),
                 serial: Some(identity.serial.clone()),
                 issuer: Some(identity.issuer.clone()),
-                source: "lb:e2e".into(),
-                sources: vec![],
-                added_at: now,
-                updated_at: now,
-                expires_at: None,
                 has_scts: identity.has_sct_list,
-                ct_seen_at: None,
-                not_logged_alerted_at: None,
+                ..inventory_cert(identity.tbs_sha256, &[], "lb:e2e", now)
             })
             .await
             .expect("put_cert");
@@ -195,14 +189,8 @@ impl Env {
     pub async fn authorize_key(&self, pubkey: Sha256Hash) {
         self.store
             .put_key(&AuthorizedKey {
-                pubkey_sha256: pubkey,
-                dns_names: vec![],
                 note: Some("e2e".into()),
-                source: "operator".into(),
-                sources: vec![],
-                added_at: Utc::now(),
-                expires_at: None,
-                compromised: None,
+                ..authorized_key(pubkey, &[], "operator", Utc::now())
             })
             .await
             .expect("put_key");

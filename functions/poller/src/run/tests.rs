@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ctguard::model::{
-    AuthorizedBy, AuthorizedKey, BackfillMode, DeliveryState, InventoryCert, Severity, WatchEntry,
+    AuthorizedBy, BackfillMode, DeliveryState, InventoryCert, Severity, WatchEntry,
 };
 use ctguard::store::memory::{Fault, MemoryStore};
 use ctguard::store::{AlertStore, InventoryStore, WatchStore};
@@ -54,6 +54,27 @@ impl Harness {
             self.settings.clone(),
         )
         .with_clock(self.clock.as_clock())
+    }
+
+    /// A poller with both channels off: alerts are stored with nothing queued.
+    fn silent_poller(&self) -> TestPoller {
+        Poller::new(
+            self.store.clone(),
+            self.source.clone(),
+            None,
+            None,
+            self.settings.clone(),
+        )
+    }
+
+    /// The store requests of one run of [`Self::silent_poller`].
+    async fn store_requests_of_a_silent_run(&self) -> u32 {
+        let poller = self.silent_poller();
+        self.store.reset_calls();
+        poller
+            .run("r".into(), Instant::now() + Duration::from_secs(60))
+            .await;
+        self.store.calls()
     }
 
     async fn run(&self) -> RunReport {
@@ -106,44 +127,13 @@ impl Harness {
     }
 
     async fn authorize_tbs(&self, n: u64) {
-        let now = Utc::now();
-        self.store
-            .put_cert(&InventoryCert {
-                tbs_sha256: hash("tbs", n),
-                pubkey_sha256: None,
-                cert_sha256: None,
-                dns_names: vec![],
-                not_before: None,
-                not_after: None,
-                serial: None,
-                issuer: None,
-                source: "lb:test".into(),
-                sources: vec![],
-                added_at: now,
-                updated_at: now,
-                expires_at: None,
-                has_scts: false,
-                ct_seen_at: None,
-                not_logged_alerted_at: None,
-            })
-            .await
-            .unwrap();
+        let cert = inventory_cert(hash("tbs", n), &[], "lb:test", Utc::now());
+        self.store.put_cert(&cert).await.unwrap();
     }
 
     async fn authorize_key(&self, n: u64) {
-        self.store
-            .put_key(&AuthorizedKey {
-                pubkey_sha256: hash("key", n),
-                dns_names: vec![],
-                note: None,
-                source: "operator".into(),
-                sources: vec![],
-                added_at: Utc::now(),
-                expires_at: None,
-                compromised: None,
-            })
-            .await
-            .unwrap();
+        let key = authorized_key(hash("key", n), &[], "operator", Utc::now());
+        self.store.put_key(&key).await.unwrap();
     }
 
     fn sns_bodies(&self) -> Vec<serde_json::Value> {
@@ -224,39 +214,13 @@ async fn authorized_by_tbs_or_key_is_info_published_but_not_emailed() {
 async fn pushed_keys_and_hash_only_records_authorize_only_their_names() {
     let h = Harness::new();
     h.watch("example.com").await;
-    let shop = vec!["shop.example.com".to_owned()];
+    let shop = ["shop.example.com"];
     h.store
-        .push_key(&AuthorizedKey {
-            pubkey_sha256: hash("key", 1),
-            dns_names: shop.clone(),
-            note: None,
-            source: "lb:shop".into(),
-            sources: vec![],
-            added_at: t0(),
-            expires_at: None,
-            compromised: None,
-        })
+        .push_key(&authorized_key(hash("key", 1), &shop, "lb:shop", t0()))
         .await
         .unwrap();
     h.store
-        .push_cert(&InventoryCert {
-            tbs_sha256: hash("tbs", 3),
-            pubkey_sha256: None,
-            cert_sha256: None,
-            dns_names: shop,
-            not_before: None,
-            not_after: None,
-            serial: None,
-            issuer: None,
-            source: "lb:shop".into(),
-            sources: vec![],
-            added_at: t0(),
-            updated_at: t0(),
-            expires_at: None,
-            has_scts: false,
-            ct_seen_at: None,
-            not_logged_alerted_at: None,
-        })
+        .push_cert(&inventory_cert(hash("tbs", 3), &shop, "lb:shop", t0()))
         .await
         .unwrap();
     h.source.push(issuance(1, &["shop.example.com"]));
@@ -797,14 +761,7 @@ async fn channels_not_configured_are_skipped_not_left_queued() {
     let h = Harness::new();
     h.watch("example.com").await;
     h.source.push(issuance(1, &["a.example.com"]));
-    let poller: TestPoller = Poller::new(
-        h.store.clone(),
-        h.source.clone(),
-        None,
-        None,
-        h.settings.clone(),
-    );
-    poller
+    h.silent_poller()
         .run("r".into(), Instant::now() + Duration::from_secs(60))
         .await;
     let alert = h.alert(1).await;
@@ -822,19 +779,8 @@ async fn store_requests_per_page_do_not_grow_with_the_page() {
         for n in 1..=page as u64 {
             h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
         }
-        let poller: TestPoller = Poller::new(
-            h.store.clone(),
-            h.source.clone(),
-            None,
-            None,
-            h.settings.clone(),
-        );
-        h.store.reset_calls();
         // Channels off: alerts are stored with nothing queued, so only the polling path counts.
-        poller
-            .run("r".into(), Instant::now() + Duration::from_secs(60))
-            .await;
-        h.store.calls()
+        h.store_requests_of_a_silent_run().await
     }
     // One page either way (plus the empty page that says "caught up").
     assert_eq!(requests_for(2).await, requests_for(200).await);
@@ -875,32 +821,15 @@ async fn detection_checks_add_no_store_request() {
                 h.authorize_tbs(n).await;
             }
         }
-        let poller: TestPoller = Poller::new(
-            h.store.clone(),
-            h.source.clone(),
-            None,
-            None,
-            h.settings.clone(),
-        );
-        h.store.reset_calls();
-        poller
-            .run("r".into(), Instant::now() + Duration::from_secs(60))
-            .await;
-        (h.store.calls(), h)
+        (h.store_requests_of_a_silent_run().await, h)
     }
     let (plain, h) = run_with(false).await;
     assert!(h.alert(2).await.reasons.is_empty());
     let (checked, h) = run_with(true).await;
     // The checks did run: reasons on the authorized and the unauthorized ones.
-    let codes = |a: &ctguard::model::Alert| {
-        a.reasons
-            .iter()
-            .map(|r| r.code.as_str())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(codes(&h.alert(2).await), ["weak_key"]);
+    assert_eq!(reason_codes(&h.alert(2).await), ["weak_key"]);
     assert_eq!(
-        codes(&h.alert(1).await),
+        reason_codes(&h.alert(1).await),
         ["not_in_inventory", "unexpected_issuer", "weak_key"]
     );
     assert_eq!(plain, checked, "store requests without and with the checks");
@@ -920,20 +849,9 @@ async fn key_scopes_and_compromised_marks_add_no_store_request() {
             h.source.push(issuance(n, &[&format!("h{n}.example.com")]));
             // Scoped to the issuance's own name, or (every third) to another one.
             let scope = if n % 3 == 0 { n + 100 } else { n };
-            let key = AuthorizedKey {
-                pubkey_sha256: hash("key", n),
-                dns_names: if checks {
-                    vec![format!("h{scope}.example.com")]
-                } else {
-                    vec![]
-                },
-                note: None,
-                source: "ops".into(),
-                sources: vec![],
-                added_at: Utc::now(),
-                expires_at: None,
-                compromised: None,
-            };
+            let scoped = format!("h{scope}.example.com");
+            let names: &[&str] = if checks { &[&scoped] } else { &[] };
+            let key = authorized_key(hash("key", n), names, "ops", Utc::now());
             h.store.put_key(&key).await.unwrap();
             if checks && n % 5 == 0 {
                 let mark = Compromise {
@@ -950,35 +868,18 @@ async fn key_scopes_and_compromised_marks_add_no_store_request() {
                     .unwrap();
             }
         }
-        let poller: TestPoller = Poller::new(
-            h.store.clone(),
-            h.source.clone(),
-            None,
-            None,
-            h.settings.clone(),
-        );
-        h.store.reset_calls();
-        poller
-            .run("r".into(), Instant::now() + Duration::from_secs(60))
-            .await;
-        (h.store.calls(), h)
+        (h.store_requests_of_a_silent_run().await, h)
     }
     let (plain, h) = run_with(false).await;
     assert_eq!(h.alert(3).await.severity, ctguard::model::Severity::Info);
     let (checked, h) = run_with(true).await;
-    let codes = |a: &ctguard::model::Alert| {
-        a.reasons
-            .iter()
-            .map(|r| r.code.as_str())
-            .collect::<Vec<_>>()
-    };
     assert!(h.alert(1).await.reasons.is_empty());
     assert_eq!(
-        codes(&h.alert(3).await),
+        reason_codes(&h.alert(3).await),
         ["not_in_inventory", "key_out_of_scope"]
     );
     assert_eq!(
-        codes(&h.alert(5).await),
+        reason_codes(&h.alert(5).await),
         ["not_in_inventory", "compromised_key"]
     );
     assert_eq!(plain, checked, "store requests without and with the checks");
@@ -1149,22 +1050,8 @@ async fn a_hash_only_record_expiring_unrenewed_alerts_once_with_unknown_hashes_z
     h.watch("example.com").await;
     let now = t0();
     let record = InventoryCert {
-        tbs_sha256: hash("tbs", 7),
-        pubkey_sha256: None,
-        cert_sha256: None,
-        dns_names: vec!["www.example.com".into()],
-        not_before: None,
         not_after: Some(now + chrono::Duration::days(2)),
-        serial: None,
-        issuer: None,
-        source: "lb:test".into(),
-        sources: vec![],
-        added_at: now,
-        updated_at: now,
-        expires_at: None,
-        has_scts: false,
-        ct_seen_at: None,
-        not_logged_alerted_at: None,
+        ..inventory_cert(hash("tbs", 7), &["www.example.com"], "lb:test", now)
     };
     h.store.put_cert(&record).await.unwrap();
     h.store.record_deployed(&record).await.unwrap();
@@ -1674,4 +1561,8 @@ async fn a_throttled_email_and_summary_are_released_not_failed() {
     assert_eq!(totals.iter().sum::<u64>(), 4);
     assert_eq!(h.notifier.emails().len(), 2);
     assert!(h.store.list_undelivered(10).await.unwrap().is_empty());
+}
+
+fn reason_codes(alert: &ctguard::model::Alert) -> Vec<&str> {
+    alert.reasons.iter().map(|r| r.code.as_str()).collect()
 }
