@@ -25,7 +25,7 @@ async fn test_alert_goes_through_sns_and_email() {
             email: Some((from.clone(), vec![to.clone()])),
         },
     );
-    let app = App::new(aws.store(), settings()).with_notifier(notifier);
+    let app = InProcess::new(App::new(aws.store(), settings()).with_notifier(notifier));
 
     // Push callers may not send it.
     let r = send(&app, Req::post("/alerts/test").push()).await;
@@ -74,7 +74,7 @@ async fn test_alert_goes_through_sns_and_email() {
 async fn test_alert_reports_unconfigured_channels_and_failures() {
     let aws = TestAws::new().await;
     // Nothing configured: the answer says so (not a silent success).
-    let app = App::new(aws.store(), settings());
+    let app = InProcess::new(App::new(aws.store(), settings()));
     let r = send(&app, Req::post("/alerts/test").admin()).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["sns"]["status"], "not_configured");
@@ -91,7 +91,7 @@ async fn test_alert_reports_unconfigured_channels_and_failures() {
             )),
         },
     );
-    let app = App::new(aws.store(), settings()).with_notifier(notifier);
+    let app = InProcess::new(App::new(aws.store(), settings()).with_notifier(notifier));
     let r = send(&app, Req::post("/alerts/test").admin()).await;
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
     let error = r.json()["error"].clone();
@@ -106,7 +106,7 @@ async fn test_alert_reports_unconfigured_channels_and_failures() {
 #[tokio::test]
 async fn a_watch_entry_can_be_marked_as_canary() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), settings());
+    let app = InProcess::new(App::new(aws.store(), settings()));
     let r = send(
         &app,
         Req::post("/domains")

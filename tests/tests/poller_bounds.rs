@@ -13,8 +13,8 @@ mod poller_support;
 use std::collections::HashMap;
 
 use api::App;
-use api_support::Callers;
 use api_support::event::{Req, send};
+use api_support::{Callers, InProcess};
 use aws_sdk_dynamodb::types::AttributeValue;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{DeliveryState, Severity};
@@ -328,7 +328,7 @@ async fn an_entry_without_progress_for_three_runs_is_stuck_in_status_domains_and
     env.watch("example.com").await;
     env.log_cert(&["www.example.com"]);
     let poller = env.poller();
-    let app = App::new(env.aws.store(), api_support::settings());
+    let app = InProcess::new(App::new(env.aws.store(), api_support::settings()));
 
     for run in 1..=3 {
         env.fake.push_fault(Fault::Status(500));

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use api::App;
 use api_support::event::{Req, send};
-use api_support::{Callers, settings};
+use api_support::{Callers, InProcess, settings};
 use chrono::{DateTime, Duration, Utc};
 use ctguard::cert::CertIdentity;
 use ctguard::model::{DeliveryState, Severity};
@@ -38,9 +38,9 @@ impl TestClock {
         let clock = self.clone();
         env.poller().with_clock(Arc::new(move || clock.now()))
     }
-    fn api(&self, env: &Env) -> App<DynamoStore> {
+    fn api(&self, env: &Env) -> InProcess<DynamoStore> {
         let clock = self.clone();
-        App::new(env.aws.store(), settings()).with_clock(move || clock.now())
+        InProcess::new(App::new(env.aws.store(), settings()).with_clock(move || clock.now()))
     }
 }
 
@@ -55,7 +55,7 @@ fn deployed(env: &Env, names: &[&str], days_left: i64) -> (TestCert, CertIdentit
 }
 
 /// What a load balancer's deploy hook does: push the certificate (push token).
-async fn push(api: &App<DynamoStore>, cert: &TestCert) {
+async fn push(api: &InProcess<DynamoStore>, cert: &TestCert) {
     let r = send(api, Req::post("/certs").push().pem(&cert.pem)).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use api::App;
 use api_support::event::{Req, send};
-use api_support::{Callers, settings};
+use api_support::{Callers, InProcess, settings};
 use chrono::{DateTime, Duration, Utc};
 use ctguard::cert::CertIdentity;
 use ctguard::store::dynamo::DynamoStore;
@@ -46,9 +46,9 @@ impl TestClock {
         let clock = self.clone();
         env.poller().with_clock(Arc::new(move || clock.now()))
     }
-    fn api(&self, env: &Env) -> App<DynamoStore> {
+    fn api(&self, env: &Env) -> InProcess<DynamoStore> {
         let clock = self.clone();
-        App::new(env.aws.store(), settings()).with_clock(move || clock.now())
+        InProcess::new(App::new(env.aws.store(), settings()).with_clock(move || clock.now()))
     }
 }
 
@@ -67,7 +67,7 @@ fn health(messages: &[SnsEnvelope]) -> Vec<&SnsEnvelope> {
         .collect()
 }
 
-async fn domain_view(app: &App<DynamoStore>, domain: &str) -> Value {
+async fn domain_view(app: &InProcess<DynamoStore>, domain: &str) -> Value {
     let r = send(app, Req::get("/domains").admin()).await;
     assert_eq!(r.status, 200);
     r.json()["items"]
@@ -184,7 +184,7 @@ fn leaf(env: &Env, name: &str, with_scts: bool) -> (TestCert, CertIdentity) {
     (cert, identity)
 }
 
-async fn push(api: &App<DynamoStore>, cert: &TestCert) {
+async fn push(api: &InProcess<DynamoStore>, cert: &TestCert) {
     let r = send(api, Req::post("/certs").push().pem(&cert.pem)).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 }

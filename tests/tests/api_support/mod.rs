@@ -4,7 +4,7 @@
 
 #[allow(unused_imports)] // not every test binary including this module uses each
 pub use api::testing::{
-    ADMIN_LABEL, ADMIN_TOKEN, Callers, PUSH_LABEL, PUSH_TOKEN, event, settings,
+    ADMIN_LABEL, ADMIN_TOKEN, Callers, InProcess, PUSH_LABEL, PUSH_TOKEN, event, settings,
 };
 
 use std::net::SocketAddr;
