@@ -1,24 +1,23 @@
-//! Warm latency of the API for POST /certs and GET /alerts against the DynamoDB emulator,
-//! in process (Function URL events into the router, `api::testing::InProcess`) and over HTTP (the local listener, in
-//! process and as the `api --listen` binary), plus the binary's init time (start → listening).
+//! Warm latency of the API for POST /certs and GET /alerts against the DynamoDB emulator, in
+//! process (Function URL events into the router built once, `api::testing::InProcess`; beside
+//! each such row, the router built per request, for comparison) and over HTTP (the local
+//! listener, in process and as the `api --listen` binary), plus the binary's init time
+//! (start → listening).
 //!
 //! Needs the emulator (`infra/local-aws/start`). Run:
 //!   cargo run --release -p ctguard-tests --example api_latency -- [--bin target/release/api] [-n 300]
-
-#[path = "../tests/api_support/mod.rs"]
-mod api_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use api_support::event::Req;
-use api_support::*;
 use chrono::Utc;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Delivery, Severity};
 use ctguard::store::AlertStore;
 use ctguard_core::fixtures::stored_alert;
+use ctguard_tests::api::event::Req;
+use ctguard_tests::api::*;
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::{LeafSpec, TestCa};
 

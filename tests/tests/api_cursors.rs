@@ -2,16 +2,14 @@
 //! cursors it issued, and refuses forged, tampered, truncated, other-deployment and
 //! other-listing cursors with 400 `invalid_cursor` before the store sees a start key.
 
-mod api_support;
-
 use api::App;
 use api::auth::{AuthMode, Role, TokenEntry};
-use api_support::event::{Req, Resp, send};
-use api_support::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ctguard::hash::Sha256Hash;
 use ctguard::store::dynamo::DynamoStore;
+use ctguard_tests::api::event::{Req, Resp, send};
+use ctguard_tests::api::*;
 use ctguard_tests::aws::TestAws;
 use serde_json::{Value, json};
 

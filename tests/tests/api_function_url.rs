@@ -1,17 +1,15 @@
 //! The API Lambda driven with real Lambda Function URL event payloads (deserialised by
 //! lambda_http exactly as the runtime does) against the DynamoDB emulator.
 
-mod api_support;
-
 use api::App;
-use api_support::event::{Req, Resp, send};
-use api_support::*;
 use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Severity};
 use ctguard::store::dynamo::DynamoStore;
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
 use ctguard_core::fixtures::stored_alert;
+use ctguard_tests::api::event::{Req, Resp, send};
+use ctguard_tests::api::*;
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::certs::TestCa;
 use serde_json::json;

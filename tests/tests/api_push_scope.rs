@@ -4,18 +4,16 @@
 //! The role × scope matrix: admin / scoped push / unscoped push × in-scope / out-of-scope /
 //! hash-only / overwrite attempts.
 
-mod api_support;
-
 use api::App;
 use api::auth::tokens_from_json;
 use api::{ApiSettings, auth::AuthMode};
-use api_support::event::{Req, Resp, send};
-use api_support::*;
 use chrono::{DateTime, Duration, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{AuthorizedKey, InventoryCert};
 use ctguard::store::InventoryStore;
 use ctguard::store::dynamo::DynamoStore;
+use ctguard_tests::api::event::{Req, Resp, send};
+use ctguard_tests::api::*;
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::TestCa;
 use serde_json::{Value, json};
@@ -234,7 +232,7 @@ const CDN_TOKEN: &str = "push-token-cdn-3d4e5f";
 const CDN_LABEL: &str = "lb:cdn";
 
 /// The token list as an operator writes it: two scoped push tokens, the unscoped legacy push
-/// token and the admin token of `api_support`.
+/// token and the admin token of `ctguard_tests::api`.
 fn scoped_settings() -> ApiSettings {
     let h = |t: &str| Sha256Hash::digest(t.as_bytes()).to_hex();
     let json = json!([

@@ -2,12 +2,10 @@
 //! `test`) and SES, read back from the emulator, sent by the real API handler from a real
 //! Function URL event. Also `"canary": true` on watch entries.
 
-mod api_support;
-
 use api::App;
 use api::notify::{Notifier, NotifySettings};
-use api_support::event::{Req, send};
-use api_support::*;
+use ctguard_tests::api::event::{Req, send};
+use ctguard_tests::api::*;
 use ctguard_tests::aws::TestAws;
 use serde_json::json;
 

@@ -14,17 +14,16 @@
 //! with its own tables), that every DynamoDB call a function made is granted to it.
 //! The table it prints is the per-function IAM table in the README.
 
-mod api_support;
 mod poller_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use api_support::event::Req;
-use api_support::*;
 use chrono::Utc;
 use ctguard::cert::CertIdentity;
 use ctguard::model::BackfillMode;
 use ctguard::store::InventoryStore;
+use ctguard_tests::api::event::Req;
+use ctguard_tests::api::*;
 use ctguard_tests::aws::{API_FUNCTION, POLLER_FUNCTION, REGION};
 use ctguard_tests::certs::LeafSpec;
 use ctguard_tests::iam::{Bindings, Grant, RecordedCall, function_grants, recorded_calls};

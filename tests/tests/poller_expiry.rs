@@ -4,21 +4,20 @@
 //! attributes included) and SES from the emulator's sent mail. Time moves through an injected
 //! clock, never by sleeping.
 
-mod api_support;
 mod poller_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use api::App;
-use api_support::event::{Req, send};
-use api_support::{Callers, InProcess, settings};
 use chrono::{DateTime, Duration, Utc};
 use ctguard::cert::CertIdentity;
 use ctguard::model::{DeliveryState, Severity};
 use ctguard::rules::{ExpiryStage, expiring_alert_id};
 use ctguard::store::AlertStore;
 use ctguard::store::dynamo::DynamoStore;
+use ctguard_tests::api::event::{Req, send};
+use ctguard_tests::api::{Callers, InProcess, settings};
 use ctguard_tests::certs::{LeafSpec, TestCert};
 use poller::app::LivePoller;
 use poller_support::*;

@@ -10,18 +10,17 @@
 //! - Coverage: each entry's last catch-up, the oldest in `GET /status` and
 //!   `MaxEntryLagSeconds` in the run's EMF record.
 
-mod api_support;
 mod poller_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use api::App;
-use api_support::event::{Req, send};
-use api_support::{Callers, InProcess, settings};
 use chrono::{DateTime, Duration, Utc};
 use ctguard::cert::CertIdentity;
 use ctguard::store::dynamo::DynamoStore;
+use ctguard_tests::api::event::{Req, send};
+use ctguard_tests::api::{Callers, InProcess, settings};
 use ctguard_tests::aws::SnsEnvelope;
 use ctguard_tests::certs::{LeafSpec, TestCert};
 use ctguard_tests::fake_certspotter::Fault;

@@ -4,17 +4,16 @@
 //! (for the API) malformed parameter stops the start with an error naming the parameter and
 //! the variable, never the value.
 
-mod api_support;
 mod poller_support;
 
 use std::collections::HashMap;
 
 use api::auth::{AuthMode, Role};
 use api::config::ConfigError as ApiConfigError;
-use api_support::InProcess;
-use api_support::event::{Req, send};
 use ctguard::hash::Sha256Hash;
 use ctguard::secrets::SecretError;
+use ctguard_tests::api::InProcess;
+use ctguard_tests::api::event::{Req, send};
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::fault_proxy::{Fault, FaultProxy, Service};
 use poller_support::{Env, invoke};
