@@ -1,25 +1,23 @@
-//! Warm latency of the API for POST /certs and GET /alerts against the DynamoDB emulator,
-//! in process (Function URL events into `App::handle`) and over HTTP (the local listener, in
-//! process and as the `api --listen` binary), plus the binary's init time (start → listening).
+//! Warm latency of the API for POST /certs and GET /alerts against the DynamoDB emulator, in
+//! process (Function URL events into the router built once, `api::testing::InProcess`; beside
+//! each such row, the router built per request, for comparison) and over HTTP (the local
+//! listener, in process and as the `api --listen` binary), plus the binary's init time
+//! (start → listening).
 //!
 //! Needs the emulator (`infra/local-aws/start`). Run:
 //!   cargo run --release -p ctguard-tests --example api_latency -- [--bin target/release/api] [-n 300]
 
-#[path = "../tests/api_support/mod.rs"]
-mod api_support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api_support::event::Req;
-use api_support::*;
 use chrono::Utc;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Delivery, Severity};
 use ctguard::store::AlertStore;
 use ctguard_core::fixtures::stored_alert;
+use ctguard_tests::api::event::Req;
+use ctguard_tests::api::*;
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::{LeafSpec, TestCa};
 
@@ -57,6 +55,27 @@ fn alert(i: usize) -> Alert {
             now - chrono::Duration::seconds(i as i64),
         )
     }
+}
+
+/// Whether the in-process path reuses the app's router or builds one for the request.
+#[derive(Clone, Copy)]
+enum Router {
+    Once,
+    PerCall,
+}
+
+/// One in-process request, timed as the Lambda runtime would see it: from the Function URL
+/// event's JSON (deserialised by lambda_http) to the response; every request here must succeed.
+async fn time_call<S: api::Store>(app: &InProcess<S>, router: Router, request: &Req) -> Duration {
+    let event = request.event().to_string();
+    let started = Instant::now();
+    let request = lambda_http::request::from_str(&event).unwrap();
+    let response = match router {
+        Router::Once => app.call(request).await,
+        Router::PerCall => InProcess::new(app.app().clone()).call(request).await,
+    };
+    assert!(response.status().is_success(), "{}", response.status());
+    started.elapsed()
 }
 
 async fn measure_http(label: &str, url: &str, pems: &[String], n: usize) {
@@ -125,39 +144,37 @@ async fn main() {
             .collect()
     };
 
-    // In process: Function URL events through lambda_http's deserializer into App::handle.
-    let app = Arc::new(api::App::new(aws.store(), settings()));
-    let pems = make_pems("inproc");
-    let mut posts = Vec::new();
-    for (i, pem) in pems.iter().enumerate() {
-        let request = Req::post("/certs").token(PUSH_TOKEN).pem(pem);
-        let started = Instant::now();
-        let event = request.event().to_string();
-        let response = app
-            .handle(lambda_http::request::from_str(&event).unwrap())
-            .await;
-        assert!(response.status().is_success());
+    // In process: Function URL events through lambda_http's deserializer into the router,
+    // built once as `lambda_http::run` gets it; beside each row, for comparison, the same
+    // requests with the router built for every request (as the test helper once did),
+    // interleaved one by one so both see the same machine.
+    let app = InProcess::new(api::App::new(aws.store(), settings()));
+    let once_pems = make_pems("inproc");
+    let per_call_pems = make_pems("perreq");
+    let (mut posts, mut per_call_posts) = (Vec::new(), Vec::new());
+    for (i, (once, per_call)) in once_pems.iter().zip(&per_call_pems).enumerate() {
+        let post = |pem: &str| Req::post("/certs").token(PUSH_TOKEN).pem(pem);
+        let once = time_call(&app, Router::Once, &post(once)).await;
+        let per_call = time_call(&app, Router::PerCall, &post(per_call)).await;
         if i >= 10 {
-            posts.push(started.elapsed());
+            posts.push(once);
+            per_call_posts.push(per_call);
         }
     }
     report("in-process event: POST /certs", posts);
-    let mut gets = Vec::new();
+    report("  same, router built per request", per_call_posts);
+    let get = Req::get("/alerts?limit=50").token(ADMIN_TOKEN);
+    let (mut gets, mut per_call_gets) = (Vec::new(), Vec::new());
     for i in 0..n + 10 {
-        let started = Instant::now();
-        let event = Req::get("/alerts?limit=50")
-            .token(ADMIN_TOKEN)
-            .event()
-            .to_string();
-        let response = app
-            .handle(lambda_http::request::from_str(&event).unwrap())
-            .await;
-        assert!(response.status().is_success());
+        let once = time_call(&app, Router::Once, &get).await;
+        let per_call = time_call(&app, Router::PerCall, &get).await;
         if i >= 10 {
-            gets.push(started.elapsed());
+            gets.push(once);
+            per_call_gets.push(per_call);
         }
     }
     report("in-process event: GET /alerts?limit=50", gets);
+    report("  same, router built per request", per_call_gets);
 
     // For scale: the store calls alone (the emulator's share) and the handler alone (over the
     // in-memory store).
@@ -174,7 +191,7 @@ async fn main() {
         }
     }
     report("store only: list_alerts(limit 50)", store_gets);
-    let memory = Arc::new(api::App::new(
+    let memory = InProcess::new(api::App::new(
         ctguard::store::memory::MemoryStore::new(),
         settings(),
     ));
@@ -184,26 +201,24 @@ async fn main() {
     for (label, request) in [
         (
             "handler only (memory store): POST /certs",
-            Req::post("/certs").token(PUSH_TOKEN).pem(&pems[0]),
+            Req::post("/certs").token(PUSH_TOKEN).pem(&once_pems[0]),
         ),
         (
             "handler only (memory store): GET /alerts",
             Req::get("/alerts?limit=50").token(ADMIN_TOKEN),
         ),
     ] {
-        let event = request.event().to_string();
-        let mut samples = Vec::new();
+        let (mut samples, mut per_call_samples) = (Vec::new(), Vec::new());
         for i in 0..n + 10 {
-            let started = Instant::now();
-            let response = memory
-                .handle(lambda_http::request::from_str(&event).unwrap())
-                .await;
-            assert!(response.status().is_success());
+            let once = time_call(&memory, Router::Once, &request).await;
+            let per_call = time_call(&memory, Router::PerCall, &request).await;
             if i >= 10 {
-                samples.push(started.elapsed());
+                samples.push(once);
+                per_call_samples.push(per_call);
             }
         }
         report(label, samples);
+        report("  same, router built per request", per_call_samples);
     }
 
     // The local listener, in process.

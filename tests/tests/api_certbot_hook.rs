@@ -2,7 +2,6 @@
 //! environment simulated (a RENEWED_LINEAGE directory with a `cert.pem` made by `openssl`),
 //! against the API's local listener backed by the DynamoDB emulator.
 
-mod api_support;
 mod poller_support;
 
 use std::path::Path;
@@ -10,9 +9,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use api_support::*;
 use ctguard::model::{AuthorizedBy, Severity};
 use ctguard::store::InventoryStore;
+use ctguard_tests::api::*;
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
 
 /// Runs the hook with a clean environment plus `env`; returns its output. The test servers

@@ -2,16 +2,14 @@
 //! cursors it issued, and refuses forged, tampered, truncated, other-deployment and
 //! other-listing cursors with 400 `invalid_cursor` before the store sees a start key.
 
-mod api_support;
-
 use api::App;
 use api::auth::{AuthMode, Role, TokenEntry};
-use api_support::event::{Req, Resp, send};
-use api_support::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ctguard::hash::Sha256Hash;
 use ctguard::store::dynamo::DynamoStore;
+use ctguard_tests::api::event::{Req, Resp, send};
+use ctguard_tests::api::*;
 use ctguard_tests::aws::TestAws;
 use serde_json::{Value, json};
 
@@ -55,7 +53,7 @@ fn forge(token: &str, from: &str, to: &str) -> String {
     URL_SAFE_NO_PAD.encode(text.replace(from, to))
 }
 
-async fn push_keys(app: &App<DynamoStore>, n: usize) -> Vec<String> {
+async fn push_keys(app: &InProcess<DynamoStore>, n: usize) -> Vec<String> {
     let mut keys = vec![];
     for i in 0..n {
         let key = Sha256Hash::digest(format!("cursor key {i}").as_bytes()).to_hex();
@@ -76,7 +74,7 @@ async fn push_keys(app: &App<DynamoStore>, n: usize) -> Vec<String> {
 #[tokio::test]
 async fn issued_cursors_page_through_dynamodb_and_nothing_else_is_accepted() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), settings());
+    let app = InProcess::new(App::new(aws.store(), settings()));
     let keys = push_keys(&app, 5).await;
 
     // Round trip: every key exactly once, cursors as issued.
@@ -146,7 +144,7 @@ async fn issued_cursors_page_through_dynamodb_and_nothing_else_is_accepted() {
     }
 
     // Another deployment (another token set, so another derived key) refuses the cursor.
-    let other = App::new(
+    let other = InProcess::new(App::new(
         aws.store(),
         api::ApiSettings::new(AuthMode::Bearer(vec![TokenEntry {
             sha256: Sha256Hash::digest(ADMIN_TOKEN.as_bytes()),
@@ -154,7 +152,7 @@ async fn issued_cursors_page_through_dynamodb_and_nothing_else_is_accepted() {
             label: "other deployment".into(),
             names: None,
         }])),
-    );
+    ));
     refused(
         &send(&other, Req::get(&format!("/keys?cursor={cursor}")).admin()).await,
         "other deployment",
@@ -182,7 +180,7 @@ async fn issued_cursors_page_through_dynamodb_and_nothing_else_is_accepted() {
 #[tokio::test]
 async fn certificate_cursors_are_bound_to_the_name_filter() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), settings());
+    let app = InProcess::new(App::new(aws.store(), settings()));
     for i in 0..3 {
         let body = json!({
             "tbs_sha256": Sha256Hash::digest(format!("cursor cert {i}").as_bytes()).to_hex(),

@@ -1,25 +1,21 @@
 //! The API Lambda driven with real Lambda Function URL event payloads (deserialised by
 //! lambda_http exactly as the runtime does) against the DynamoDB emulator.
 
-mod api_support;
-
-use std::sync::Arc;
-
 use api::App;
-use api_support::event::{Req, Resp, send};
-use api_support::*;
 use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Alert, Severity};
 use ctguard::store::dynamo::DynamoStore;
 use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
 use ctguard_core::fixtures::stored_alert;
+use ctguard_tests::api::event::{Req, Resp, send};
+use ctguard_tests::api::*;
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::certs::TestCa;
 use serde_json::json;
 
-fn app_on(store: DynamoStore) -> App<DynamoStore> {
-    App::new(store, settings())
+fn app_on(store: DynamoStore) -> InProcess<DynamoStore> {
+    InProcess::new(App::new(store, settings()))
 }
 
 fn alert(seed: &str, severity: Severity) -> Alert {
@@ -430,11 +426,11 @@ async fn with_iam_auth_the_callers_arn_is_the_source() {
         "arn:aws:iam::123456789012:role/ops",
         "arn:aws:iam::123456789012:role/lb-push",
     );
-    let app = Arc::new(App::new(aws.function_store(API_FUNCTION).await, settings));
+    let app = InProcess::new(App::new(aws.function_store(API_FUNCTION).await, settings));
     let leaf = factory_leaf(&TestCa::new("ca"), &["iam.example.org"]);
     let arn = "arn:aws:sts::123456789012:assumed-role/lb-push/host-7";
     let response = app
-        .handle(iam_event(
+        .call(iam_event(
             Req::post("/certs").pem(&leaf.final_cert.pem),
             arn,
         ))
@@ -449,20 +445,20 @@ async fn with_iam_auth_the_callers_arn_is_the_source() {
     assert_eq!(stored.source, arn);
 
     // The same principal may not manage the watch list (role push); an unsigned request is 401.
-    let response = app.handle(iam_event(Req::get("/domains"), arn)).await;
+    let response = app.call(iam_event(Req::get("/domains"), arn)).await;
     assert_eq!(response.status(), 403);
-    let response = app.handle(Req::get("/domains").lambda_request()).await;
+    let response = app.call(Req::get("/domains").lambda_request()).await;
     assert_eq!(response.status(), 401);
     // An admin role's session manages it.
     let ops = "arn:aws:sts::123456789012:assumed-role/ops/alice@example.org";
-    let response = app.handle(iam_event(Req::get("/domains"), ops)).await;
+    let response = app.call(iam_event(Req::get("/domains"), ops)).await;
     assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]
 async fn with_iam_auth_a_signed_caller_in_neither_list_is_refused() {
     let aws = TestAws::new().await;
-    let app = Arc::new(App::new(
+    let app = InProcess::new(App::new(
         aws.function_store(API_FUNCTION).await,
         iam_settings(
             "arn:aws:iam::123456789012:user/ops",
@@ -483,7 +479,7 @@ async fn with_iam_auth_a_signed_caller_in_neither_list_is_refused() {
             Req::get("/alerts"),
             Req::post("/certs").pem(&leaf.final_cert.pem),
         ] {
-            let r = app.handle(iam_event(req, stranger)).await;
+            let r = app.call(iam_event(req, stranger)).await;
             assert_eq!(r.status(), 403, "{stranger}");
             let body = String::from_utf8_lossy(r.body().as_ref()).into_owned();
             assert!(body.contains("neither IAM_ADMIN_PRINCIPALS"), "{body}");
@@ -498,7 +494,7 @@ async fn with_iam_auth_a_signed_caller_in_neither_list_is_refused() {
     );
     // The listed IAM user is admin.
     let r = app
-        .handle(iam_event(
+        .call(iam_event(
             Req::get("/domains"),
             "arn:aws:iam::123456789012:user/ops",
         ))

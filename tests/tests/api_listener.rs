@@ -1,13 +1,11 @@
 //! The API's local listener (what `api --listen` serves) over real HTTP with reqwest, backed by
 //! the DynamoDB emulator.
 
-mod api_support;
-
 use std::time::Duration;
 
-use api_support::*;
 use ctguard::hash::Sha256Hash;
 use ctguard::store::{InventoryStore, PageRequest};
+use ctguard_tests::api::*;
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::certs::TestCa;
 use reqwest::StatusCode;

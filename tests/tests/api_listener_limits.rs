@@ -2,14 +2,12 @@
 //! timeouts, and the connection cap. Raw TCP clients on loopback; the in-memory store (these
 //! tests are about the connection handling, not storage).
 
-mod api_support;
-
 use std::time::{Duration, Instant};
 
 use api::App;
 use api::listener::{Limits, serve_with};
-use api_support::*;
 use ctguard::store::memory::MemoryStore;
+use ctguard_tests::api::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

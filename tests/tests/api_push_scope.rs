@@ -4,18 +4,16 @@
 //! The role × scope matrix: admin / scoped push / unscoped push × in-scope / out-of-scope /
 //! hash-only / overwrite attempts.
 
-mod api_support;
-
 use api::App;
 use api::auth::tokens_from_json;
 use api::{ApiSettings, auth::AuthMode};
-use api_support::event::{Req, Resp, send};
-use api_support::*;
 use chrono::{DateTime, Duration, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{AuthorizedKey, InventoryCert};
 use ctguard::store::InventoryStore;
 use ctguard::store::dynamo::DynamoStore;
+use ctguard_tests::api::event::{Req, Resp, send};
+use ctguard_tests::api::*;
 use ctguard_tests::aws::TestAws;
 use ctguard_tests::certs::TestCa;
 use serde_json::{Value, json};
@@ -58,7 +56,7 @@ fn y2000() -> DateTime<Utc> {
 #[tokio::test]
 async fn a_push_cannot_wipe_or_expire_an_existing_certificate() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), settings());
+    let app = InProcess::new(App::new(aws.store(), settings()));
     let ca = TestCa::new("ctguard scope test CA");
     let leaf = factory_leaf(&ca, &["shop.example.com"]);
     ok(
@@ -116,7 +114,7 @@ async fn a_push_cannot_wipe_or_expire_an_existing_certificate() {
 #[tokio::test]
 async fn a_push_cannot_rewrite_an_admins_key() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), settings());
+    let app = InProcess::new(App::new(aws.store(), settings()));
     let key = Sha256Hash::digest(b"the operator's spare key");
     let far = Utc::now() + Duration::days(3650);
     ok(
@@ -195,7 +193,7 @@ async fn a_push_cannot_rewrite_an_admins_key() {
 #[tokio::test]
 async fn a_push_cannot_authorize_a_bare_key_hash() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), settings());
+    let app = InProcess::new(App::new(aws.store(), settings()));
     let key = Sha256Hash::digest(b"an attacker's key");
     for path in ["/keys", "/certs"] {
         let r = send(
@@ -234,7 +232,7 @@ const CDN_TOKEN: &str = "push-token-cdn-3d4e5f";
 const CDN_LABEL: &str = "lb:cdn";
 
 /// The token list as an operator writes it: two scoped push tokens, the unscoped legacy push
-/// token and the admin token of `api_support`.
+/// token and the admin token of `ctguard_tests::api`.
 fn scoped_settings() -> ApiSettings {
     let h = |t: &str| Sha256Hash::digest(t.as_bytes()).to_hex();
     let json = json!([
@@ -258,7 +256,7 @@ fn out_of_scope(r: &Resp) -> String {
 #[tokio::test]
 async fn a_scoped_token_pushes_only_certificates_whose_every_name_is_in_scope() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), scoped_settings());
+    let app = InProcess::new(App::new(aws.store(), scoped_settings()));
     let ca = TestCa::new("ctguard scope test CA");
 
     // In scope: the name itself, a name below it, and the other pattern.
@@ -344,7 +342,7 @@ async fn a_scoped_token_pushes_only_certificates_whose_every_name_is_in_scope() 
 #[tokio::test]
 async fn hash_only_pushes_carry_names_and_are_held_to_the_scope() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), scoped_settings());
+    let app = InProcess::new(App::new(aws.store(), scoped_settings()));
     let tbs = Sha256Hash::digest(b"a certificate not at hand");
     let key = Sha256Hash::digest(b"a key from a CSR");
 
@@ -418,7 +416,7 @@ async fn hash_only_pushes_carry_names_and_are_held_to_the_scope() {
 #[tokio::test]
 async fn a_scoped_token_authorizes_keys_only_for_its_names() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), scoped_settings());
+    let app = InProcess::new(App::new(aws.store(), scoped_settings()));
     let ca = TestCa::new("ctguard scope test CA");
     let inside = factory_leaf(&ca, &["shop.example.com"]);
     let outside = factory_leaf(&ca, &["pay.example.com"]);
@@ -479,7 +477,7 @@ async fn a_scoped_token_authorizes_keys_only_for_its_names() {
 #[tokio::test]
 async fn unscoped_push_tokens_keep_working_and_status_lists_them() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), scoped_settings());
+    let app = InProcess::new(App::new(aws.store(), scoped_settings()));
     let ca = TestCa::new("ctguard scope test CA");
     let leaf = factory_leaf(&ca, &["anything.example.net"]);
     let body = ok(
@@ -514,7 +512,7 @@ async fn unscoped_push_tokens_keep_working_and_status_lists_them() {
 #[tokio::test]
 async fn every_accepted_push_is_attributed_and_listed() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), scoped_settings());
+    let app = InProcess::new(App::new(aws.store(), scoped_settings()));
     let ca = TestCa::new("ctguard scope test CA");
     let leaf = factory_leaf(&ca, &["img.cdn.example.com"]);
     let pem = &leaf.final_cert.fullchain_pem;
@@ -546,7 +544,7 @@ async fn every_accepted_push_is_attributed_and_listed() {
 #[tokio::test]
 async fn admin_writes_anything_and_may_change_what_pushes_cannot() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), scoped_settings());
+    let app = InProcess::new(App::new(aws.store(), scoped_settings()));
     let tbs = Sha256Hash::digest(b"declared by an operator");
     // Hash-only without names, any names, its own source: admin only.
     let body = ok(

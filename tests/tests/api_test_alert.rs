@@ -2,12 +2,10 @@
 //! `test`) and SES, read back from the emulator, sent by the real API handler from a real
 //! Function URL event. Also `"canary": true` on watch entries.
 
-mod api_support;
-
 use api::App;
 use api::notify::{Notifier, NotifySettings};
-use api_support::event::{Req, send};
-use api_support::*;
+use ctguard_tests::api::event::{Req, send};
+use ctguard_tests::api::*;
 use ctguard_tests::aws::TestAws;
 use serde_json::json;
 
@@ -25,7 +23,7 @@ async fn test_alert_goes_through_sns_and_email() {
             email: Some((from.clone(), vec![to.clone()])),
         },
     );
-    let app = App::new(aws.store(), settings()).with_notifier(notifier);
+    let app = InProcess::new(App::new(aws.store(), settings()).with_notifier(notifier));
 
     // Push callers may not send it.
     let r = send(&app, Req::post("/alerts/test").push()).await;
@@ -74,7 +72,7 @@ async fn test_alert_goes_through_sns_and_email() {
 async fn test_alert_reports_unconfigured_channels_and_failures() {
     let aws = TestAws::new().await;
     // Nothing configured: the answer says so (not a silent success).
-    let app = App::new(aws.store(), settings());
+    let app = InProcess::new(App::new(aws.store(), settings()));
     let r = send(&app, Req::post("/alerts/test").admin()).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["sns"]["status"], "not_configured");
@@ -91,7 +89,7 @@ async fn test_alert_reports_unconfigured_channels_and_failures() {
             )),
         },
     );
-    let app = App::new(aws.store(), settings()).with_notifier(notifier);
+    let app = InProcess::new(App::new(aws.store(), settings()).with_notifier(notifier));
     let r = send(&app, Req::post("/alerts/test").admin()).await;
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
     let error = r.json()["error"].clone();
@@ -106,7 +104,7 @@ async fn test_alert_reports_unconfigured_channels_and_failures() {
 #[tokio::test]
 async fn a_watch_entry_can_be_marked_as_canary() {
     let aws = TestAws::new().await;
-    let app = App::new(aws.store(), settings());
+    let app = InProcess::new(App::new(aws.store(), settings()));
     let r = send(
         &app,
         Req::post("/domains")

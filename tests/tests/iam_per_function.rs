@@ -14,17 +14,16 @@
 //! with its own tables), that every DynamoDB call a function made is granted to it.
 //! The table it prints is the per-function IAM table in the README.
 
-mod api_support;
 mod poller_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use api_support::event::Req;
-use api_support::*;
 use chrono::Utc;
 use ctguard::cert::CertIdentity;
 use ctguard::model::BackfillMode;
 use ctguard::store::InventoryStore;
+use ctguard_tests::api::event::Req;
+use ctguard_tests::api::*;
 use ctguard_tests::aws::{API_FUNCTION, POLLER_FUNCTION, REGION};
 use ctguard_tests::certs::LeafSpec;
 use ctguard_tests::iam::{Bindings, Grant, RecordedCall, function_grants, recorded_calls};
@@ -37,9 +36,9 @@ fn template() -> Value {
 }
 
 /// Sends one request through the API's real handler; every call here must succeed.
-async fn call<S: api::Store>(app: &api::App<S>, req: Req, expected: u16) -> Value {
+async fn call<S: api::Store>(app: &InProcess<S>, req: Req, expected: u16) -> Value {
     let label = format!("{} {}", req.method, req.target);
-    let response = app.handle(req.lambda_request()).await;
+    let response = app.call(req.lambda_request()).await;
     let status = response.status().as_u16();
     let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
     assert_eq!(status, expected, "{label}: {body}");
@@ -166,7 +165,7 @@ async fn each_function_calls_only_what_its_role_grants_and_uses_every_grant() {
         api_config.tables.clone(),
     );
     let notifier = api::notify::Notifier::new(&api_sdk, &api_config.notify);
-    let app = api::App::new(store, api_config.api).with_notifier(notifier);
+    let app = InProcess::new(api::App::new(store, api_config.api).with_notifier(notifier));
     let a = |r: Req| r.token(&admin);
     let p = |r: Req| r.token(&push);
 

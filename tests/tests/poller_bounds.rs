@@ -7,17 +7,16 @@
 //! received and assert the limits themselves; stored items are measured with DynamoDB's size
 //! rules, computed here independently of the store.
 
-mod api_support;
 mod poller_support;
 
 use std::collections::HashMap;
 
 use api::App;
-use api_support::Callers;
-use api_support::event::{Req, send};
 use aws_sdk_dynamodb::types::AttributeValue;
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{DeliveryState, Severity};
+use ctguard_tests::api::event::{Req, send};
+use ctguard_tests::api::{Callers, InProcess, settings};
 use ctguard_tests::certs::LeafSpec;
 use ctguard_tests::fake_certspotter::{FakeIssuance, Fault};
 use ctguard_tests::fault_proxy::{Fault as AwsFault, Service};
@@ -328,7 +327,7 @@ async fn an_entry_without_progress_for_three_runs_is_stuck_in_status_domains_and
     env.watch("example.com").await;
     env.log_cert(&["www.example.com"]);
     let poller = env.poller();
-    let app = App::new(env.aws.store(), api_support::settings());
+    let app = InProcess::new(App::new(env.aws.store(), settings()));
 
     for run in 1..=3 {
         env.fake.push_fault(Fault::Status(500));

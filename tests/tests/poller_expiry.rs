@@ -4,21 +4,20 @@
 //! attributes included) and SES from the emulator's sent mail. Time moves through an injected
 //! clock, never by sleeping.
 
-mod api_support;
 mod poller_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use api::App;
-use api_support::event::{Req, send};
-use api_support::{Callers, settings};
 use chrono::{DateTime, Duration, Utc};
 use ctguard::cert::CertIdentity;
 use ctguard::model::{DeliveryState, Severity};
 use ctguard::rules::{ExpiryStage, expiring_alert_id};
 use ctguard::store::AlertStore;
 use ctguard::store::dynamo::DynamoStore;
+use ctguard_tests::api::event::{Req, send};
+use ctguard_tests::api::{Callers, InProcess, settings};
 use ctguard_tests::certs::{LeafSpec, TestCert};
 use poller::app::LivePoller;
 use poller_support::*;
@@ -38,9 +37,9 @@ impl TestClock {
         let clock = self.clone();
         env.poller().with_clock(Arc::new(move || clock.now()))
     }
-    fn api(&self, env: &Env) -> App<DynamoStore> {
+    fn api(&self, env: &Env) -> InProcess<DynamoStore> {
         let clock = self.clone();
-        App::new(env.aws.store(), settings()).with_clock(move || clock.now())
+        InProcess::new(App::new(env.aws.store(), settings()).with_clock(move || clock.now()))
     }
 }
 
@@ -55,7 +54,7 @@ fn deployed(env: &Env, names: &[&str], days_left: i64) -> (TestCert, CertIdentit
 }
 
 /// What a load balancer's deploy hook does: push the certificate (push token).
-async fn push(api: &App<DynamoStore>, cert: &TestCert) {
+async fn push(api: &InProcess<DynamoStore>, cert: &TestCert) {
     let r = send(api, Req::post("/certs").push().pem(&cert.pem)).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 }

@@ -10,18 +10,17 @@
 //! - Coverage: each entry's last catch-up, the oldest in `GET /status` and
 //!   `MaxEntryLagSeconds` in the run's EMF record.
 
-mod api_support;
 mod poller_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use api::App;
-use api_support::event::{Req, send};
-use api_support::{Callers, settings};
 use chrono::{DateTime, Duration, Utc};
 use ctguard::cert::CertIdentity;
 use ctguard::store::dynamo::DynamoStore;
+use ctguard_tests::api::event::{Req, send};
+use ctguard_tests::api::{Callers, InProcess, settings};
 use ctguard_tests::aws::SnsEnvelope;
 use ctguard_tests::certs::{LeafSpec, TestCert};
 use ctguard_tests::fake_certspotter::Fault;
@@ -46,9 +45,9 @@ impl TestClock {
         let clock = self.clone();
         env.poller().with_clock(Arc::new(move || clock.now()))
     }
-    fn api(&self, env: &Env) -> App<DynamoStore> {
+    fn api(&self, env: &Env) -> InProcess<DynamoStore> {
         let clock = self.clone();
-        App::new(env.aws.store(), settings()).with_clock(move || clock.now())
+        InProcess::new(App::new(env.aws.store(), settings()).with_clock(move || clock.now()))
     }
 }
 
@@ -67,7 +66,7 @@ fn health(messages: &[SnsEnvelope]) -> Vec<&SnsEnvelope> {
         .collect()
 }
 
-async fn domain_view(app: &App<DynamoStore>, domain: &str) -> Value {
+async fn domain_view(app: &InProcess<DynamoStore>, domain: &str) -> Value {
     let r = send(app, Req::get("/domains").admin()).await;
     assert_eq!(r.status, 200);
     r.json()["items"]
@@ -184,7 +183,7 @@ fn leaf(env: &Env, name: &str, with_scts: bool) -> (TestCert, CertIdentity) {
     (cert, identity)
 }
 
-async fn push(api: &App<DynamoStore>, cert: &TestCert) {
+async fn push(api: &InProcess<DynamoStore>, cert: &TestCert) {
     let r = send(api, Req::post("/certs").push().pem(&cert.pem)).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 }

@@ -4,16 +4,16 @@
 //! (for the API) malformed parameter stops the start with an error naming the parameter and
 //! the variable, never the value.
 
-mod api_support;
 mod poller_support;
 
 use std::collections::HashMap;
 
 use api::auth::{AuthMode, Role};
 use api::config::ConfigError as ApiConfigError;
-use api_support::event::{Req, send};
 use ctguard::hash::Sha256Hash;
 use ctguard::secrets::SecretError;
+use ctguard_tests::api::InProcess;
+use ctguard_tests::api::event::{Req, send};
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::fault_proxy::{Fault, FaultProxy, Service};
 use poller_support::{Env, invoke};
@@ -70,7 +70,7 @@ async fn api_config_loads_the_token_hashes_from_the_ssm_parameter_and_they_authe
     }
 
     // The app built from it (as main builds it) lets the SSM token in, and only it.
-    let app = api::App::new(aws.store(), config.api);
+    let app = InProcess::new(api::App::new(aws.store(), config.api));
     let ok = send(&app, Req::get("/status").token(&admin)).await;
     assert_eq!(ok.status, 200, "{:?}", String::from_utf8_lossy(&ok.body));
     let refused = send(&app, Req::get("/status").token("plain-token")).await;
@@ -243,14 +243,14 @@ async fn api_cursor_key_comes_from_its_ssm_parameter() {
     let config = api::Config::load(lookup(with_param), &aws.ssm)
         .await
         .expect("loads");
-    let app = api::App::new(aws.store(), config.api);
-    let derived = api::App::new(
+    let app = InProcess::new(api::App::new(aws.store(), config.api));
+    let derived = InProcess::new(api::App::new(
         aws.store(),
         api::Config::load(lookup(api_env(&aws, &[("API_TOKENS", &tokens)])), &aws.ssm)
             .await
             .unwrap()
             .api,
-    );
+    ));
     for i in 0..3 {
         let key = Sha256Hash::digest(format!("ssm cursor {i}").as_bytes()).to_hex();
         let body = serde_json::json!({ "pubkey_sha256": key });

@@ -5,11 +5,8 @@
 //! and looks at the domains with the status page's warnings. Screenshots go to
 //! `<target>/ui/triage.png` and `<target>/ui/domains.png` (the README's picture is the first).
 
-mod api_support;
-
 use std::path::PathBuf;
 
-use api_support::*;
 use chrono::{DateTime, Duration, Utc};
 use ctguard::domain::WatchDomain;
 use ctguard::matcher::EntryMatch;
@@ -18,6 +15,7 @@ use ctguard::model::{
 };
 use ctguard::store::{AlertStore, WatchStore};
 use ctguard_core::fixtures::stored_alert;
+use ctguard_tests::api::*;
 use ctguard_tests::aws::{API_FUNCTION, TestAws};
 use ctguard_tests::webdriver::{Driver, Session};
 use serde_json::{Value, json};

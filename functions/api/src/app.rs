@@ -91,30 +91,6 @@ impl<S: Store> App<S> {
         crate::router::router(self.clone())
     }
 
-    /// Answers one Lambda request through the router, as `lambda_http::run` does (tests call
-    /// the app this way). Never fails: every error is a JSON error response.
-    pub async fn handle(
-        &self,
-        request: lambda_http::Request,
-    ) -> lambda_http::Response<lambda_http::Body> {
-        use tower::ServiceExt;
-        let response = self
-            .router()
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|never| match never {});
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .expect("the API's responses are in memory");
-        let body = if bytes.is_empty() {
-            lambda_http::Body::Empty
-        } else {
-            lambda_http::Body::Binary(bytes.to_vec())
-        };
-        lambda_http::Response::from_parts(parts, body)
-    }
-
     /// One matched route: credentials, role, query, then its handler. The body is read (within
     /// the size limit and, on the listener, the body timeout) only after the checks; a handler
     /// that uses it meets a read error where it asks for the bytes.

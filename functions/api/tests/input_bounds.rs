@@ -19,7 +19,7 @@ fn hash(seed: &str) -> String {
     Sha256Hash::digest(seed.as_bytes()).to_hex()
 }
 
-async fn inventory_is_empty(app: &api::App<ctguard::store::memory::MemoryStore>) {
+async fn inventory_is_empty(app: &InProcess<ctguard::store::memory::MemoryStore>) {
     let page = PageRequest {
         limit: 10,
         token: None,

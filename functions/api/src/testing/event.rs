@@ -1,7 +1,7 @@
 //! Requests as Lambda Function URL events (payload format 2.0, as AWS sends them), turned into
 //! `lambda_http::Request`s by lambda_http's own deserializer, and responses read back.
 
-use crate::App;
+use super::InProcess;
 use base64::Engine;
 use http::HeaderMap;
 use serde_json::{Value, json};
@@ -148,8 +148,9 @@ impl Resp {
     }
 }
 
-pub async fn send<S: crate::Store>(app: &App<S>, req: Req) -> Resp {
-    let response = app.handle(req.lambda_request()).await;
+/// Sends one request through the app's router, as a Function URL event.
+pub async fn send<S: crate::Store>(api: &InProcess<S>, req: Req) -> Resp {
+    let response = api.call(req.lambda_request()).await;
     let (parts, body) = response.into_parts();
     Resp {
         status: parts.status.as_u16(),

@@ -2,20 +2,19 @@
 //! (`api::testing`, shared with the workspace's integration tests), certificates made with rcgen.
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 pub use api::testing::event::*;
 #[allow(unused_imports)] // not every test binary including this module uses each
 pub use api::testing::{
-    ADMIN_LABEL, ADMIN_TOKEN, Callers, PUSH_LABEL, PUSH_TOKEN, settings, tokens,
+    ADMIN_LABEL, ADMIN_TOKEN, Callers, InProcess, PUSH_LABEL, PUSH_TOKEN, settings, tokens,
 };
 
 use api::App;
 use ctguard::hash::Sha256Hash;
 use ctguard::store::memory::MemoryStore;
 
-pub fn app() -> Arc<App<MemoryStore>> {
-    Arc::new(App::new(MemoryStore::new(), settings()))
+/// The app over a new in-memory store, its router built once.
+pub fn app() -> InProcess<MemoryStore> {
+    InProcess::new(App::new(MemoryStore::new(), settings()))
 }
 
 /// A test CA and leaves, made with rcgen.

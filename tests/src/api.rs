@@ -1,10 +1,11 @@
-//! Shared by the `api_*` integration tests: tokens, the local listener on a free port, Function
-//! URL events as AWS sends them, temporary directories and `openssl`-made certificates.
-#![allow(dead_code)]
+//! The API under test, shared by the `api_*` integration tests, the tests that drive the API
+//! beside the poller, and `examples/api_latency.rs`: the test callers, Function URL events and
+//! the in-process app of `api::testing` (re-exported), the local listener on a free port,
+//! temporary directories, `openssl`-made certificates, the certbot hook and factory leaves with
+//! their TBS hash computed independently.
 
-#[allow(unused_imports)] // not every test binary including this module uses each
-pub use api::testing::{
-    ADMIN_LABEL, ADMIN_TOKEN, Callers, PUSH_LABEL, PUSH_TOKEN, event, settings,
+pub use ::api::testing::{
+    ADMIN_LABEL, ADMIN_TOKEN, Callers, InProcess, PUSH_LABEL, PUSH_TOKEN, event, settings,
 };
 
 use std::net::SocketAddr;
@@ -12,16 +13,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use api::{App, Store};
+use ::api::{App, Store};
 use ctguard::hash::Sha256Hash;
+
+use crate::certs::{LeafSpec, TestCa, TestCert};
 
 /// The API's local listener (the code `api --listen` runs) on 127.0.0.1 and a free port.
 pub async fn start_listener<S: Store>(store: S) -> (String, Arc<App<S>>) {
     let app = Arc::new(App::new(store, settings()));
-    let (listener, addr) = api::listener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+    let (listener, addr) = ::api::listener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind 127.0.0.1:0");
-    tokio::spawn(api::listener::serve(listener, app.router()));
+    tokio::spawn(::api::listener::serve(listener, app.router()));
     (format!("http://{addr}"), app)
 }
 
@@ -98,7 +101,7 @@ pub fn independent_tbs_sha256(der: &[u8]) -> Sha256Hash {
 
 /// The hook script in the repository.
 pub fn hook_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/certbot/ctguard-deploy-hook")
+    crate::sam::repo_root().join("infra/certbot/ctguard-deploy-hook")
 }
 
 /// A leaf from the certificate factory together with the RFC 6962 TBS hash computed
@@ -106,13 +109,12 @@ pub fn hook_path() -> PathBuf {
 /// validity, extension order) has, as its plain TBS, exactly what ctguard must compute after
 /// removing the SCT list or poison.
 pub struct FactoryLeaf {
-    pub precert: ctguard_tests::certs::TestCert,
-    pub final_cert: ctguard_tests::certs::TestCert,
+    pub precert: TestCert,
+    pub final_cert: TestCert,
     pub expected_tbs: Sha256Hash,
 }
 
-pub fn factory_leaf(ca: &ctguard_tests::certs::TestCa, names: &[&str]) -> FactoryLeaf {
-    use ctguard_tests::certs::LeafSpec;
+pub fn factory_leaf(ca: &TestCa, names: &[&str]) -> FactoryLeaf {
     let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
     let spec = LeafSpec {
         key_pem: Some(key),
