@@ -8,7 +8,7 @@ use api::router::{Access, ROUTES, RouteId};
 use chrono::{Duration, Utc};
 use ctguard::hash::Sha256Hash;
 use ctguard::model::{Reason, ReasonCode, Severity};
-use ctguard::store::{AlertStore, InventoryStore, PageRequest, WatchStore};
+use ctguard::store::{AlertStore, InventoryStore, WatchStore};
 use serde_json::{Value, json};
 use support::*;
 
@@ -435,18 +435,8 @@ async fn posting_the_same_certificate_again_is_200_and_keeps_added_at() {
     .await;
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["added_at"], first.json()["added_at"]);
-    let page = app
-        .store()
-        .list_certs(
-            None,
-            &PageRequest {
-                limit: 10,
-                token: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(page.items.len(), 1);
+    let stored = stored_certs(&app).await;
+    assert_eq!(stored.len(), 1);
 }
 
 #[tokio::test]
@@ -528,16 +518,9 @@ async fn an_admin_may_declare_explicit_hashes_and_set_the_source() {
     assert_eq!(r.status, 201, "{:?}", r.json());
     assert_eq!(r.json()["pubkey_sha256"], key);
     assert_eq!(r.header("location"), Some(format!("/keys/{key}").as_str()));
-    let keys = app
-        .store()
-        .list_keys(&PageRequest {
-            limit: 10,
-            token: None,
-        })
-        .await
-        .unwrap();
-    assert_eq!(keys.items.len(), 1);
-    assert_eq!(keys.items[0].source, PUSH_LABEL);
+    let keys = stored_keys(&app).await;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].source, PUSH_LABEL);
 }
 
 #[tokio::test]
@@ -604,18 +587,8 @@ async fn bad_certificate_bodies_are_400_or_415_and_store_nothing() {
         );
         assert_eq!(r.error_code(), code, "{described}");
     }
-    let page = app
-        .store()
-        .list_certs(
-            None,
-            &PageRequest {
-                limit: 10,
-                token: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert!(page.items.is_empty());
+    let stored = stored_certs(&app).await;
+    assert!(stored.is_empty());
 }
 
 #[tokio::test]
@@ -632,18 +605,8 @@ async fn a_certificate_with_too_many_names_is_refused_whole() {
     let r = send(&app, Req::post("/certs").push().pem(&over.pem)).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "too_many_names");
-    let page = app
-        .store()
-        .list_certs(
-            None,
-            &PageRequest {
-                limit: 10,
-                token: None,
-            },
-        )
-        .await
-        .unwrap();
-    assert!(page.items.is_empty());
+    let stored = stored_certs(&app).await;
+    assert!(stored.is_empty());
 
     // The limit itself is accepted, with every name stored.
     let at_limit = ca.issue(&names[..1000]);
@@ -870,15 +833,8 @@ async fn bad_key_requests_are_refused() {
         assert_eq!(r.status, status, "{described}");
         assert_eq!(r.error_code(), code, "{described}");
     }
-    let keys = app
-        .store()
-        .list_keys(&PageRequest {
-            limit: 10,
-            token: None,
-        })
-        .await
-        .unwrap();
-    assert!(keys.items.is_empty());
+    let keys = stored_keys(&app).await;
+    assert!(keys.is_empty());
 }
 
 fn csr(names: &[&str]) -> (rcgen::KeyPair, rcgen::CertificateSigningRequest) {
@@ -981,15 +937,8 @@ async fn a_csr_that_does_not_verify_or_names_nothing_is_refused() {
         assert_eq!(r.status, status, "{described}");
         assert_eq!(r.error_code(), code, "{described}: {:?}", r.json());
     }
-    let keys = app
-        .store()
-        .list_keys(&PageRequest {
-            limit: 10,
-            token: None,
-        })
-        .await
-        .unwrap();
-    assert!(keys.items.is_empty());
+    let keys = stored_keys(&app).await;
+    assert!(keys.is_empty());
 }
 
 #[tokio::test]

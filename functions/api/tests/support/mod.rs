@@ -10,11 +10,38 @@ pub use api::testing::{
 
 use api::App;
 use ctguard::hash::Sha256Hash;
+use ctguard::model::{AuthorizedKey, InventoryCert};
 use ctguard::store::memory::MemoryStore;
+use ctguard::store::{InventoryStore as _, PageRequest};
 
 /// The app over a new in-memory store, its router built once.
 pub fn app() -> InProcess<MemoryStore> {
     InProcess::new(App::new(MemoryStore::new(), settings()))
+}
+
+/// Every certificate in the app's inventory (up to 1,000).
+pub async fn stored_certs(app: &InProcess<MemoryStore>) -> Vec<InventoryCert> {
+    app.store()
+        .list_certs(None, &everything())
+        .await
+        .expect("list_certs")
+        .items
+}
+
+/// Every authorized key in the app's inventory (up to 1,000).
+pub async fn stored_keys(app: &InProcess<MemoryStore>) -> Vec<AuthorizedKey> {
+    app.store()
+        .list_keys(&everything())
+        .await
+        .expect("list_keys")
+        .items
+}
+
+fn everything() -> PageRequest {
+    PageRequest {
+        limit: 1000,
+        token: None,
+    }
 }
 
 /// A test CA and leaves, made with rcgen.
