@@ -19,12 +19,35 @@ use ctguard::store::{
 };
 use ctguard_core::fixtures::{authorized_key, inventory_cert, stored_alert};
 
-/// One `#[tokio::test]` per named contract, each on a fresh store made by `$store` (an
-/// expression, awaited inside the test if it needs to be):
-/// `store_contract_tests!(MemoryStore::new(); cursor_compare_and_set, ...)`. Contracts that
-/// take more than `&store` (an `Arc`, sizes, a multi-threaded runtime) are written out.
+/// One `#[tokio::test]` per plain contract (one that takes only `&store`), each on a fresh
+/// store made by `$store` (an expression, awaited inside the test if it needs to be):
+/// `store_contract_tests!(MemoryStore::new())`. The list is here, beside the contracts, so a new
+/// one runs on every store; contracts that take more (an `Arc`, sizes, a multi-threaded
+/// runtime) are written out in each store's test file.
 #[macro_export]
 macro_rules! store_contract_tests {
+    ($store:expr) => {
+        $crate::store_contract_tests!($store;
+            watch_create_get_list_delete,
+            cursor_compare_and_set,
+            record_poll_keeps_cursor_and_never_resurrects,
+            inventory_upsert_keeps_added_at,
+            compromised_keys_authorize_nothing_and_stay_marked,
+            inventory_lookup_binds_pushed_names,
+            expiry_tracking_follows_the_latest_certificate,
+            inventory_push_is_append_only,
+            inventory_lists_page_and_filter,
+            alert_keeps_caa_evidence,
+            alert_create_if_absent,
+            alert_listing_filters_and_pages,
+            delivery_claims_and_records,
+            delivery_skipped_is_not_an_attempt,
+            delivery_lease_expires,
+            batched_claims_and_records,
+            acknowledge_alert,
+            outbox_baseline_lists_an_entrys_queued_baseline_alerts,
+        );
+    };
     ($store:expr; $($contract:ident),+ $(,)?) => {
         $(
             #[tokio::test]

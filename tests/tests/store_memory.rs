@@ -6,27 +6,8 @@ use std::sync::Arc;
 use ctguard::store::memory::MemoryStore;
 use ctguard_tests::store_contract as contract;
 
-// One test per contract, each on a fresh store.
-ctguard_tests::store_contract_tests!(MemoryStore::new();
-    watch_create_get_list_delete,
-    cursor_compare_and_set,
-    record_poll_keeps_cursor_and_never_resurrects,
-    inventory_upsert_keeps_added_at,
-    compromised_keys_authorize_nothing_and_stay_marked,
-    inventory_lookup_binds_pushed_names,
-    expiry_tracking_follows_the_latest_certificate,
-    inventory_push_is_append_only,
-    inventory_lists_page_and_filter,
-    alert_keeps_caa_evidence,
-    alert_create_if_absent,
-    alert_listing_filters_and_pages,
-    delivery_claims_and_records,
-    delivery_skipped_is_not_an_attempt,
-    delivery_lease_expires,
-    batched_claims_and_records,
-    acknowledge_alert,
-    outbox_baseline_lists_an_entrys_queued_baseline_alerts,
-);
+// One test per plain contract, each on a fresh store.
+ctguard_tests::store_contract_tests!(MemoryStore::new());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_cursor_advances_have_one_winner_per_step() {
